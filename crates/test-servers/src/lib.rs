@@ -1,0 +1,90 @@
+//! A minimal stdio MCP server loop shared by the test servers.
+//!
+//! Deliberately independent from the gateway's own `gigmcp-mcp` crate: the test servers stand in
+//! for third-party code, so they must not share the gateway's parsing (a bug in one would hide
+//! in the other).
+#![forbid(unsafe_code)]
+
+use serde_json::{Value, json};
+use std::io::{BufRead, Write};
+
+/// One tool a test server offers.
+pub struct Tool {
+    pub name: &'static str,
+    pub description: &'static str,
+    pub input_schema: Value,
+    /// Returns the result text, or `Err(text)` for a tool error (`isError: true`).
+    pub run: fn(&Value) -> Result<String, String>,
+}
+
+const VERSIONS: &[&str] = &["2025-11-25", "2025-06-18", "2025-03-26"];
+
+/// Serves MCP over stdin/stdout until stdin closes.
+pub fn serve(server_name: &str, tools: &[Tool]) {
+    let stdin = std::io::stdin();
+    let mut out = std::io::stdout().lock();
+    for line in stdin.lock().lines() {
+        let Ok(line) = line else { break };
+        if line.trim().is_empty() {
+            continue;
+        }
+        let Ok(msg) = serde_json::from_str::<Value>(&line) else {
+            let _ = writeln!(
+                out,
+                "{}",
+                json!({"jsonrpc":"2.0","id":null,"error":{"code":-32700,"message":"parse error"}})
+            );
+            continue;
+        };
+        let Some(id) = msg.get("id").cloned() else {
+            continue; // notification
+        };
+        if msg.get("method").is_none() {
+            continue; // a response to something we never asked
+        }
+        let method = msg["method"].as_str().unwrap_or_default();
+        let params = msg.get("params").cloned().unwrap_or(Value::Null);
+        let reply = match method {
+            "initialize" => {
+                let asked = params["protocolVersion"].as_str().unwrap_or_default();
+                let version = if VERSIONS.contains(&asked) { asked } else { VERSIONS[0] };
+                Ok(json!({
+                    "protocolVersion": version,
+                    "capabilities": {"tools": {}},
+                    "serverInfo": {"name": server_name, "version": "0.1.0"}
+                }))
+            }
+            "ping" => Ok(json!({})),
+            "tools/list" => Ok(json!({"tools": tools.iter().map(|t| json!({
+                "name": t.name,
+                "description": t.description,
+                "inputSchema": t.input_schema,
+            })).collect::<Vec<_>>()})),
+            "tools/call" => {
+                let name = params["name"].as_str().unwrap_or_default();
+                match tools.iter().find(|t| t.name == name) {
+                    Some(tool) => {
+                        let args = params.get("arguments").cloned().unwrap_or(json!({}));
+                        Ok(match (tool.run)(&args) {
+                            Ok(text) => json!({"content":[{"type":"text","text":text}]}),
+                            Err(text) => {
+                                json!({"content":[{"type":"text","text":text}],"isError":true})
+                            }
+                        })
+                    }
+                    None => Err((-32602, format!("unknown tool: {name}"))),
+                }
+            }
+            other => Err((-32601, format!("method not found: {other}"))),
+        };
+        let response = match reply {
+            Ok(result) => json!({"jsonrpc":"2.0","id":id,"result":result}),
+            Err((code, message)) => {
+                json!({"jsonrpc":"2.0","id":id,"error":{"code":code,"message":message}})
+            }
+        };
+        if writeln!(out, "{response}").and_then(|_| out.flush()).is_err() {
+            break;
+        }
+    }
+}
