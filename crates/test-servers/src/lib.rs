@@ -47,7 +47,11 @@ pub fn serve(server_name: &str, tools: &[Tool]) {
         let reply = match method {
             "initialize" => {
                 let asked = params["protocolVersion"].as_str().unwrap_or_default();
-                let version = if VERSIONS.contains(&asked) { asked } else { VERSIONS[0] };
+                let version = if VERSIONS.contains(&asked) {
+                    asked
+                } else {
+                    VERSIONS[0]
+                };
                 Ok(json!({
                     "protocolVersion": version,
                     "capabilities": {"tools": {}},
@@ -83,7 +87,10 @@ pub fn serve(server_name: &str, tools: &[Tool]) {
                 json!({"jsonrpc":"2.0","id":id,"error":{"code":code,"message":message}})
             }
         };
-        if writeln!(out, "{response}").and_then(|_| out.flush()).is_err() {
+        if writeln!(out, "{response}")
+            .and_then(|_| out.flush())
+            .is_err()
+        {
             break;
         }
     }

@@ -27,7 +27,10 @@ fn status_field(name: &str) -> Option<String> {
     std::fs::read_to_string("/proc/self/status")
         .ok()?
         .lines()
-        .find_map(|l| l.strip_prefix(&format!("{name}:")).map(|v| v.trim().to_string()))
+        .find_map(|l| {
+            l.strip_prefix(&format!("{name}:"))
+                .map(|v| v.trim().to_string())
+        })
 }
 
 fn inspect(_: &Value) -> Result<String, String> {
