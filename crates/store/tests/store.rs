@@ -1,0 +1,453 @@
+//! The store's behaviour, run against SQLite and PostgreSQL alike.
+
+use gigmcp_store::testing::{Driver, TestDb, for_each_driver};
+use gigmcp_store::{
+    AuditEvent, NewOAuthConnection, NewProfile, NewServer, NewSession, Role, ServerSource, Store,
+    StoreError, now_millis,
+};
+
+fn binary(name: &str) -> NewServer {
+    NewServer {
+        name: name.into(),
+        source: ServerSource::LocalBinary {
+            path: format!("/data/servers/{name}/bin"),
+        },
+    }
+}
+
+async fn admin(store: &Store) -> gigmcp_store::User {
+    store.ensure_user("admin", Role::Admin).await.unwrap()
+}
+
+#[tokio::test]
+async fn users_are_created_once() {
+    for_each_driver(|driver, db| async move {
+        let store = db.store().await;
+        let a = admin(&store).await;
+        let again = store.ensure_user("admin", Role::User).await.unwrap();
+        assert_eq!(a, again, "{driver:?}: existing user keeps id and role");
+        assert_eq!(again.role, Role::Admin);
+        assert_eq!(
+            store.user_by_username("admin").await.unwrap(),
+            Some(a.clone())
+        );
+        assert_eq!(store.user(a.id).await.unwrap(), Some(a));
+        assert_eq!(store.user_by_username("nobody").await.unwrap(), None);
+        store.ensure_user("bob", Role::User).await.unwrap();
+        let names: Vec<_> = store
+            .list_users()
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|u| u.username)
+            .collect();
+        assert_eq!(names, ["admin", "bob"]);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn servers_round_trip_and_conflict() {
+    for_each_driver(|driver, db| async move {
+        let store = db.store().await;
+        let s = store.create_server(binary("echo")).await.unwrap();
+        assert_eq!(store.server_by_name("echo").await.unwrap(), Some(s.clone()));
+        assert_eq!(store.server(s.id).await.unwrap(), Some(s.clone()));
+        match store.create_server(binary("echo")).await {
+            Err(StoreError::Conflict { what }) => assert!(what.contains("echo"), "{what}"),
+            other => panic!("{driver:?}: expected Conflict, got {other:?}"),
+        }
+        store.create_server(binary("alpha")).await.unwrap();
+        let names: Vec<_> = store
+            .list_servers()
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|s| s.name)
+            .collect();
+        assert_eq!(names, ["alpha", "echo"]);
+
+        store
+            .set_server_manifest(s.id, r#"{"name":"echo"}"#, "sha256:aa")
+            .await
+            .unwrap();
+        store
+            .set_server_consent(s.id, Some("sha256:bb"))
+            .await
+            .unwrap();
+        let s2 = store.server(s.id).await.unwrap().unwrap();
+        assert_eq!(s2.manifest.as_deref(), Some(r#"{"name":"echo"}"#));
+        assert_eq!(s2.runtime_hash.as_deref(), Some("sha256:aa"));
+        assert_eq!(s2.consented_hash.as_deref(), Some("sha256:bb"));
+        store.set_server_consent(s.id, None).await.unwrap();
+        assert_eq!(
+            store.server(s.id).await.unwrap().unwrap().consented_hash,
+            None
+        );
+
+        store.delete_server("echo").await.unwrap();
+        assert!(matches!(
+            store.delete_server("echo").await,
+            Err(StoreError::NotFound { .. })
+        ));
+        assert_eq!(store.server_by_name("echo").await.unwrap(), None);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn profiles_and_their_servers() {
+    for_each_driver(|driver, db| async move {
+        let store = db.store().await;
+        let owner = admin(&store).await;
+        let p = store
+            .create_profile(NewProfile {
+                slug: "work".into(),
+                owner: owner.id,
+                token_hash: [7; 32],
+            })
+            .await
+            .unwrap();
+        assert!(!p.meta_tools);
+        assert_eq!(
+            store.profile_by_slug("work").await.unwrap(),
+            Some(p.clone())
+        );
+        assert_eq!(store.profile_by_slug("nope").await.unwrap(), None);
+        let dup = store
+            .create_profile(NewProfile {
+                slug: "work".into(),
+                owner: owner.id,
+                token_hash: [1; 32],
+            })
+            .await;
+        assert!(
+            matches!(dup, Err(StoreError::Conflict { .. })),
+            "{driver:?}: {dup:?}"
+        );
+        let orphan = store
+            .create_profile(NewProfile {
+                slug: "orphan".into(),
+                owner: gigmcp_store::UserId(999_999),
+                token_hash: [1; 32],
+            })
+            .await;
+        assert!(
+            matches!(orphan, Err(StoreError::NotFound { .. })),
+            "{driver:?}: {orphan:?}"
+        );
+
+        let echo = store.create_server(binary("echo")).await.unwrap();
+        let zed = store.create_server(binary("zed")).await.unwrap();
+        store.add_profile_server(p.id, zed.id).await.unwrap();
+        store.add_profile_server(p.id, echo.id).await.unwrap();
+        store.add_profile_server(p.id, echo.id).await.unwrap(); // idempotent
+        let missing = store
+            .add_profile_server(p.id, gigmcp_store::ServerId(424_242))
+            .await;
+        assert!(
+            matches!(missing, Err(StoreError::NotFound { .. })),
+            "{driver:?}: {missing:?}"
+        );
+        let names: Vec<_> = store
+            .profile_servers(p.id)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|s| s.name)
+            .collect();
+        assert_eq!(names, ["echo", "zed"]);
+
+        store.set_profile_token("work", [9; 32]).await.unwrap();
+        store.set_profile_meta_tools("work", true).await.unwrap();
+        let p2 = store.profile_by_slug("work").await.unwrap().unwrap();
+        assert_eq!((p2.token_hash, p2.meta_tools), ([9; 32], true));
+        assert!(matches!(
+            store.set_profile_token("ghost", [0; 32]).await,
+            Err(StoreError::NotFound { .. })
+        ));
+
+        let list = store.list_profiles().await.unwrap();
+        assert_eq!(list.len(), 1);
+        assert_eq!(list[0].owner_name, "admin");
+        assert_eq!(list[0].servers, ["echo", "zed"]);
+
+        store.remove_profile_server(p.id, zed.id).await.unwrap();
+        assert!(matches!(
+            store.remove_profile_server(p.id, zed.id).await,
+            Err(StoreError::NotFound { .. })
+        ));
+        store.delete_server("echo").await.unwrap();
+        assert!(
+            store.profile_servers(p.id).await.unwrap().is_empty(),
+            "membership cascades"
+        );
+        store.delete_profile("work").await.unwrap();
+        assert!(store.list_profiles().await.unwrap().is_empty());
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn tool_selections_need_membership() {
+    for_each_driver(|driver, db| async move {
+        let store = db.store().await;
+        let owner = admin(&store).await;
+        let p = store
+            .create_profile(NewProfile {
+                slug: "p".into(),
+                owner: owner.id,
+                token_hash: [0; 32],
+            })
+            .await
+            .unwrap();
+        let s = store.create_server(binary("echo")).await.unwrap();
+        let outside = store.set_tool_enabled(p.id, s.id, "echo", false).await;
+        assert!(
+            matches!(outside, Err(StoreError::NotFound { .. })),
+            "{driver:?}: {outside:?}"
+        );
+        store.add_profile_server(p.id, s.id).await.unwrap();
+        store
+            .set_tool_enabled(p.id, s.id, "echo", false)
+            .await
+            .unwrap();
+        store
+            .set_tool_enabled(p.id, s.id, "add", true)
+            .await
+            .unwrap();
+        store
+            .set_tool_enabled(p.id, s.id, "echo", true)
+            .await
+            .unwrap();
+        let sel = store.tool_selections(p.id).await.unwrap();
+        let got: Vec<_> = sel.iter().map(|t| (t.tool.as_str(), t.enabled)).collect();
+        assert_eq!(got, [("add", true), ("echo", true)]);
+        store.clear_tool_selection(p.id, s.id, "add").await.unwrap();
+        assert_eq!(store.tool_selections(p.id).await.unwrap().len(), 1);
+        store.remove_profile_server(p.id, s.id).await.unwrap();
+        assert!(
+            store.tool_selections(p.id).await.unwrap().is_empty(),
+            "selections cascade"
+        );
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn sessions_oauth_auth_configs() {
+    for_each_driver(|driver, db| async move {
+        let store = db.store().await;
+        let owner = admin(&store).await;
+        let live = store
+            .create_session(NewSession {
+                id_hash: [1; 32],
+                user: owner.id,
+                expires_at: now_millis() + 60_000,
+            })
+            .await
+            .unwrap();
+        store
+            .create_session(NewSession {
+                id_hash: [2; 32],
+                user: owner.id,
+                expires_at: now_millis() - 1,
+            })
+            .await
+            .unwrap();
+        assert_eq!(store.session(&[1; 32]).await.unwrap(), Some(live));
+        assert_eq!(
+            store.session(&[2; 32]).await.unwrap(),
+            None,
+            "{driver:?}: expired hidden"
+        );
+        assert_eq!(store.purge_expired_sessions().await.unwrap(), 1);
+        assert!(store.delete_session(&[1; 32]).await.unwrap());
+        assert!(!store.delete_session(&[1; 32]).await.unwrap());
+
+        let s = store.create_server(binary("gh")).await.unwrap();
+        store
+            .put_auth_config(s.id, "env", r#"{"vars":["GITHUB_TOKEN"]}"#)
+            .await
+            .unwrap();
+        store
+            .put_auth_config(s.id, "oauth", r#"{"issuer":"https://gh"}"#)
+            .await
+            .unwrap();
+        let cfg = store.auth_config(s.id).await.unwrap().unwrap();
+        assert_eq!(
+            (cfg.kind.as_str(), cfg.config.as_str()),
+            ("oauth", r#"{"issuer":"https://gh"}"#)
+        );
+
+        let mut conn = NewOAuthConnection {
+            owner: owner.id,
+            server: s.id,
+            issuer: "https://gh".into(),
+            subject: None,
+            scopes: "repo".into(),
+            credential_id: "oauth".into(),
+            expires_at: None,
+        };
+        store.put_oauth_connection(&conn).await.unwrap();
+        conn.subject = Some("octocat".into());
+        conn.expires_at = Some(123);
+        store.put_oauth_connection(&conn).await.unwrap();
+        let got = store
+            .oauth_connection(owner.id, s.id)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(got.connection, conn);
+        assert_eq!(
+            store.list_oauth_connections(owner.id).await.unwrap().len(),
+            1
+        );
+        store.delete_server("gh").await.unwrap();
+        assert_eq!(store.oauth_connection(owner.id, s.id).await.unwrap(), None);
+        assert_eq!(store.auth_config(s.id).await.unwrap(), None);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn audit_log_newest_first() {
+    for_each_driver(|_driver, db| async move {
+        let store = db.store().await;
+        for i in 0..5 {
+            store
+                .append_audit(AuditEvent {
+                    actor: "admin".into(),
+                    action: "profile.create".into(),
+                    target: format!("p{i}"),
+                    detail: format!(r#"{{"n":{i}}}"#),
+                })
+                .await
+                .unwrap();
+        }
+        let got = store.list_audit(3).await.unwrap();
+        let targets: Vec<_> = got.iter().map(|a| a.target.as_str()).collect();
+        assert_eq!(targets, ["p4", "p3", "p2"]);
+        assert_eq!(got[0].detail, r#"{"n":4}"#);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn hostile_input_is_stored_verbatim_or_refused() {
+    for_each_driver(|driver, db| async move {
+        let store = db.store().await;
+        let nasty = "x'); DROP TABLE servers; --";
+        let s = store.create_server(binary(nasty)).await.unwrap();
+        assert_eq!(store.server_by_name(nasty).await.unwrap().unwrap().id, s.id);
+        let huge = "a".repeat(10_000);
+        assert!(matches!(
+            store.create_server(binary(&huge)).await,
+            Err(StoreError::Invalid {
+                field: "server name",
+                ..
+            })
+        ));
+        let unicode = "ünï-cödé-😀";
+        store.create_server(binary(unicode)).await.unwrap();
+        assert_eq!(store.list_servers().await.unwrap().len(), 2, "{driver:?}");
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn restart_keeps_everything() {
+    for_each_driver(|driver, db| async move {
+        let store = db.store().await;
+        let owner = admin(&store).await;
+        let p = store
+            .create_profile(NewProfile {
+                slug: "keep".into(),
+                owner: owner.id,
+                token_hash: [5; 32],
+            })
+            .await
+            .unwrap();
+        let s = store.create_server(binary("echo")).await.unwrap();
+        store.add_profile_server(p.id, s.id).await.unwrap();
+        store
+            .put_credential(owner.id, s.id, "API_KEY", vec![1, 2, 3], "kek1")
+            .await
+            .unwrap();
+        store.close().await;
+        drop(store);
+
+        let reopened = db.store().await; // migrations are a no-op the second time
+        let p2 = reopened.profile_by_slug("keep").await.unwrap().unwrap();
+        assert_eq!(p2, p, "{driver:?}");
+        assert_eq!(
+            reopened.profile_servers(p.id).await.unwrap()[0].name,
+            "echo"
+        );
+        let c = reopened
+            .credential(owner.id, s.id, "API_KEY")
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(c.ciphertext, [1, 2, 3]);
+    })
+    .await;
+}
+
+/// 50 concurrent writers (each inserting servers, credentials and audit rows) on one store and
+/// on a second store handle to the same database: nothing lost, no busy/locked error surfaces.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn fifty_parallel_writers() {
+    for_each_driver(|driver, db| async move {
+        let a = db.store().await;
+        let b = db.store().await; // a second pool = another "process" fighting for the lock
+        let owner = admin(&a).await;
+        let mut tasks = Vec::new();
+        for w in 0..50 {
+            let store = if w % 2 == 0 { a.clone() } else { b.clone() };
+            tasks.push(tokio::spawn(async move {
+                for i in 0..10 {
+                    let s = store.create_server(binary(&format!("w{w}-s{i}"))).await?;
+                    store
+                        .put_credential(owner.id, s.id, "TOKEN", vec![w as u8, i as u8], "kek")
+                        .await?;
+                    store
+                        .append_audit(AuditEvent {
+                            actor: format!("w{w}"),
+                            action: "write".into(),
+                            target: format!("{i}"),
+                            detail: "{}".into(),
+                        })
+                        .await?;
+                    store
+                        .ensure_user(&format!("u{}", i % 3), Role::User)
+                        .await?;
+                }
+                Ok::<_, StoreError>(())
+            }));
+        }
+        for t in tasks {
+            t.await
+                .unwrap()
+                .unwrap_or_else(|e| panic!("{driver:?}: writer failed: {e}"));
+        }
+        assert_eq!(a.list_servers().await.unwrap().len(), 500, "{driver:?}");
+        assert_eq!(b.list_credentials(None).await.unwrap().len(), 500);
+        assert_eq!(a.list_audit(1000).await.unwrap().len(), 500);
+        assert_eq!(a.list_users().await.unwrap().len(), 4);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn test_databases_are_isolated() {
+    let one = TestDb::new(Driver::Postgres).await;
+    let two = TestDb::new(Driver::Postgres).await;
+    assert_ne!(one.url, two.url);
+    one.store()
+        .await
+        .create_server(binary("only-in-one"))
+        .await
+        .unwrap();
+    assert!(two.store().await.list_servers().await.unwrap().is_empty());
+}
