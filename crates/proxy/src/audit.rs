@@ -116,7 +116,10 @@ impl fmt::Display for DenyReason {
             Self::SniMismatch { sni } => write!(f, "SNI {sni:?} does not match the tunnel host"),
             Self::ClientTls(e) => write!(f, "client TLS handshake failed: {e}"),
             Self::HostMismatch { host } => {
-                write!(f, "Host {host:?} does not match the tunnel host (domain fronting)")
+                write!(
+                    f,
+                    "Host {host:?} does not match the tunnel host (domain fronting)"
+                )
             }
             Self::PlaceholderMisuse => {
                 f.write_str("credential placeholder outside its configured header")

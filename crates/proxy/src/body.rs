@@ -162,7 +162,12 @@ pub(crate) struct AuditGuard {
 }
 
 impl AuditGuard {
-    pub(crate) fn new(sink: AuditSink, event: AuditEvent, start: Instant, up: Arc<AtomicU64>) -> Self {
+    pub(crate) fn new(
+        sink: AuditSink,
+        event: AuditEvent,
+        start: Instant,
+        up: Arc<AtomicU64>,
+    ) -> Self {
         Self {
             sink,
             event: Some(event),

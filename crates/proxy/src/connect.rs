@@ -111,7 +111,12 @@ async fn respond(stream: &mut BufReader<TcpStream>, status: http::StatusCode, re
 }
 
 /// Handles one client connection on the explicit proxy.
-pub(crate) async fn handle(inner: Arc<Inner>, stream: TcpStream, peer: SocketAddr, _local: SocketAddr) {
+pub(crate) async fn handle(
+    inner: Arc<Inner>,
+    stream: TcpStream,
+    peer: SocketAddr,
+    _local: SocketAddr,
+) {
     let total = inner.config.limits.total_timeout;
     let _ = timeout(total, handle_inner(inner, stream, peer)).await;
 }
@@ -122,28 +127,29 @@ async fn handle_inner(inner: Arc<Inner>, stream: TcpStream, peer: SocketAddr) {
     let mut stream = BufReader::new(stream);
     let identity = inner.identities.resolve(peer_ip);
     let mut host = String::new();
-    let (tunnel, permit) = match open(&inner, identity.as_ref(), &mut stream, peer_ip, &mut host).await {
-        Ok(t) => t,
-        Err(reason) => {
-            let status = status_for(&reason);
-            let text = reason.to_string();
-            inner.deny(
-                Refusal {
-                    entry: Entry::Connect,
-                    peer: peer_ip,
-                    identity: identity.as_deref(),
-                    host: &host,
-                    method: "CONNECT",
-                    path: "",
-                    status: Some(status.as_u16()),
-                    duration: opened.elapsed(),
-                },
-                reason,
-            );
-            respond(&mut stream, status, &text).await;
-            return;
-        }
-    };
+    let (tunnel, permit) =
+        match open(&inner, identity.as_ref(), &mut stream, peer_ip, &mut host).await {
+            Ok(t) => t,
+            Err(reason) => {
+                let status = status_for(&reason);
+                let text = reason.to_string();
+                inner.deny(
+                    Refusal {
+                        entry: Entry::Connect,
+                        peer: peer_ip,
+                        identity: identity.as_deref(),
+                        host: &host,
+                        method: "CONNECT",
+                        path: "",
+                        status: Some(status.as_u16()),
+                        duration: opened.elapsed(),
+                    },
+                    reason,
+                );
+                respond(&mut stream, status, &text).await;
+                return;
+            }
+        };
     if stream
         .get_mut()
         .write_all(b"HTTP/1.1 200 Connection Established\r\n\r\n")
@@ -187,7 +193,12 @@ async fn open(
             limit: inner.limiter.max(),
         })?;
     let limits = &inner.config.limits;
-    let head = match timeout(limits.header_timeout, read_head(stream, limits.max_header_bytes)).await {
+    let head = match timeout(
+        limits.header_timeout,
+        read_head(stream, limits.max_header_bytes),
+    )
+    .await
+    {
         Err(_) => return Err(DenyReason::HeaderTimeout),
         Ok(Err(HeadError::TooLarge)) => {
             return Err(DenyReason::HeaderTooLarge {
@@ -232,19 +243,50 @@ mod tests {
 
     #[test]
     fn parses_connect() {
-        let t = parse("CONNECT API.example.com:443 HTTP/1.1\r\nHost: api.example.com:443\r\n\r\n").unwrap();
-        assert_eq!(t, ConnectTarget { host: "api.example.com".into(), port: 443 });
+        let t = parse("CONNECT API.example.com:443 HTTP/1.1\r\nHost: api.example.com:443\r\n\r\n")
+            .unwrap();
+        assert_eq!(
+            t,
+            ConnectTarget {
+                host: "api.example.com".into(),
+                port: 443
+            }
+        );
     }
 
     #[test]
     fn refuses_bad_heads() {
-        assert!(matches!(parse("GET / HTTP/1.1\r\n\r\n"), Err(DenyReason::NotConnect(_))));
-        assert!(matches!(parse("\x16\x03\x01garbage\r\n\r\n"), Err(DenyReason::Malformed(_))));
-        assert!(matches!(parse("CONNECT a.example.com HTTP/1.1\r\n\r\n"), Err(DenyReason::Malformed(_))));
-        assert!(matches!(parse("CONNECT a.example.com:99999 HTTP/1.1\r\n\r\n"), Err(DenyReason::Malformed(_))));
-        assert!(matches!(parse("CONNECT 10.0.0.1:443 HTTP/1.1\r\n\r\n"), Err(DenyReason::IpLiteral(_))));
-        assert!(matches!(parse("CONNECT [::1]:443 HTTP/1.1\r\n\r\n"), Err(DenyReason::IpLiteral(_))));
-        assert!(matches!(parse("CONNECT a.example.com:443 HTTP/2\r\n\r\n"), Err(DenyReason::Malformed(_))));
-        assert!(matches!(parse("CONNECT a.example.com:443 HTTP/1.1\r\nbad line\r\n\r\n"), Err(DenyReason::Malformed(_))));
+        assert!(matches!(
+            parse("GET / HTTP/1.1\r\n\r\n"),
+            Err(DenyReason::NotConnect(_))
+        ));
+        assert!(matches!(
+            parse("\x16\x03\x01garbage\r\n\r\n"),
+            Err(DenyReason::Malformed(_))
+        ));
+        assert!(matches!(
+            parse("CONNECT a.example.com HTTP/1.1\r\n\r\n"),
+            Err(DenyReason::Malformed(_))
+        ));
+        assert!(matches!(
+            parse("CONNECT a.example.com:99999 HTTP/1.1\r\n\r\n"),
+            Err(DenyReason::Malformed(_))
+        ));
+        assert!(matches!(
+            parse("CONNECT 10.0.0.1:443 HTTP/1.1\r\n\r\n"),
+            Err(DenyReason::IpLiteral(_))
+        ));
+        assert!(matches!(
+            parse("CONNECT [::1]:443 HTTP/1.1\r\n\r\n"),
+            Err(DenyReason::IpLiteral(_))
+        ));
+        assert!(matches!(
+            parse("CONNECT a.example.com:443 HTTP/2\r\n\r\n"),
+            Err(DenyReason::Malformed(_))
+        ));
+        assert!(matches!(
+            parse("CONNECT a.example.com:443 HTTP/1.1\r\nbad line\r\n\r\n"),
+            Err(DenyReason::Malformed(_))
+        ));
     }
 }

@@ -56,7 +56,12 @@ pub enum DnsError {
     Drop(usize),
     /// Header readable but the rest is not acceptable: answered with this code.
     #[error("query refused with {rcode:?}: {why}")]
-    Reply { id: u16, flags: u16, rcode: Rcode, why: &'static str },
+    Reply {
+        id: u16,
+        flags: u16,
+        rcode: Rcode,
+        why: &'static str,
+    },
 }
 
 fn u16_at(b: &[u8], i: usize) -> Option<u16> {
@@ -71,7 +76,12 @@ pub fn parse_query(pkt: &[u8]) -> Result<Query, DnsError> {
     let id = u16_at(pkt, 0).unwrap_or(0);
     let raw_flags = u16_at(pkt, 2).unwrap_or(0);
     let flags = raw_flags & 0x7900; // opcode + RD
-    let reply = |rcode, why| DnsError::Reply { id, flags, rcode, why };
+    let reply = |rcode, why| DnsError::Reply {
+        id,
+        flags,
+        rcode,
+        why,
+    };
     if raw_flags & 0x8000 != 0 {
         return Err(DnsError::Drop(pkt.len())); // a response, not a query: never answer
     }
@@ -100,7 +110,10 @@ pub fn parse_query(pkt: &[u8]) -> Result<Query, DnsError> {
         let Some(label) = pkt.get(i..i + usize::from(len)) else {
             return Err(reply(Rcode::FormErr, "truncated label"));
         };
-        if !label.iter().all(|b| b.is_ascii_alphanumeric() || *b == b'-' || *b == b'_') {
+        if !label
+            .iter()
+            .all(|b| b.is_ascii_alphanumeric() || *b == b'-' || *b == b'_')
+        {
             return Err(reply(Rcode::FormErr, "label with invalid characters"));
         }
         if !name.is_empty() {
@@ -126,7 +139,14 @@ pub fn parse_query(pkt: &[u8]) -> Result<Query, DnsError> {
 }
 
 /// Builds a response: the question echoed, plus one answer if `answer` is given.
-fn build(pkt: &[u8], q_end: Option<usize>, id: u16, flags: u16, rcode: Rcode, answer: Option<IpAddr>) -> Vec<u8> {
+fn build(
+    pkt: &[u8],
+    q_end: Option<usize>,
+    id: u16,
+    flags: u16,
+    rcode: Rcode,
+    answer: Option<IpAddr>,
+) -> Vec<u8> {
     let mut out = Vec::with_capacity(64);
     out.extend_from_slice(&id.to_be_bytes());
     // QR, echoed opcode + RD, AA; RA clear (we do not recurse).
@@ -163,7 +183,12 @@ pub(crate) fn answer(
     let q = match parse_query(pkt) {
         Ok(q) => q,
         Err(DnsError::Drop(_)) => return (None, None),
-        Err(DnsError::Reply { id, flags, rcode, why }) => {
+        Err(DnsError::Reply {
+            id,
+            flags,
+            rcode,
+            why,
+        }) => {
             return (
                 Some(build(pkt, None, id, flags, rcode, None)),
                 Some((String::new(), DenyReason::Malformed(format!("DNS: {why}")))),
@@ -172,11 +197,23 @@ pub(crate) fn answer(
     };
     let reply = |rcode, ans| Some(build(pkt, Some(q.question_end), q.id, q.flags, rcode, ans));
     if q.qclass != CLASS_IN {
-        return (reply(Rcode::Refused, None), Some((q.name.clone(), DenyReason::Malformed("DNS: class is not IN".into()))));
+        return (
+            reply(Rcode::Refused, None),
+            Some((
+                q.name.clone(),
+                DenyReason::Malformed("DNS: class is not IN".into()),
+            )),
+        );
     }
     match allowed(&q.name) {
-        None => (reply(Rcode::Refused, None), Some((q.name.clone(), DenyReason::UnknownSource))),
-        Some(false) => (reply(Rcode::NxDomain, None), Some((q.name.clone(), DenyReason::NotAllowlisted))),
+        None => (
+            reply(Rcode::Refused, None),
+            Some((q.name.clone(), DenyReason::UnknownSource)),
+        ),
+        Some(false) => (
+            reply(Rcode::NxDomain, None),
+            Some((q.name.clone(), DenyReason::NotAllowlisted)),
+        ),
         Some(true) => {
             let ans = match (q.qtype, listener) {
                 (TYPE_A, IpAddr::V4(_)) | (TYPE_AAAA, IpAddr::V6(_)) => Some(listener),
@@ -316,24 +353,57 @@ mod tests {
     #[test]
     fn malformed_packets_are_bounded() {
         assert!(matches!(parse_query(&[0; 5]), Err(DnsError::Drop(5))));
-        assert!(matches!(parse_query(&vec![0; MAX_QUERY + 1]), Err(DnsError::Drop(_))));
+        assert!(matches!(
+            parse_query(&vec![0; MAX_QUERY + 1]),
+            Err(DnsError::Drop(_))
+        ));
         let mut q = build_query(1, "a.example.com", TYPE_A);
         q[12] = 0xc0; // compression pointer in the question
-        assert!(matches!(parse_query(&q), Err(DnsError::Reply { rcode: Rcode::FormErr, .. })));
+        assert!(matches!(
+            parse_query(&q),
+            Err(DnsError::Reply {
+                rcode: Rcode::FormErr,
+                ..
+            })
+        ));
         let mut q = build_query(1, "a.example.com", TYPE_A);
         q.truncate(q.len() - 3);
-        assert!(matches!(parse_query(&q), Err(DnsError::Reply { rcode: Rcode::FormErr, .. })));
+        assert!(matches!(
+            parse_query(&q),
+            Err(DnsError::Reply {
+                rcode: Rcode::FormErr,
+                ..
+            })
+        ));
         let mut q = build_query(1, "a.example.com", TYPE_A);
         q[12] = 60; // label longer than the packet
-        assert!(matches!(parse_query(&q), Err(DnsError::Reply { rcode: Rcode::FormErr, .. })));
+        assert!(matches!(
+            parse_query(&q),
+            Err(DnsError::Reply {
+                rcode: Rcode::FormErr,
+                ..
+            })
+        ));
         let mut q = build_query(1, "a.example.com", TYPE_A);
         q[2] |= 0x80; // a response
         assert!(matches!(parse_query(&q), Err(DnsError::Drop(_))));
         let mut q = build_query(1, "a.example.com", TYPE_A);
         q[2] |= 0x10; // opcode 2
-        assert!(matches!(parse_query(&q), Err(DnsError::Reply { rcode: Rcode::NotImp, .. })));
+        assert!(matches!(
+            parse_query(&q),
+            Err(DnsError::Reply {
+                rcode: Rcode::NotImp,
+                ..
+            })
+        ));
         // Name over 255 bytes.
         let long = vec!["a".repeat(63); 5].join(".");
-        assert!(matches!(parse_query(&build_query(1, &long, TYPE_A)), Err(DnsError::Reply { rcode: Rcode::FormErr, .. })));
+        assert!(matches!(
+            parse_query(&build_query(1, &long, TYPE_A)),
+            Err(DnsError::Reply {
+                rcode: Rcode::FormErr,
+                ..
+            })
+        ));
     }
 }

@@ -42,7 +42,10 @@ impl SecretFormat {
         if format.matches(TOKEN).count() != 1 {
             return Err(InjectionError::FormatToken(format.to_owned()));
         }
-        if !format.bytes().all(|b| b == b'\t' || (0x20..0x7f).contains(&b)) {
+        if !format
+            .bytes()
+            .all(|b| b == b'\t' || (0x20..0x7f).contains(&b))
+        {
             return Err(InjectionError::FormatChars(format.to_owned()));
         }
         let (prefix, suffix) = format.split_once(TOKEN).unwrap_or((format, ""));
@@ -187,7 +190,10 @@ mod tests {
     fn format_renders_and_validates() {
         let f = SecretFormat::parse("Bearer {token}").unwrap();
         assert_eq!(f.render("K").as_str(), "Bearer K");
-        assert_eq!(SecretFormat::parse("{token}").unwrap().render("K").as_str(), "K");
+        assert_eq!(
+            SecretFormat::parse("{token}").unwrap().render("K").as_str(),
+            "K"
+        );
         assert!(SecretFormat::parse("Bearer").is_err());
         assert!(SecretFormat::parse("{token}{token}").is_err());
         assert!(SecretFormat::parse("Bearer {token}\r\nX: y").is_err());

@@ -248,15 +248,21 @@ impl EgressProxy {
         addr: SocketAddr,
         answer: IpAddr,
     ) -> Result<ListenerHandle, ProxyError> {
-        let socket = UdpSocket::bind(addr).await.map_err(|source| ProxyError::Io {
-            what: format!("bind the DNS responder on {addr}"),
-            source,
-        })?;
+        let socket = UdpSocket::bind(addr)
+            .await
+            .map_err(|source| ProxyError::Io {
+                what: format!("bind the DNS responder on {addr}"),
+                source,
+            })?;
         self.serve_dns(socket, answer)
     }
 
     /// Serves DNS on an already bound socket.
-    pub fn serve_dns(&self, socket: UdpSocket, answer: IpAddr) -> Result<ListenerHandle, ProxyError> {
+    pub fn serve_dns(
+        &self,
+        socket: UdpSocket,
+        answer: IpAddr,
+    ) -> Result<ListenerHandle, ProxyError> {
         let local_addr = socket.local_addr().map_err(|source| ProxyError::Io {
             what: "read the DNS socket address".into(),
             source,
@@ -268,10 +274,12 @@ impl EgressProxy {
 }
 
 async fn bind_tcp(addr: SocketAddr, what: &str) -> Result<TcpListener, ProxyError> {
-    TcpListener::bind(addr).await.map_err(|source| ProxyError::Io {
-        what: format!("bind the {what} on {addr}"),
-        source,
-    })
+    TcpListener::bind(addr)
+        .await
+        .map_err(|source| ProxyError::Io {
+            what: format!("bind the {what} on {addr}"),
+            source,
+        })
 }
 
 fn serve_tcp<F, Fut>(listener: TcpListener, handler: F) -> Result<ListenerHandle, ProxyError>

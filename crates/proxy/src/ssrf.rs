@@ -184,7 +184,9 @@ impl Cidr {
         match (self.net, ip.to_canonical()) {
             (IpAddr::V4(_), IpAddr::V4(v4)) => self.contains_v4(v4),
             (IpAddr::V6(net), IpAddr::V6(v6)) => {
-                let mask = u128::MAX.checked_shl(128 - u32::from(self.prefix)).unwrap_or(0);
+                let mask = u128::MAX
+                    .checked_shl(128 - u32::from(self.prefix))
+                    .unwrap_or(0);
                 u128::from(net) & mask == u128::from(v6) & mask
             }
             _ => false,
@@ -195,7 +197,9 @@ impl Cidr {
         let IpAddr::V4(net) = self.net else {
             return false;
         };
-        let mask = u32::MAX.checked_shl(32 - u32::from(self.prefix)).unwrap_or(0);
+        let mask = u32::MAX
+            .checked_shl(32 - u32::from(self.prefix))
+            .unwrap_or(0);
         u32::from(net) & mask == u32::from(ip) & mask
     }
 }
@@ -320,17 +324,51 @@ mod tests {
             guard.check("10.0.0.1".parse().unwrap()),
             Err(BlockedClass::Private)
         );
-        assert_eq!(AddressGuard::default().check("8.8.4.4".parse().unwrap()), Ok(()));
+        assert_eq!(
+            AddressGuard::default().check("8.8.4.4".parse().unwrap()),
+            Ok(())
+        );
     }
 
     #[test]
     fn cidr_parsing() {
-        assert!("10.0.0.0/8".parse::<Cidr>().unwrap().contains("10.9.9.9".parse().unwrap()));
-        assert!(!"10.0.0.0/8".parse::<Cidr>().unwrap().contains("11.0.0.0".parse().unwrap()));
-        assert!("fd00::/8".parse::<Cidr>().unwrap().contains("fd00:ec2::254".parse().unwrap()));
-        assert!("0.0.0.0/0".parse::<Cidr>().unwrap().contains("9.9.9.9".parse().unwrap()));
-        assert!("1.2.3.4".parse::<Cidr>().unwrap().contains("1.2.3.4".parse().unwrap()));
-        assert!(matches!("1.2.3.4/33".parse::<Cidr>(), Err(CidrError::PrefixTooLong(..))));
-        assert!(matches!("nope/8".parse::<Cidr>(), Err(CidrError::Syntax(_))));
+        assert!(
+            "10.0.0.0/8"
+                .parse::<Cidr>()
+                .unwrap()
+                .contains("10.9.9.9".parse().unwrap())
+        );
+        assert!(
+            !"10.0.0.0/8"
+                .parse::<Cidr>()
+                .unwrap()
+                .contains("11.0.0.0".parse().unwrap())
+        );
+        assert!(
+            "fd00::/8"
+                .parse::<Cidr>()
+                .unwrap()
+                .contains("fd00:ec2::254".parse().unwrap())
+        );
+        assert!(
+            "0.0.0.0/0"
+                .parse::<Cidr>()
+                .unwrap()
+                .contains("9.9.9.9".parse().unwrap())
+        );
+        assert!(
+            "1.2.3.4"
+                .parse::<Cidr>()
+                .unwrap()
+                .contains("1.2.3.4".parse().unwrap())
+        );
+        assert!(matches!(
+            "1.2.3.4/33".parse::<Cidr>(),
+            Err(CidrError::PrefixTooLong(..))
+        ));
+        assert!(matches!(
+            "nope/8".parse::<Cidr>(),
+            Err(CidrError::Syntax(_))
+        ));
     }
 }

@@ -13,7 +13,12 @@ use crate::proxy::{Inner, Refusal};
 use crate::tunnel::{Tunnel, check_host, read_client_hello, vet};
 
 /// Handles one connection on the transparent listener.
-pub(crate) async fn handle(inner: Arc<Inner>, stream: TcpStream, peer: SocketAddr, local: SocketAddr) {
+pub(crate) async fn handle(
+    inner: Arc<Inner>,
+    stream: TcpStream,
+    peer: SocketAddr,
+    local: SocketAddr,
+) {
     let total = inner.config.limits.total_timeout;
     let _ = timeout(total, handle_inner(inner, stream, peer, local)).await;
 }

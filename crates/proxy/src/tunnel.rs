@@ -109,9 +109,11 @@ pub(crate) fn status_for(reason: &DenyReason) -> StatusCode {
         R::TooManyConnections { .. } => StatusCode::TOO_MANY_REQUESTS,
         R::HeaderTooLarge { .. } => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
         R::HeaderTimeout => StatusCode::REQUEST_TIMEOUT,
-        R::Malformed(_) | R::InvalidHost(_) | R::NoSni | R::SniMismatch { .. } | R::ClientTls(_) => {
-            StatusCode::BAD_REQUEST
-        }
+        R::Malformed(_)
+        | R::InvalidHost(_)
+        | R::NoSni
+        | R::SniMismatch { .. }
+        | R::ClientTls(_) => StatusCode::BAD_REQUEST,
         R::NotConnect(_) => StatusCode::METHOD_NOT_ALLOWED,
         R::HostMismatch { .. } => StatusCode::MISDIRECTED_REQUEST,
         R::UpstreamTimeout => StatusCode::GATEWAY_TIMEOUT,
@@ -207,7 +209,13 @@ pub(crate) struct Tunnel {
 }
 
 impl Tunnel {
-    fn refusal<'a>(&'a self, method: &'a str, path: &'a str, status: Option<u16>, start: Instant) -> Refusal<'a> {
+    fn refusal<'a>(
+        &'a self,
+        method: &'a str,
+        path: &'a str,
+        status: Option<u16>,
+        start: Instant,
+    ) -> Refusal<'a> {
         Refusal {
             entry: self.entry,
             peer: self.peer,
@@ -222,8 +230,13 @@ impl Tunnel {
 
     /// Tunnel-level refusal (TLS stage), audited without an HTTP status.
     pub(crate) fn deny_tls(&self, reason: DenyReason, start: Instant) {
-        let method = if self.entry == Entry::Transparent { "TLS" } else { "CONNECT" };
-        self.inner.deny(self.refusal(method, "", None, start), reason);
+        let method = if self.entry == Entry::Transparent {
+            "TLS"
+        } else {
+            "CONNECT"
+        };
+        self.inner
+            .deny(self.refusal(method, "", None, start), reason);
     }
 
     /// Opens the first upstream connection (before the client is told the tunnel is up).
@@ -346,11 +359,19 @@ impl Tunnel {
         Response::from_parts(parts, http_body_util::BodyExt::boxed(body))
     }
 
-    fn refuse(&self, reason: DenyReason, method: &str, path: &str, start: Instant) -> Response<ProxyBody> {
+    fn refuse(
+        &self,
+        reason: DenyReason,
+        method: &str,
+        path: &str,
+        start: Instant,
+    ) -> Response<ProxyBody> {
         let status = status_for(&reason);
         let text = format!("gigmcp egress proxy: {reason}\n");
-        self.inner
-            .deny(self.refusal(method, path, Some(status.as_u16()), start), reason);
+        self.inner.deny(
+            self.refusal(method, path, Some(status.as_u16()), start),
+            reason,
+        );
         let mut resp = Response::new(text_body(text));
         *resp.status_mut() = status;
         resp.headers_mut().insert(
@@ -385,10 +406,15 @@ impl Tunnel {
             if let Some(n) = name {
                 current = Some(n);
             }
-            let Some(name) = current.clone() else { continue };
+            let Some(name) = current.clone() else {
+                continue;
+            };
             let bytes = value.as_bytes();
             let carries = |p: &str| contains(bytes, p.as_bytes());
-            let value = match injections.iter().find(|i| i.header == name && carries(&i.placeholder)) {
+            let value = match injections
+                .iter()
+                .find(|i| i.header == name && carries(&i.placeholder))
+            {
                 Some(inj) => {
                     let secret = self
                         .inner
@@ -418,7 +444,10 @@ impl Tunnel {
         }
         if !secrets.is_empty() {
             // Redaction needs to see the plain bytes of the response.
-            headers.insert(header::ACCEPT_ENCODING, HeaderValue::from_static("identity"));
+            headers.insert(
+                header::ACCEPT_ENCODING,
+                HeaderValue::from_static("identity"),
+            );
         }
         let authority = if self.port == 443 {
             self.target.host.clone()
@@ -444,7 +473,9 @@ impl Tunnel {
     /// The request's Host (or absolute-form authority) must name the tunnel host and port.
     fn check_request_host(&self, uri: &Uri, headers: &HeaderMap) -> Result<(), DenyReason> {
         let mismatch = |h: &str| DenyReason::HostMismatch { host: h.to_owned() };
-        let host_header = headers.get(header::HOST).map(|v| v.to_str().unwrap_or("\u{fffd}"));
+        let host_header = headers
+            .get(header::HOST)
+            .map(|v| v.to_str().unwrap_or("\u{fffd}"));
         let claimed = match (uri.authority().map(|a| a.as_str()), host_header) {
             (Some(a), Some(h)) if !a.eq_ignore_ascii_case(h) => return Err(mismatch(h)),
             (Some(a), _) => a,
@@ -489,7 +520,8 @@ impl Tunnel {
         } else {
             *req.version_mut() = Version::HTTP_11;
             let pq = req.uri().path_and_query().cloned();
-            *req.uri_mut() = Uri::from(pq.unwrap_or_else(|| http::uri::PathAndQuery::from_static("/")));
+            *req.uri_mut() =
+                Uri::from(pq.unwrap_or_else(|| http::uri::PathAndQuery::from_static("/")));
         }
         let result = if let UpstreamSender::H2(s) = sender {
             // HTTP/2 multiplexes: release the lock so concurrent requests proceed.
@@ -522,7 +554,9 @@ where
     match timeout(limit, acceptor).await {
         Ok(Ok(start)) => Ok(start),
         Ok(Err(e)) => Err(DenyReason::ClientTls(e.to_string())),
-        Err(_) => Err(DenyReason::ClientTls("ClientHello not received in time".into())),
+        Err(_) => Err(DenyReason::ClientTls(
+            "ClientHello not received in time".into(),
+        )),
     }
 }
 
@@ -553,16 +587,25 @@ mod tests {
     #[test]
     fn host_checks() {
         assert_eq!(check_host("API.Example.com.").unwrap(), "api.example.com");
-        assert!(matches!(check_host("127.0.0.1"), Err(DenyReason::IpLiteral(_))));
+        assert!(matches!(
+            check_host("127.0.0.1"),
+            Err(DenyReason::IpLiteral(_))
+        ));
         assert!(matches!(check_host("[::1]"), Err(DenyReason::IpLiteral(_))));
-        assert!(matches!(check_host("0x7f.1"), Err(DenyReason::IpLiteral(_))));
+        assert!(matches!(
+            check_host("0x7f.1"),
+            Err(DenyReason::IpLiteral(_))
+        ));
         assert!(matches!(check_host("a b"), Err(DenyReason::InvalidHost(_))));
     }
 
     #[test]
     fn strips_connection_named_headers() {
         let mut h = HeaderMap::new();
-        h.insert("connection", HeaderValue::from_static("x-secret-hop, keep-alive"));
+        h.insert(
+            "connection",
+            HeaderValue::from_static("x-secret-hop, keep-alive"),
+        );
         h.insert("x-secret-hop", HeaderValue::from_static("1"));
         h.insert("proxy-authorization", HeaderValue::from_static("Basic x"));
         h.insert("accept", HeaderValue::from_static("*/*"));

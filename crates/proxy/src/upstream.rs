@@ -71,7 +71,9 @@ pub(crate) fn client_config(
             .collect::<Result<Vec<_>, _>>()
             .map_err(|e| ProxyError::Roots(format!("cannot parse the PEM bundle: {e}")))?;
         if certs.is_empty() {
-            return Err(ProxyError::Roots("the PEM bundle holds no certificate".into()));
+            return Err(ProxyError::Roots(
+                "the PEM bundle holds no certificate".into(),
+            ));
         }
         for cert in certs {
             roots
@@ -95,7 +97,9 @@ pub(crate) fn client_config(
 
 fn tls_reason(e: &std::io::Error) -> DenyReason {
     match e.get_ref().and_then(|i| i.downcast_ref::<rustls::Error>()) {
-        Some(rustls::Error::InvalidCertificate(c)) => DenyReason::UpstreamCertificate(format!("{c:?}")),
+        Some(rustls::Error::InvalidCertificate(c)) => {
+            DenyReason::UpstreamCertificate(format!("{c:?}"))
+        }
         Some(other) => DenyReason::UpstreamTls(other.to_string()),
         None => DenyReason::UpstreamTls(e.to_string()),
     }
