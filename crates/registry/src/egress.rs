@@ -345,6 +345,36 @@ impl Denylist {
         Ok(Self { domains })
     }
 
+    /// Names that are always denied, whatever the registry's denylist file says: local and
+    /// internal names the proxy must never dial from the host network namespace.
+    pub const BUILTIN: &'static [&'static str] = &[
+        "localhost",
+        "local",
+        "localdomain",
+        "internal",
+        "home.arpa",
+        "in-addr.arpa",
+        "ip6.arpa",
+        "metadata.google.internal",
+    ];
+
+    /// The [`Self::BUILTIN`] names only.
+    pub fn builtin() -> Self {
+        let mut domains: Vec<String> = Self::BUILTIN.iter().map(|s| (*s).to_owned()).collect();
+        domains.sort();
+        Self { domains }
+    }
+
+    /// Parses the denylist text and adds the [`Self::BUILTIN`] names.
+    pub fn parse_with_builtin(text: &str) -> Result<Self, DenylistError> {
+        let mut list = Self::parse(text)?;
+        list.domains
+            .extend(Self::BUILTIN.iter().map(|s| (*s).to_owned()));
+        list.domains.sort();
+        list.domains.dedup();
+        Ok(list)
+    }
+
     /// The denied domains, sorted.
     pub fn domains(&self) -> &[String] {
         &self.domains
@@ -435,7 +465,10 @@ mod tests {
         assert!(matches!(bad("[::1]"), E::IpLiteral(_)));
         assert!(matches!(bad("::1"), E::IpLiteral(_)));
         assert!(matches!(bad("api.example.com:443"), E::InvalidChar(_, ':')));
-        assert!(matches!(bad("https://api.example.com"), E::InvalidChar(_, ':')));
+        assert!(matches!(
+            bad("https://api.example.com"),
+            E::InvalidChar(_, ':')
+        ));
         assert!(matches!(bad("api.example.com/x"), E::InvalidChar(_, '/')));
         assert!(matches!(bad(" api.example.com"), E::InvalidChar(_, ' ')));
         assert!(matches!(bad("api..example.com"), E::EmptyLabel(_)));
@@ -453,7 +486,14 @@ mod tests {
     #[test]
     fn policy_never_allows_ips_or_junk() {
         let pol = EgressPolicy::parse(&["api.example.com", "*.example.org"]).unwrap();
-        for host in ["", ".", "127.0.0.1", "[::1]", "api.example.com:443", "*.example.org"] {
+        for host in [
+            "",
+            ".",
+            "127.0.0.1",
+            "[::1]",
+            "api.example.com:443",
+            "*.example.org",
+        ] {
             assert!(!pol.allows(host), "{host}");
         }
         assert!(pol.allows("api.example.com"));
@@ -473,5 +513,18 @@ mod tests {
         assert_eq!(d.denies_pattern(&p("*.co.uk")), Some("evil.co.uk"));
         assert_eq!(d.denies_pattern(&p("api.example.com")), None);
         assert!(Denylist::parse("ok.com\nbad host\n").is_err());
+        let b = Denylist::parse_with_builtin("pastebin.com").unwrap();
+        assert_eq!(
+            b.denies_pattern(&p("db.internal.corp.internal")),
+            Some("internal")
+        );
+        assert_eq!(
+            b.denies_pattern(&p("paste.pastebin.com")),
+            Some("pastebin.com")
+        );
+        assert_eq!(
+            Denylist::builtin().denies_host("printer.local"),
+            Some("local")
+        );
     }
 }

@@ -1,9 +1,39 @@
 //! Gig'MCP registry schema: the trust root shared by the gateway and `registryctl`.
 //!
-//! Pure: no network, no filesystem. Callers hand in bytes; this crate parses, validates, hashes
-//! and signs them.
+//! Pure: no network, no filesystem. Callers hand in bytes; this crate parses (bounded, strict),
+//! lints, hashes, compiles and signs them. See `docs/registry.md`.
+//!
+//! - [`egress`]: the one wildcard rule used by lint and the egress proxy.
+//! - [`Manifest`], [`Toolspec`]: strict schema types; [`lint`] holds the rules.
+//! - [`Manifest::runtime_hash`]: what consent covers.
+//! - [`Index`], [`build_index`]: deterministic `index.json`; [`sign`]: ed25519 over its bytes.
 #![forbid(unsafe_code)]
 
+pub mod diag;
+pub mod digest;
 pub mod egress;
+pub mod hash;
+pub mod index;
+pub mod limits;
+pub mod lint;
+pub mod manifest;
+pub mod parse;
+pub mod path;
+pub mod sign;
+pub mod toolspec;
 
+pub use diag::{Diagnostic, Report, Severity};
+pub use digest::{Digest, DigestError};
 pub use egress::{Denylist, EgressError, EgressPattern, EgressPolicy};
+pub use index::{Index, IndexEntry, IndexError, build_index};
+pub use lint::{Linted, Scope, SourceFile, lint_manifest, lint_registry, lint_toolspec};
+pub use manifest::{
+    Builder, Credential, CredentialType, Entitlements, Image, Inject, InjectTarget, Manifest,
+    Source, Tier, ToolEntry,
+};
+pub use parse::ParseError;
+pub use path::{DocKind, DocPath, PathError};
+pub use sign::{SigningKey, VerifyError, VerifyingKey, sign_index, verify_index};
+pub use toolspec::{
+    Encoding, HttpMethod, Param, ParamLocation, ParamType, Toolspec, ToolspecAuth, ToolspecTool,
+};
