@@ -114,15 +114,20 @@ impl Inner {
     }
 }
 
-enum Line {
+/// What [`read_bounded_line`] read.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Line {
+    /// A whole line is in the buffer.
     Complete,
+    /// A line longer than the bound was read and discarded.
     TooLong,
+    /// The input ended.
     Eof,
 }
 
 /// Reads one `\n`-terminated line into `buf` (without the newline), never holding more than
 /// `max` bytes: the rest of an over-long line is read and thrown away.
-async fn read_bounded_line<R: AsyncBufRead + Unpin>(
+pub async fn read_bounded_line<R: AsyncBufRead + Unpin>(
     r: &mut R,
     buf: &mut Vec<u8>,
     max: usize,

@@ -1,0 +1,102 @@
+//! Bearer authentication of `/mcp/p/<slug>` requests.
+//!
+//! The token is checked on every request. An unknown slug and a wrong token are answered the
+//! same way, so the endpoint does not reveal which slugs exist.
+
+use crate::token;
+use gigmcp_store::{Profile, Store, StoreError};
+use http::HeaderMap;
+use subtle::ConstantTimeEq;
+
+/// Why a request was not authenticated.
+#[derive(Debug, thiserror::Error)]
+pub enum AuthError {
+    #[error("missing bearer token: send `Authorization: Bearer <profile token>`")]
+    Missing,
+    #[error("malformed Authorization header: expected `Bearer <profile token>`")]
+    Malformed,
+    #[error("invalid token for this profile")]
+    Invalid,
+    #[error("could not check the token: {0}")]
+    Store(#[from] StoreError),
+}
+
+impl AuthError {
+    /// The `WWW-Authenticate` challenge to send with the 401.
+    pub fn challenge(&self) -> &'static str {
+        match self {
+            AuthError::Missing => r#"Bearer realm="gigmcp""#,
+            _ => r#"Bearer realm="gigmcp", error="invalid_token""#,
+        }
+    }
+}
+
+/// Extracts the bearer token from the headers.
+pub fn bearer(headers: &HeaderMap) -> Result<&str, AuthError> {
+    let value = headers
+        .get(http::header::AUTHORIZATION)
+        .ok_or(AuthError::Missing)?;
+    let value = value.to_str().map_err(|_| AuthError::Malformed)?;
+    let (scheme, token) = value.split_once(' ').ok_or(AuthError::Malformed)?;
+    if !scheme.eq_ignore_ascii_case("bearer") {
+        return Err(AuthError::Malformed);
+    }
+    let token = token.trim();
+    if token.is_empty() || token.len() > 512 {
+        return Err(AuthError::Malformed);
+    }
+    Ok(token)
+}
+
+/// The profile `slug` if `headers` carry its token.
+pub async fn authenticate(
+    store: &Store,
+    slug: &str,
+    headers: &HeaderMap,
+) -> Result<Profile, AuthError> {
+    let presented = token::hash(bearer(headers)?);
+    let Some(profile) = store.profile_by_slug(slug).await? else {
+        // Compare anyway so an unknown slug costs the same as a wrong token.
+        let _ = presented.ct_eq(&[0u8; 32]);
+        return Err(AuthError::Invalid);
+    };
+    if bool::from(presented.ct_eq(&profile.token_hash)) {
+        Ok(profile)
+    } else {
+        Err(AuthError::Invalid)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use http::HeaderValue;
+
+    fn with_auth(v: &str) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        h.insert(
+            http::header::AUTHORIZATION,
+            HeaderValue::from_str(v).unwrap(),
+        );
+        h
+    }
+
+    #[test]
+    fn parses_bearer_tokens() {
+        assert_eq!(bearer(&with_auth("Bearer gig_abc")).unwrap(), "gig_abc");
+        assert_eq!(bearer(&with_auth("bearer gig_abc")).unwrap(), "gig_abc");
+        assert!(matches!(bearer(&HeaderMap::new()), Err(AuthError::Missing)));
+        assert!(matches!(
+            bearer(&with_auth("Basic abc")),
+            Err(AuthError::Malformed)
+        ));
+        assert!(matches!(
+            bearer(&with_auth("Bearer ")),
+            Err(AuthError::Malformed)
+        ));
+        assert!(matches!(
+            bearer(&with_auth("Bearergig")),
+            Err(AuthError::Malformed)
+        ));
+    }
+}

@@ -1,0 +1,204 @@
+//! Typed gateway configuration, validated once at start.
+//!
+//! Every error names the setting (flag and environment variable) and says how to fix it.
+
+use gigmcp_sandbox::RuntimeConfig;
+use gigmcp_store::StoreUrl;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// A setting that could not be used.
+#[derive(Debug, thiserror::Error)]
+#[error("{setting} = {value:?}: {problem}; {fix}")]
+pub struct ConfigError {
+    /// The flag and variable, e.g. `--listen / GIG_LISTEN`.
+    pub setting: &'static str,
+    pub value: String,
+    pub problem: String,
+    pub fix: String,
+}
+
+/// Settings as given (flags or `GIG_*` variables), before validation.
+#[derive(Clone, Debug)]
+pub struct RawConfig {
+    pub listen: String,
+    pub data_dir: String,
+    pub database_url: Option<String>,
+    pub allowed_origins: Vec<String>,
+    pub max_body_bytes: u64,
+    pub call_timeout_secs: u64,
+    pub idle_timeout_secs: u64,
+    pub bwrap: String,
+    pub bootstrap: Option<String>,
+}
+
+/// The validated configuration.
+#[derive(Clone, Debug)]
+pub struct GatewayConfig {
+    /// Where the HTTP listener binds.
+    pub listen: SocketAddr,
+    /// Holds the SQLite file and copies of local server binaries.
+    pub data_dir: PathBuf,
+    pub store: StoreUrl,
+    /// Origins allowed besides the gateway's own (exact `scheme://host[:port]`).
+    pub allowed_origins: Vec<String>,
+    /// Largest accepted request body.
+    pub max_body_bytes: usize,
+    /// Longest a call to a server may take before the client gets an error.
+    pub call_timeout: Duration,
+    /// A server unused this long is stopped (it starts again on the next request).
+    pub idle_timeout: Duration,
+    pub sandbox: RuntimeConfig,
+}
+
+impl GatewayConfig {
+    /// Validates raw settings.
+    pub fn from_raw(raw: RawConfig) -> Result<Self, ConfigError> {
+        let listen: SocketAddr = raw.listen.parse().map_err(|e| ConfigError {
+            setting: "--listen / GIG_LISTEN",
+            value: raw.listen.clone(),
+            problem: format!("not an address and port ({e})"),
+            fix: "give HOST:PORT, for example 127.0.0.1:8080".into(),
+        })?;
+        if raw.data_dir.trim().is_empty() {
+            return Err(ConfigError {
+                setting: "--data-dir / GIG_DATA_DIR",
+                value: raw.data_dir,
+                problem: "empty".into(),
+                fix: "give a directory path, for example ./gigmcp-data".into(),
+            });
+        }
+        let data_dir = PathBuf::from(&raw.data_dir);
+        let store = StoreUrl::from_setting(raw.database_url.as_deref(), &data_dir).map_err(|e| {
+            ConfigError {
+                setting: "--database-url / GIG_DATABASE_URL",
+                value: raw.database_url.clone().map(|u| redact(&u)).unwrap_or_default(),
+                problem: e.to_string(),
+                fix: "give postgres://USER:PASSWORD@HOST/DB, or leave it unset to use SQLite in the data dir".into(),
+            }
+        })?;
+        for origin in &raw.allowed_origins {
+            if !(origin.starts_with("http://") || origin.starts_with("https://"))
+                || origin.trim_end_matches('/').matches('/').count() != 2
+            {
+                return Err(ConfigError {
+                    setting: "--allowed-origin / GIG_ALLOWED_ORIGINS",
+                    value: origin.clone(),
+                    problem: "not an origin".into(),
+                    fix: "give scheme://host[:port] without a path, e.g. https://app.example.com"
+                        .into(),
+                });
+            }
+        }
+        const MAX_BODY_CAP: u64 = 256 * 1024 * 1024;
+        if raw.max_body_bytes < 1024 || raw.max_body_bytes > MAX_BODY_CAP {
+            return Err(ConfigError {
+                setting: "--max-body-bytes / GIG_MAX_BODY_BYTES",
+                value: raw.max_body_bytes.to_string(),
+                problem: "out of range".into(),
+                fix: format!("give a size between 1024 and {MAX_BODY_CAP} bytes (default 4194304)"),
+            });
+        }
+        let secs = |setting: &'static str, v: u64| {
+            if v == 0 || v > 86_400 {
+                Err(ConfigError {
+                    setting,
+                    value: v.to_string(),
+                    problem: "out of range".into(),
+                    fix: "give a number of seconds between 1 and 86400".into(),
+                })
+            } else {
+                Ok(Duration::from_secs(v))
+            }
+        };
+        let call_timeout = secs("--call-timeout / GIG_CALL_TIMEOUT", raw.call_timeout_secs)?;
+        let idle_timeout = secs("--idle-timeout / GIG_IDLE_TIMEOUT", raw.idle_timeout_secs)?;
+        let bootstrap = raw
+            .bootstrap
+            .map(PathBuf::from)
+            .unwrap_or_else(gigmcp_sandbox::default_bootstrap_path);
+        let mut sandbox = RuntimeConfig::new(bootstrap);
+        sandbox.bwrap = PathBuf::from(raw.bwrap);
+        Ok(Self {
+            listen,
+            data_dir,
+            store,
+            allowed_origins: raw
+                .allowed_origins
+                .into_iter()
+                .map(|o| o.trim_end_matches('/').to_ascii_lowercase())
+                .collect(),
+            max_body_bytes: raw.max_body_bytes as usize,
+            call_timeout,
+            idle_timeout,
+            sandbox,
+        })
+    }
+}
+
+fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(s), Some(at)) if at > s => format!("{}://***{}", &url[..s], &url[at..]),
+        _ => url.to_string(),
+    }
+}
+
+impl RawConfig {
+    /// The embedded defaults.
+    pub fn defaults() -> Self {
+        Self {
+            listen: "127.0.0.1:8080".into(),
+            data_dir: "./gigmcp-data".into(),
+            database_url: None,
+            allowed_origins: Vec::new(),
+            max_body_bytes: 4 * 1024 * 1024,
+            call_timeout_secs: 60,
+            idle_timeout_secs: 600,
+            bwrap: "bwrap".into(),
+            bootstrap: None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_validate() {
+        let c = GatewayConfig::from_raw(RawConfig::defaults()).unwrap();
+        assert_eq!(c.listen.to_string(), "127.0.0.1:8080");
+        assert!(c.store.is_sqlite());
+    }
+
+    #[test]
+    fn errors_name_the_setting_and_the_fix() {
+        let mut raw = RawConfig::defaults();
+        raw.listen = "localhost".into();
+        let e = GatewayConfig::from_raw(raw).unwrap_err().to_string();
+        assert!(
+            e.contains("GIG_LISTEN") && e.contains("127.0.0.1:8080"),
+            "{e}"
+        );
+
+        let mut raw = RawConfig::defaults();
+        raw.allowed_origins = vec!["example.com".into()];
+        let e = GatewayConfig::from_raw(raw).unwrap_err().to_string();
+        assert!(e.contains("GIG_ALLOWED_ORIGINS"), "{e}");
+
+        let mut raw = RawConfig::defaults();
+        raw.call_timeout_secs = 0;
+        assert!(
+            GatewayConfig::from_raw(raw)
+                .unwrap_err()
+                .to_string()
+                .contains("GIG_CALL_TIMEOUT")
+        );
+    }
+
+    #[test]
+    fn passwords_never_reach_an_error() {
+        assert_eq!(redact("postgres://u:secret@h/db"), "postgres://***@h/db");
+    }
+}

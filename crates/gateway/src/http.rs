@@ -1,0 +1,534 @@
+//! The streamable-HTTP MCP endpoint `/mcp/p/<slug>` (handshake-era revisions) and the router.
+//!
+//! Every request is authenticated first (401 before anything else happens, so a request
+//! without the profile's token never starts a server), then checked against the transport
+//! rules: `Origin`, `Content-Type`, `Accept`, body size, one JSON-RPC message per POST,
+//! `Mcp-Session-Id` after `initialize`, `MCP-Protocol-Version`.
+
+use crate::aggregate;
+use crate::auth::{self, AuthError};
+use crate::config::GatewayConfig;
+use crate::session::{Session, Sessions};
+use crate::supervisor::{Supervisor, SupervisorConfig};
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{Path, State};
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use gigmcp_mcp::jsonrpc::{ErrorObject, Id, Message, code};
+use gigmcp_mcp::version;
+use gigmcp_sandbox::{SandboxError, SandboxRuntime};
+use gigmcp_store::{Profile, Store};
+use http::{HeaderMap, HeaderValue, StatusCode, header};
+use serde_json::{Value, json};
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::mpsc;
+
+/// Header carrying the session id.
+pub const SESSION_HEADER: &str = "mcp-session-id";
+/// Header carrying the negotiated protocol revision.
+pub const VERSION_HEADER: &str = "mcp-protocol-version";
+/// JSON-RPC code for an unsupported protocol revision (2026-07-28 numbering; clients that
+/// probe `server/discover` fall back to `initialize` on it when the list names a handshake revision).
+pub const UNSUPPORTED_PROTOCOL_VERSION: i64 = -32022;
+
+/// Shared gateway state.
+pub struct Inner {
+    pub store: Store,
+    pub sessions: Sessions,
+    pub supervisor: Arc<Supervisor>,
+    pub config: GatewayConfig,
+}
+
+/// The gateway: cheap to clone.
+#[derive(Clone)]
+pub struct Gateway(Arc<Inner>);
+
+/// Why the gateway could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("sandbox runtime unavailable: {0}")]
+    Sandbox(#[from] SandboxError),
+}
+
+impl Gateway {
+    /// Builds the gateway on an open store and starts its idle reaper.
+    pub async fn start(config: GatewayConfig, store: Store) -> Result<Self, StartError> {
+        let runtime = SandboxRuntime::new(config.sandbox.clone()).await?;
+        let supervisor = Arc::new(Supervisor::new(
+            runtime,
+            SupervisorConfig {
+                call_timeout: config.call_timeout,
+                start_timeout: Duration::from_secs(30),
+                max_line_bytes: config.max_body_bytes.max(16 * 1024 * 1024),
+            },
+        ));
+        let inner = Arc::new(Inner {
+            store,
+            sessions: Sessions::new(10_000, Duration::from_secs(3600)),
+            supervisor,
+            config,
+        });
+        let weak = Arc::downgrade(&inner);
+        let idle = inner.config.idle_timeout;
+        tokio::spawn(async move {
+            let tick = (idle / 4).clamp(Duration::from_millis(100), Duration::from_secs(30));
+            loop {
+                tokio::time::sleep(tick).await;
+                let Some(gw) = weak.upgrade() else { break };
+                gw.supervisor.reap_idle(idle).await;
+            }
+        });
+        Ok(Gateway(inner))
+    }
+
+    pub fn inner(&self) -> &Inner {
+        &self.0
+    }
+
+    /// Stops every sandbox.
+    pub async fn shutdown(&self) {
+        self.0.supervisor.shutdown().await;
+    }
+}
+
+/// The HTTP routes.
+pub fn router(gw: Gateway) -> Router {
+    Router::new()
+        .route(
+            "/mcp/p/{slug}",
+            get(get_stream).post(post_message).delete(delete_session),
+        )
+        .route("/healthz", get(|| async { "ok\n" }))
+        .with_state(gw)
+}
+
+// ---------------------------------------------------------------------------------------------
+// responses
+
+fn rpc_error(status: StatusCode, id: Option<Id>, error: ErrorObject) -> Response {
+    let body = Message::error(id, error).to_value().to_string();
+    (status, [(header::CONTENT_TYPE, "application/json")], body).into_response()
+}
+
+fn bad_request(message: impl Into<String>) -> Response {
+    rpc_error(
+        StatusCode::BAD_REQUEST,
+        None,
+        ErrorObject::new(code::INVALID_REQUEST, message),
+    )
+}
+
+fn unauthorized(err: &AuthError) -> Response {
+    if let AuthError::Store(e) = err {
+        tracing::error!(error = %e, "store unavailable during authentication");
+        return rpc_error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            None,
+            ErrorObject::new(
+                code::INTERNAL_ERROR,
+                "the gateway cannot check tokens right now; retry shortly",
+            ),
+        );
+    }
+    let mut resp = rpc_error(
+        StatusCode::UNAUTHORIZED,
+        None,
+        ErrorObject::new(code::INVALID_REQUEST, err.to_string()),
+    );
+    resp.headers_mut().insert(
+        header::WWW_AUTHENTICATE,
+        HeaderValue::from_static(err.challenge()),
+    );
+    resp
+}
+
+/// How the client wants a request answered.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Reply {
+    Json,
+    Sse,
+}
+
+fn media_types(headers: &HeaderMap, name: header::HeaderName) -> Vec<String> {
+    headers
+        .get_all(name)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(|m| {
+            m.split(';')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .to_ascii_lowercase()
+        })
+        .filter(|m| !m.is_empty())
+        .collect()
+}
+
+fn reply_kind(headers: &HeaderMap) -> Option<Reply> {
+    let accept = media_types(headers, header::ACCEPT);
+    if accept.is_empty() {
+        return Some(Reply::Json);
+    }
+    let has = |m: &str| accept.iter().any(|a| a == m);
+    if has("application/json") || has("application/*") || has("*/*") {
+        Some(Reply::Json)
+    } else if has("text/event-stream") {
+        Some(Reply::Sse)
+    } else {
+        None
+    }
+}
+
+fn message_response(kind: Reply, msg: Message, session: Option<&str>) -> Response {
+    let mut resp = match kind {
+        Reply::Json => (
+            [(header::CONTENT_TYPE, "application/json")],
+            msg.to_value().to_string(),
+        )
+            .into_response(),
+        Reply::Sse => {
+            let event = Event::default()
+                .event("message")
+                .data(msg.to_value().to_string());
+            let stream = futures_util::stream::iter([Ok::<_, Infallible>(event)]);
+            let mut r = Sse::new(stream).into_response();
+            r.headers_mut()
+                .insert("x-accel-buffering", HeaderValue::from_static("no"));
+            r
+        }
+    };
+    if let Some(id) = session
+        && let Ok(v) = HeaderValue::from_str(id)
+    {
+        resp.headers_mut().insert(SESSION_HEADER, v);
+    }
+    resp
+}
+
+// ---------------------------------------------------------------------------------------------
+// shared checks
+
+/// Authentication and `Origin`; the common prelude of every method.
+async fn admit(gw: &Inner, slug: &str, headers: &HeaderMap) -> Result<Profile, Response> {
+    let profile = auth::authenticate(&gw.store, slug, headers)
+        .await
+        .map_err(|e| unauthorized(&e))?;
+    check_origin(&gw.config, headers)?;
+    Ok(profile)
+}
+
+fn check_origin(config: &GatewayConfig, headers: &HeaderMap) -> Result<(), Response> {
+    let Some(origin) = headers.get(header::ORIGIN) else {
+        return Ok(());
+    };
+    let origin = origin
+        .to_str()
+        .unwrap_or("")
+        .trim_end_matches('/')
+        .to_ascii_lowercase();
+    let host = headers
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or("")
+        .to_ascii_lowercase();
+    let own = !host.is_empty()
+        && (origin == format!("http://{host}") || origin == format!("https://{host}"));
+    if own || config.allowed_origins.iter().any(|o| *o == origin) {
+        return Ok(());
+    }
+    Err(rpc_error(
+        StatusCode::FORBIDDEN,
+        None,
+        ErrorObject::new(
+            code::INVALID_REQUEST,
+            format!(
+                "origin {origin:?} is not allowed; an operator can allow it with GIG_ALLOWED_ORIGINS"
+            ),
+        ),
+    ))
+}
+
+/// The session a non-initialize request names, checked against the profile and the
+/// protocol revision header.
+fn session_of(
+    gw: &Inner,
+    profile: &Profile,
+    headers: &HeaderMap,
+) -> Result<Arc<Session>, Response> {
+    let Some(id) = headers.get(SESSION_HEADER) else {
+        return Err(bad_request(
+            "missing Mcp-Session-Id header: send initialize first, then repeat the session id it returns on every request",
+        ));
+    };
+    let id = id
+        .to_str()
+        .map_err(|_| bad_request("Mcp-Session-Id must be visible ASCII"))?;
+    let session = gw.sessions.get(id, profile.id).ok_or_else(|| {
+        rpc_error(
+            StatusCode::NOT_FOUND,
+            None,
+            ErrorObject::new(
+                code::INVALID_REQUEST,
+                "session not found or expired: send initialize to start a new one",
+            ),
+        )
+    })?;
+    if let Some(v) = headers.get(VERSION_HEADER) {
+        let v = v.to_str().unwrap_or("");
+        if !version::is_supported_legacy(v) {
+            return Err(bad_request(format!(
+                "unsupported MCP-Protocol-Version {v:?}: this gateway speaks {}",
+                version::LEGACY_VERSIONS.join(", ")
+            )));
+        }
+        if v != session.version {
+            return Err(bad_request(format!(
+                "MCP-Protocol-Version {v:?} differs from the version negotiated for this session ({})",
+                session.version
+            )));
+        }
+    }
+    Ok(session)
+}
+
+// ---------------------------------------------------------------------------------------------
+// POST
+
+async fn post_message(
+    State(gw): State<Gateway>,
+    Path(slug): Path<String>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    let gw = gw.inner();
+    let profile = match admit(gw, &slug, &headers).await {
+        Ok(p) => p,
+        Err(resp) => return resp,
+    };
+    let content_types = media_types(&headers, header::CONTENT_TYPE);
+    if content_types.first().map(String::as_str) != Some("application/json") {
+        return rpc_error(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            None,
+            ErrorObject::new(
+                code::INVALID_REQUEST,
+                "Content-Type must be application/json",
+            ),
+        );
+    }
+    let Some(kind) = reply_kind(&headers) else {
+        return rpc_error(
+            StatusCode::NOT_ACCEPTABLE,
+            None,
+            ErrorObject::new(
+                code::INVALID_REQUEST,
+                "Accept must include application/json or text/event-stream",
+            ),
+        );
+    };
+    let limit = gw.config.max_body_bytes;
+    let too_large = || {
+        rpc_error(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            None,
+            ErrorObject::new(
+                code::INVALID_REQUEST,
+                format!("request body exceeds the limit of {limit} bytes"),
+            ),
+        )
+    };
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > limit as u64) {
+        return too_large();
+    }
+    let bytes = match axum::body::to_bytes(body, limit).await {
+        Ok(b) => b,
+        Err(_) => return too_large(),
+    };
+    let msg = match Message::parse(&bytes) {
+        Ok(m) => m,
+        Err(e) => return rpc_error(StatusCode::BAD_REQUEST, None, e.to_error_object()),
+    };
+    match msg {
+        Message::Request { id, method, params } if method == "initialize" => {
+            initialize(gw, &profile, kind, id, params).await
+        }
+        Message::Request { id, method, .. }
+            if method == "server/discover" && headers.get(SESSION_HEADER).is_none() =>
+        {
+            let requested = headers
+                .get(VERSION_HEADER)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("");
+            rpc_error(
+                StatusCode::BAD_REQUEST,
+                Some(id),
+                ErrorObject::new(
+                    UNSUPPORTED_PROTOCOL_VERSION,
+                    "this gateway speaks the initialize handshake; the stateless revision is not served yet",
+                )
+                .with_data(json!({ "supported": version::LEGACY_VERSIONS, "requested": requested })),
+            )
+        }
+        Message::Request { id, method, params } => {
+            let session = match session_of(gw, &profile, &headers) {
+                Ok(s) => s,
+                Err(resp) => return resp,
+            };
+            let reply = match aggregate::handle(gw, &profile, &method, params).await {
+                Ok(result) => Message::response(id, result),
+                Err(error) => Message::error(Some(id), error),
+            };
+            message_response(kind, reply, Some(&session.id))
+        }
+        Message::Notification { .. } | Message::Response { .. } | Message::Error { .. } => {
+            match session_of(gw, &profile, &headers) {
+                Ok(_) => StatusCode::ACCEPTED.into_response(),
+                Err(resp) => resp,
+            }
+        }
+    }
+}
+
+async fn initialize(
+    gw: &Inner,
+    profile: &Profile,
+    kind: Reply,
+    id: Id,
+    params: Option<Value>,
+) -> Response {
+    let Some(requested) = params
+        .as_ref()
+        .and_then(|p| p.get("protocolVersion"))
+        .and_then(Value::as_str)
+    else {
+        return message_response(
+            kind,
+            Message::error(
+                Some(id),
+                ErrorObject::new(
+                    code::INVALID_PARAMS,
+                    "initialize needs params.protocolVersion",
+                ),
+            ),
+            None,
+        );
+    };
+    let negotiated = version::negotiate(requested);
+    let session = match gw.sessions.create(profile.id, negotiated) {
+        Ok(s) => s,
+        Err(e) => {
+            return rpc_error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                Some(id),
+                ErrorObject::new(code::INTERNAL_ERROR, e.to_string()),
+            );
+        }
+    };
+    // Start the profile's servers now, so that the client's first tools/list finds them up.
+    warm_in_background(gw, profile.clone());
+    tracing::info!(profile = %profile.slug, version = negotiated, "session started");
+    message_response(
+        kind,
+        Message::response(id, aggregate::initialize_result(negotiated)),
+        Some(&session.id),
+    )
+}
+
+fn warm_in_background(gw: &Inner, profile: Profile) {
+    let store = gw.store.clone();
+    let supervisor = gw.supervisor.clone();
+    tokio::spawn(async move {
+        let Ok(servers) = store.profile_servers(profile.id).await else {
+            return;
+        };
+        let starts = servers.iter().map(|s| supervisor.backend(&profile, s));
+        for r in futures_util::future::join_all(starts).await {
+            if let Err(e) = r {
+                tracing::warn!(profile = %profile.slug, error = %e, "server did not start");
+            }
+        }
+    });
+}
+
+// ---------------------------------------------------------------------------------------------
+// GET and DELETE
+
+async fn get_stream(
+    State(gw): State<Gateway>,
+    Path(slug): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    let gw = gw.inner();
+    let profile = match admit(gw, &slug, &headers).await {
+        Ok(p) => p,
+        Err(resp) => return resp,
+    };
+    if !media_types(&headers, header::ACCEPT)
+        .iter()
+        .any(|m| m == "text/event-stream")
+    {
+        return rpc_error(
+            StatusCode::NOT_ACCEPTABLE,
+            None,
+            ErrorObject::new(
+                code::INVALID_REQUEST,
+                "GET opens an event stream: Accept must include text/event-stream",
+            ),
+        );
+    }
+    let session = match session_of(gw, &profile, &headers) {
+        Ok(s) => s,
+        Err(resp) => return resp,
+    };
+    let (tx, rx) = mpsc::channel::<Value>(64);
+    if !session.open_stream(tx) {
+        return rpc_error(
+            StatusCode::CONFLICT,
+            None,
+            ErrorObject::new(
+                code::INVALID_REQUEST,
+                "this session already has an open GET stream",
+            ),
+        );
+    }
+    let stream = futures_util::stream::unfold(rx, |mut rx| async move {
+        let v = rx.recv().await?;
+        Some((
+            Ok::<_, Infallible>(Event::default().event("message").data(v.to_string())),
+            rx,
+        ))
+    });
+    let mut resp = Sse::new(stream)
+        .keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
+        .into_response();
+    resp.headers_mut()
+        .insert("x-accel-buffering", HeaderValue::from_static("no"));
+    resp
+}
+
+async fn delete_session(
+    State(gw): State<Gateway>,
+    Path(slug): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    let gw = gw.inner();
+    let profile = match admit(gw, &slug, &headers).await {
+        Ok(p) => p,
+        Err(resp) => return resp,
+    };
+    let session = match session_of(gw, &profile, &headers) {
+        Ok(s) => s,
+        Err(resp) => return resp,
+    };
+    gw.sessions.remove(&session.id, profile.id);
+    StatusCode::NO_CONTENT.into_response()
+}

@@ -1,0 +1,186 @@
+//! Handshake-era MCP sessions (`Mcp-Session-Id`), held in memory.
+//!
+//! A session belongs to one profile: its id is useless with another profile's URL or token.
+//! Sessions idle for longer than the expiry are forgotten (the client gets 404 and
+//! re-initializes, as the spec intends), and their number is bounded.
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use gigmcp_store::ProfileId;
+use serde_json::Value;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant};
+use tokio::sync::mpsc;
+
+/// One client session.
+pub struct Session {
+    pub id: String,
+    pub profile: ProfileId,
+    /// The negotiated protocol revision.
+    pub version: &'static str,
+    last_seen: Mutex<Instant>,
+    /// The server-to-client stream opened by GET, if any.
+    stream: Mutex<Option<mpsc::Sender<Value>>>,
+}
+
+impl Session {
+    fn touch(&self) {
+        *self.last_seen.lock().unwrap_or_else(|e| e.into_inner()) = Instant::now();
+    }
+
+    fn idle_for(&self) -> Duration {
+        self.last_seen
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .elapsed()
+    }
+
+    /// Registers the GET stream; `false` if one is already open.
+    pub fn open_stream(&self, tx: mpsc::Sender<Value>) -> bool {
+        let mut slot = self.stream.lock().unwrap_or_else(|e| e.into_inner());
+        if slot.as_ref().is_some_and(|s| !s.is_closed()) {
+            return false;
+        }
+        *slot = Some(tx);
+        true
+    }
+
+    /// Sends a server-to-client message on the GET stream, if one is open.
+    pub fn push(&self, msg: Value) -> bool {
+        let slot = self.stream.lock().unwrap_or_else(|e| e.into_inner());
+        slot.as_ref().is_some_and(|s| s.try_send(msg).is_ok())
+    }
+}
+
+/// Why a session could not be created.
+#[derive(Debug, thiserror::Error)]
+#[error("too many open sessions ({0}); close unused ones (DELETE) or try again later")]
+pub struct TooManySessions(pub usize);
+
+/// All live sessions.
+pub struct Sessions {
+    map: RwLock<HashMap<String, Arc<Session>>>,
+    max: usize,
+    expiry: Duration,
+}
+
+impl Sessions {
+    pub fn new(max: usize, expiry: Duration) -> Self {
+        Self {
+            map: RwLock::new(HashMap::new()),
+            max,
+            expiry,
+        }
+    }
+
+    /// Creates a session with a fresh random id.
+    pub fn create(
+        &self,
+        profile: ProfileId,
+        version: &'static str,
+    ) -> Result<Arc<Session>, TooManySessions> {
+        let mut bytes = [0u8; 24];
+        getrandom::fill(&mut bytes).expect("the OS random source is available");
+        let session = Arc::new(Session {
+            id: URL_SAFE_NO_PAD.encode(bytes),
+            profile,
+            version,
+            last_seen: Mutex::new(Instant::now()),
+            stream: Mutex::new(None),
+        });
+        let mut map = self.map.write().unwrap_or_else(|e| e.into_inner());
+        if map.len() >= self.max {
+            map.retain(|_, s| s.idle_for() < self.expiry);
+            if map.len() >= self.max {
+                return Err(TooManySessions(self.max));
+            }
+        }
+        map.insert(session.id.clone(), session.clone());
+        Ok(session)
+    }
+
+    /// The live session `id` of `profile`.
+    pub fn get(&self, id: &str, profile: ProfileId) -> Option<Arc<Session>> {
+        let session = self
+            .map
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(id)
+            .cloned()?;
+        if session.profile != profile {
+            return None;
+        }
+        if session.idle_for() >= self.expiry {
+            self.remove(id, profile);
+            return None;
+        }
+        session.touch();
+        Some(session)
+    }
+
+    /// Ends a session; `false` if there was none.
+    pub fn remove(&self, id: &str, profile: ProfileId) -> bool {
+        let mut map = self.map.write().unwrap_or_else(|e| e.into_inner());
+        match map.get(id) {
+            Some(s) if s.profile == profile => map.remove(id).is_some(),
+            _ => false,
+        }
+    }
+
+    /// Every live session of `profile`.
+    pub fn of_profile(&self, profile: ProfileId) -> Vec<Arc<Session>> {
+        let map = self.map.read().unwrap_or_else(|e| e.into_inner());
+        map.values()
+            .filter(|s| s.profile == profile)
+            .cloned()
+            .collect()
+    }
+
+    pub fn len(&self) -> usize {
+        self.map.read().unwrap_or_else(|e| e.into_inner()).len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_session_belongs_to_its_profile() {
+        let s = Sessions::new(10, Duration::from_secs(60));
+        let a = s.create(ProfileId(1), "2025-11-25").unwrap();
+        assert!(s.get(&a.id, ProfileId(1)).is_some());
+        assert!(s.get(&a.id, ProfileId(2)).is_none());
+        assert!(!s.remove(&a.id, ProfileId(2)));
+        assert!(s.remove(&a.id, ProfileId(1)));
+        assert!(s.get(&a.id, ProfileId(1)).is_none());
+    }
+
+    #[test]
+    fn ids_are_random_and_visible_ascii() {
+        let s = Sessions::new(10, Duration::from_secs(60));
+        let a = s.create(ProfileId(1), "2025-11-25").unwrap();
+        let b = s.create(ProfileId(1), "2025-11-25").unwrap();
+        assert_ne!(a.id, b.id);
+        assert!(a.id.bytes().all(|c| (0x21..=0x7e).contains(&c)));
+    }
+
+    #[test]
+    fn the_number_of_sessions_is_bounded_and_idle_ones_expire() {
+        let s = Sessions::new(2, Duration::from_millis(30));
+        s.create(ProfileId(1), "2025-11-25").unwrap();
+        s.create(ProfileId(1), "2025-11-25").unwrap();
+        assert!(s.create(ProfileId(1), "2025-11-25").is_err());
+        std::thread::sleep(Duration::from_millis(40));
+        assert!(
+            s.create(ProfileId(1), "2025-11-25").is_ok(),
+            "expired sessions make room"
+        );
+        assert_eq!(s.len(), 1);
+    }
+}

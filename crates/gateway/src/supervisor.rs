@@ -1,0 +1,355 @@
+//! Starts each (profile × server) backend in its own sandbox on first use, keeps it while it is
+//! used, and starts it again after it dies.
+//!
+//! One [`Slot`] per (profile, server) holds an async mutex, so concurrent first requests start
+//! a server exactly once: the first caller starts it, the others wait for that start.
+
+use gigmcp_mcp::jsonrpc::{ErrorObject, Message, code};
+use gigmcp_mcp::stdio::{Line, read_bounded_line};
+use gigmcp_mcp::{ClientError, StdioClient, StdioClientConfig};
+use gigmcp_sandbox::{ProgramSource, SandboxHandle, SandboxRuntime, SandboxSpec};
+use gigmcp_store::{Profile, ProfileId, Server, ServerId, ServerSource};
+use serde_json::{Value, json};
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio::io::BufReader;
+use tokio::sync::mpsc;
+
+/// Why a backend could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum BackendError {
+    #[error("server {server} could not be started: {reason}")]
+    Start { server: String, reason: String },
+    #[error("server {server} did not complete the MCP handshake within {secs} s")]
+    StartTimeout { server: String, secs: u64 },
+    #[error("server {server} did not answer within {secs} s")]
+    Timeout { server: String, secs: u64 },
+    #[error(transparent)]
+    Client(#[from] ClientError),
+}
+
+impl BackendError {
+    /// The JSON-RPC error for the client.
+    pub fn to_error_object(&self) -> ErrorObject {
+        match self {
+            BackendError::Client(e) => e.to_error_object(),
+            BackendError::Timeout { .. } => {
+                ErrorObject::new(code::REQUEST_TIMEOUT, self.to_string())
+            }
+            _ => ErrorObject::new(code::SERVER_UNAVAILABLE, self.to_string()),
+        }
+    }
+}
+
+/// A running server.
+pub struct Backend {
+    pub server: String,
+    pub client: StdioClient,
+    /// The server's `InitializeResult`.
+    pub init: Value,
+    sandbox: Arc<SandboxHandle>,
+    tools: tokio::sync::Mutex<Option<Arc<Vec<Value>>>>,
+    last_used: Mutex<Instant>,
+    call_timeout: Duration,
+}
+
+impl Backend {
+    fn touch(&self) {
+        *self.last_used.lock().unwrap_or_else(|e| e.into_inner()) = Instant::now();
+    }
+
+    fn idle_for(&self) -> Duration {
+        self.last_used
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .elapsed()
+    }
+
+    /// Host pid of the sandbox.
+    pub fn pid(&self) -> u32 {
+        self.sandbox.pid()
+    }
+
+    /// A request with the per-call timeout.
+    pub async fn request(
+        &self,
+        method: &str,
+        params: Option<Value>,
+    ) -> Result<Value, BackendError> {
+        self.touch();
+        match tokio::time::timeout(self.call_timeout, self.client.request(method, params)).await {
+            Ok(r) => Ok(r?),
+            Err(_) => Err(BackendError::Timeout {
+                server: self.server.clone(),
+                secs: self.call_timeout.as_secs(),
+            }),
+        }
+    }
+
+    /// The server's tools (all pages), cached until it reports a change.
+    pub async fn tools(&self) -> Result<Arc<Vec<Value>>, BackendError> {
+        let mut cache = self.tools.lock().await;
+        if let Some(t) = cache.as_ref() {
+            return Ok(t.clone());
+        }
+        let mut tools = Vec::new();
+        let mut cursor: Option<String> = None;
+        for _page in 0..1000 {
+            let params = cursor.as_ref().map(|c| json!({ "cursor": c }));
+            let page = self.request("tools/list", params).await?;
+            if let Some(list) = page.get("tools").and_then(Value::as_array) {
+                tools.extend(list.iter().cloned());
+            }
+            match page.get("nextCursor").and_then(Value::as_str) {
+                Some(next) if !next.is_empty() => cursor = Some(next.to_string()),
+                _ => break,
+            }
+        }
+        let tools = Arc::new(tools);
+        *cache = Some(tools.clone());
+        Ok(tools)
+    }
+
+    async fn forget_tools(&self) {
+        *self.tools.lock().await = None;
+    }
+
+    fn is_alive(&self) -> bool {
+        !self.client.is_closed() && self.sandbox.try_exit().is_none()
+    }
+
+    fn stop(&self) {
+        self.client.close("stopped by the gateway");
+        self.sandbox.kill();
+    }
+}
+
+#[derive(Default)]
+struct Slot {
+    backend: tokio::sync::Mutex<Option<Arc<Backend>>>,
+}
+
+/// Supervisor settings.
+#[derive(Clone, Debug)]
+pub struct SupervisorConfig {
+    pub call_timeout: Duration,
+    pub start_timeout: Duration,
+    pub max_line_bytes: usize,
+}
+
+/// Owns every running backend.
+pub struct Supervisor {
+    runtime: SandboxRuntime,
+    config: SupervisorConfig,
+    slots: Mutex<HashMap<(ProfileId, ServerId), Arc<Slot>>>,
+    started: AtomicU64,
+}
+
+impl Supervisor {
+    pub fn new(runtime: SandboxRuntime, config: SupervisorConfig) -> Self {
+        Self {
+            runtime,
+            config,
+            slots: Mutex::new(HashMap::new()),
+            started: AtomicU64::new(0),
+        }
+    }
+
+    /// How many sandboxes this supervisor has started since it was created.
+    pub fn started(&self) -> u64 {
+        self.started.load(Ordering::Relaxed)
+    }
+
+    /// The running backend of `server` for `profile`, started if needed.
+    pub async fn backend(
+        &self,
+        profile: &Profile,
+        server: &Server,
+    ) -> Result<Arc<Backend>, BackendError> {
+        let slot = {
+            let mut slots = self.slots.lock().unwrap_or_else(|e| e.into_inner());
+            slots.entry((profile.id, server.id)).or_default().clone()
+        };
+        let mut guard = slot.backend.lock().await;
+        if let Some(b) = guard.as_ref() {
+            if b.is_alive() {
+                b.touch();
+                return Ok(b.clone());
+            }
+            tracing::info!(server = %server.name, profile = %profile.slug, "server ended; starting it again");
+            b.stop();
+        }
+        let backend = self.start(profile, server).await?;
+        *guard = Some(backend.clone());
+        Ok(backend)
+    }
+
+    async fn start(
+        &self,
+        profile: &Profile,
+        server: &Server,
+    ) -> Result<Arc<Backend>, BackendError> {
+        let started_at = Instant::now();
+        let program = match &server.source {
+            ServerSource::LocalBinary { path } => ProgramSource::StaticBinary(PathBuf::from(path)),
+        };
+        let spec = SandboxSpec {
+            name: format!("{}.{}", profile.slug, server.name),
+            program,
+            args: Vec::new(),
+            env: Vec::new(),
+            limits: None,
+        };
+        let sandbox = self
+            .runtime
+            .spawn(&spec)
+            .await
+            .map_err(|e| BackendError::Start {
+                server: server.name.clone(),
+                reason: e.to_string(),
+            })?;
+        self.started.fetch_add(1, Ordering::Relaxed);
+        let gigmcp_sandbox::Sandbox {
+            stdin,
+            stdout,
+            stderr,
+            handle,
+        } = sandbox;
+        let handle = Arc::new(handle);
+        let mut client_cfg = StdioClientConfig::new(server.name.clone());
+        client_cfg.max_line_bytes = self.config.max_line_bytes;
+        let (client, inbound) = StdioClient::start(stdout, stdin, client_cfg);
+        spawn_stderr_logger(server.name.clone(), profile.slug.clone(), stderr);
+        {
+            let (handle, client) = (handle.clone(), client.clone());
+            tokio::spawn(async move {
+                let reason = handle.wait().await;
+                client.close(reason.to_string());
+            });
+        }
+        let init = match tokio::time::timeout(
+            self.config.start_timeout,
+            client.initialize("gigmcp", env!("CARGO_PKG_VERSION")),
+        )
+        .await
+        {
+            Ok(Ok(init)) => init,
+            Ok(Err(e)) => {
+                handle.kill();
+                return Err(BackendError::Start {
+                    server: server.name.clone(),
+                    reason: e.to_string(),
+                });
+            }
+            Err(_) => {
+                handle.kill();
+                return Err(BackendError::StartTimeout {
+                    server: server.name.clone(),
+                    secs: self.config.start_timeout.as_secs(),
+                });
+            }
+        };
+        let backend = Arc::new(Backend {
+            server: server.name.clone(),
+            client,
+            init,
+            sandbox: handle,
+            tools: tokio::sync::Mutex::new(None),
+            last_used: Mutex::new(Instant::now()),
+            call_timeout: self.config.call_timeout,
+        });
+        tokio::spawn(handle_inbound(Arc::downgrade(&backend), inbound));
+        tracing::info!(server = %server.name, profile = %profile.slug, pid = backend.pid(),
+            elapsed_ms = started_at.elapsed().as_millis() as u64, "server started in its sandbox");
+        Ok(backend)
+    }
+
+    /// Stops backends unused for `idle`; returns how many were stopped.
+    pub async fn reap_idle(&self, idle: Duration) -> usize {
+        let slots: Vec<_> = self
+            .slots
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .values()
+            .cloned()
+            .collect();
+        let mut stopped = 0;
+        for slot in slots {
+            let mut guard = slot.backend.lock().await;
+            if guard
+                .as_ref()
+                .is_some_and(|b| b.idle_for() >= idle || !b.is_alive())
+            {
+                if let Some(b) = guard.take() {
+                    tracing::info!(server = %b.server, "stopping idle server");
+                    b.stop();
+                    stopped += 1;
+                }
+            }
+        }
+        stopped
+    }
+
+    /// Stops every backend and waits for the sandbox runtime to clean up.
+    pub async fn shutdown(&self) {
+        let slots: Vec<_> = self
+            .slots
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .drain()
+            .map(|(_, s)| s)
+            .collect();
+        for slot in slots {
+            if let Some(b) = slot.backend.lock().await.take() {
+                b.stop();
+            }
+        }
+        self.runtime.shutdown().await;
+    }
+}
+
+/// Server-initiated messages: handshake-era servers may ask the client things (sampling,
+/// roots, elicitation); until those are routed to a session they get a clear refusal.
+async fn handle_inbound(backend: std::sync::Weak<Backend>, mut inbound: mpsc::Receiver<Message>) {
+    while let Some(msg) = inbound.recv().await {
+        let Some(b) = backend.upgrade() else { break };
+        match msg {
+            Message::Request { id, method, .. } => {
+                let err = ErrorObject::new(
+                    code::METHOD_NOT_FOUND,
+                    format!("the gateway does not forward {method} requests to clients yet"),
+                );
+                let _ = b.client.reply(Message::error(Some(id), err)).await;
+            }
+            Message::Notification { method, .. }
+                if method == "notifications/tools/list_changed" =>
+            {
+                b.forget_tools().await;
+            }
+            _ => {}
+        }
+    }
+}
+
+fn spawn_stderr_logger(server: String, profile: String, stderr: tokio::process::ChildStderr) {
+    tokio::spawn(async move {
+        let mut reader = BufReader::new(stderr);
+        let mut line = Vec::new();
+        let mut logged = 0u32;
+        // Bounded: a chatty or hostile server can neither flood the log nor grow our memory.
+        loop {
+            match read_bounded_line(&mut reader, &mut line, 4096).await {
+                Ok(Line::Complete) if logged < 1000 => {
+                    let text = String::from_utf8_lossy(&line);
+                    tracing::info!(target: "gigmcp::server_stderr", %server, %profile, "{text}");
+                    logged += 1;
+                }
+                Ok(Line::Complete | Line::TooLong) => {}
+                Ok(Line::Eof) | Err(_) => break,
+            }
+        }
+    });
+}

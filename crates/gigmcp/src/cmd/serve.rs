@@ -1,0 +1,70 @@
+//! `gigmcp serve`.
+
+use super::StoreArgs;
+use anyhow::Context as _;
+use clap::Args;
+use gigmcp_gateway::{Gateway, GatewayConfig, router};
+use gigmcp_store::Store;
+
+#[derive(Args, Debug)]
+pub struct ServeArgs {
+    /// Address and port to listen on.
+    #[arg(long, env = "GIG_LISTEN", default_value = "127.0.0.1:8080")]
+    pub listen: String,
+    /// Extra allowed browser origins (scheme://host[:port]), comma-separated.
+    #[arg(
+        long = "allowed-origin",
+        env = "GIG_ALLOWED_ORIGINS",
+        value_delimiter = ','
+    )]
+    pub allowed_origins: Vec<String>,
+    /// Largest accepted MCP request body, in bytes.
+    #[arg(long, env = "GIG_MAX_BODY_BYTES", default_value_t = 4 * 1024 * 1024)]
+    pub max_body_bytes: u64,
+    /// Seconds a tool call may take before the client gets an error.
+    #[arg(long, env = "GIG_CALL_TIMEOUT", default_value_t = 60)]
+    pub call_timeout: u64,
+    /// Seconds of disuse after which a server's sandbox is stopped.
+    #[arg(long, env = "GIG_IDLE_TIMEOUT", default_value_t = 600)]
+    pub idle_timeout: u64,
+    /// The bubblewrap binary.
+    #[arg(long, env = "GIG_BWRAP", default_value = "bwrap")]
+    pub bwrap: String,
+    /// The static sandbox bootstrap binary (default: gigmcp-bootstrap beside gigmcp).
+    #[arg(long, env = "GIG_BOOTSTRAP")]
+    pub bootstrap: Option<String>,
+}
+
+pub async fn run(args: ServeArgs, store_args: &StoreArgs) -> anyhow::Result<()> {
+    let config = GatewayConfig::from_raw(super::raw_config(&args, store_args)?)?;
+    let store = Store::connect(&config.store)
+        .await
+        .with_context(|| format!("opening the store at {}", config.store))?;
+    let listen = config.listen;
+    let gateway = Gateway::start(config, store).await?;
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .with_context(|| {
+            format!("GIG_LISTEN={listen}: cannot listen there; is another process using the port?")
+        })?;
+    tracing::info!(
+        "gigmcp listening on http://{} (MCP endpoints at /mcp/p/<profile>)",
+        listener.local_addr()?
+    );
+    axum::serve(listener, router(gateway.clone()))
+        .with_graceful_shutdown(shutdown_signal())
+        .await
+        .context("serving HTTP")?;
+    tracing::info!("shutting down: stopping sandboxes");
+    gateway.shutdown().await;
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate()).expect("install SIGTERM handler");
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+}
