@@ -1,0 +1,278 @@
+//! The bubblewrap command line for one sandbox (a pure function of its inputs, unit-tested).
+
+use crate::config::Limits;
+use crate::error::SandboxError;
+use crate::spec::{ProgramSource, SandboxSpec};
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+
+/// Where the bootstrap is bound inside every sandbox.
+pub const BOOTSTRAP_PATH: &str = "/.gig/bootstrap";
+/// Where a [`ProgramSource::StaticBinary`] is bound inside its sandbox.
+pub const SERVER_PATH: &str = "/.gig/server";
+/// uid and gid of the server inside its user namespace.
+pub const SANDBOX_ID: u32 = 65534;
+/// Top-level rootfs entries the runtime provides itself (never taken from an image).
+const RESERVED: &[&str] = &["proc", "dev", "tmp", "sys", ".gig", "run"];
+/// A rootfs with more top-level entries than this is refused (each becomes a bind mount).
+const MAX_ROOT_ENTRIES: usize = 128;
+/// Size of the sandbox's `/dev/shm`.
+const SHM_BYTES: u64 = 16 << 20;
+
+/// One top-level entry of an image rootfs, as it will appear in the sandbox.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum RootEntry {
+    Bind { name: OsString, source: PathBuf },
+    Symlink { name: OsString, target: PathBuf },
+}
+
+/// Lists what of `dir` gets bound into the sandbox root.
+pub fn root_entries(spec_name: &str, dir: &Path) -> Result<Vec<RootEntry>, SandboxError> {
+    let read = std::fs::read_dir(dir)
+        .map_err(|e| SandboxError::io(format!("reading rootfs {}", dir.display()), e))?;
+    let mut out = Vec::new();
+    for entry in read {
+        let entry =
+            entry.map_err(|e| SandboxError::io(format!("reading rootfs {}", dir.display()), e))?;
+        let name = entry.file_name();
+        if RESERVED.iter().any(|r| name == *r) {
+            continue;
+        }
+        let ft = entry
+            .file_type()
+            .map_err(|e| SandboxError::io(format!("stat {}", entry.path().display()), e))?;
+        if ft.is_symlink() {
+            let target = std::fs::read_link(entry.path())
+                .map_err(|e| SandboxError::io(format!("readlink {}", entry.path().display()), e))?;
+            out.push(RootEntry::Symlink { name, target });
+        } else if ft.is_dir() || ft.is_file() {
+            out.push(RootEntry::Bind {
+                name,
+                source: entry.path(),
+            });
+        }
+        if out.len() > MAX_ROOT_ENTRIES {
+            return Err(SandboxError::InvalidSpec {
+                name: spec_name.into(),
+                reason: format!(
+                    "rootfs {} has more than {MAX_ROOT_ENTRIES} top-level entries",
+                    dir.display()
+                ),
+            });
+        }
+    }
+    out.sort_by(|a, b| entry_name(a).cmp(entry_name(b)));
+    Ok(out)
+}
+
+fn entry_name(e: &RootEntry) -> &OsString {
+    match e {
+        RootEntry::Bind { name, .. } | RootEntry::Symlink { name, .. } => name,
+    }
+}
+
+/// Everything [`bwrap_args`] needs besides the spec.
+pub struct CommandInputs<'a> {
+    pub spec: &'a SandboxSpec,
+    pub limits: &'a Limits,
+    pub bootstrap: &'a Path,
+    pub root_entries: &'a [RootEntry],
+    /// fd (in bwrap and the sandbox) from which the bootstrap reads the go signal.
+    pub go_fd: i32,
+    /// fd to which bwrap writes its JSON info (child pid, namespaces).
+    pub info_fd: i32,
+    pub allowed_tcp_ports: &'a [u16],
+}
+
+/// The bwrap argv (without `bwrap` itself).
+pub fn bwrap_args(i: &CommandInputs<'_>) -> Vec<OsString> {
+    let mut a: Vec<OsString> = Vec::with_capacity(64);
+    let mut push = |items: &[&str]| a.extend(items.iter().map(OsString::from));
+    let id = SANDBOX_ID.to_string();
+    push(&[
+        "--unshare-user",
+        "--unshare-pid",
+        "--unshare-net",
+        "--unshare-ipc",
+        "--unshare-uts",
+        "--unshare-cgroup",
+        "--disable-userns",
+        "--uid",
+        &id,
+        "--gid",
+        &id,
+        "--hostname",
+        "sandbox",
+        "--die-with-parent",
+        "--new-session",
+        "--clearenv",
+    ]);
+    for (k, v) in &i.spec.env {
+        push(&["--setenv", k, v]);
+    }
+    let tmp = i.limits.tmp_bytes.to_string();
+    let shm = SHM_BYTES.to_string();
+    push(&[
+        "--proc", "/proc", "--dev", "/dev", "--perms", "1777", "--size", &tmp, "--tmpfs", "/tmp",
+        "--perms", "1777", "--size", &shm, "--tmpfs", "/dev/shm",
+    ]);
+    let mut argv: Vec<OsString> = Vec::new();
+    let mut chdir = "/".to_string();
+    match &i.spec.program {
+        ProgramSource::StaticBinary(path) => {
+            a.extend(["--ro-bind".into(), path.into(), SERVER_PATH.into()]);
+            argv.push(SERVER_PATH.into());
+        }
+        ProgramSource::Rootfs {
+            entrypoint,
+            workdir,
+            ..
+        } => {
+            for e in i.root_entries {
+                match e {
+                    RootEntry::Bind { name, source } => {
+                        let mut dest = OsString::from("/");
+                        dest.push(name);
+                        a.extend(["--ro-bind".into(), source.into(), dest]);
+                    }
+                    RootEntry::Symlink { name, target } => {
+                        let mut dest = OsString::from("/");
+                        dest.push(name);
+                        a.extend(["--symlink".into(), target.into(), dest]);
+                    }
+                }
+            }
+            argv.extend(entrypoint.iter().map(OsString::from));
+            if let Some(w) = workdir {
+                chdir = w.clone();
+            }
+        }
+    }
+    argv.extend(i.spec.args.iter().map(OsString::from));
+    a.extend([
+        "--ro-bind".into(),
+        i.bootstrap.into(),
+        BOOTSTRAP_PATH.into(),
+    ]);
+    let info = i.info_fd.to_string();
+    a.extend(
+        [
+            "--remount-ro",
+            "/",
+            "--chdir",
+            &chdir,
+            "--info-fd",
+            &info,
+            "--",
+            BOOTSTRAP_PATH,
+        ]
+        .iter()
+        .map(OsString::from),
+    );
+    a.extend(["--go-fd".into(), i.go_fd.to_string().into()]);
+    for p in i.allowed_tcp_ports {
+        a.extend(["--tcp-port".into(), p.to_string().into()]);
+    }
+    a.push("--".into());
+    a.extend(argv);
+    a
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args_of(spec: &SandboxSpec, entries: &[RootEntry]) -> Vec<String> {
+        bwrap_args(&CommandInputs {
+            spec,
+            limits: &Limits::default(),
+            bootstrap: Path::new("/opt/gig/gigmcp-bootstrap"),
+            root_entries: entries,
+            go_fd: 7,
+            info_fd: 8,
+            allowed_tcp_ports: &[3128],
+        })
+        .into_iter()
+        .map(|s| s.into_string().unwrap())
+        .collect()
+    }
+
+    fn has_seq(hay: &[String], needle: &[&str]) -> bool {
+        hay.windows(needle.len())
+            .any(|w| w.iter().zip(needle).all(|(a, b)| a == b))
+    }
+
+    #[test]
+    fn static_binary_command_isolates_everything() {
+        let spec = SandboxSpec {
+            name: "echo".into(),
+            program: ProgramSource::StaticBinary("/srv/echo".into()),
+            args: vec!["--flag".into()],
+            env: vec![("A".into(), "1".into())],
+            limits: None,
+        };
+        let a = args_of(&spec, &[]);
+        for flag in [
+            "--unshare-user",
+            "--unshare-pid",
+            "--unshare-net",
+            "--unshare-ipc",
+            "--unshare-uts",
+            "--unshare-cgroup",
+            "--die-with-parent",
+            "--new-session",
+            "--clearenv",
+            "--disable-userns",
+        ] {
+            assert!(a.contains(&flag.to_string()), "missing {flag}");
+        }
+        assert!(has_seq(&a, &["--setenv", "A", "1"]));
+        assert!(has_seq(&a, &["--ro-bind", "/srv/echo", SERVER_PATH]));
+        assert!(has_seq(
+            &a,
+            &["--size", &(64u64 << 20).to_string(), "--tmpfs", "/tmp"]
+        ));
+        assert!(has_seq(&a, &["--remount-ro", "/"]));
+        let tail: Vec<&str> = a[a.len() - 8..].iter().map(String::as_str).collect();
+        assert_eq!(
+            tail,
+            [
+                BOOTSTRAP_PATH,
+                "--go-fd",
+                "7",
+                "--tcp-port",
+                "3128",
+                "--",
+                SERVER_PATH,
+                "--flag"
+            ]
+        );
+    }
+
+    #[test]
+    fn rootfs_entries_skip_reserved_names_and_keep_symlinks() {
+        let dir = tempfile::tempdir().unwrap();
+        for d in ["usr", "etc", "proc", "tmp", "dev", ".gig"] {
+            std::fs::create_dir(dir.path().join(d)).unwrap();
+        }
+        std::os::unix::fs::symlink("usr/lib", dir.path().join("lib")).unwrap();
+        let entries = root_entries("t", dir.path()).unwrap();
+        let names: Vec<_> = entries.iter().map(|e| entry_name(e).clone()).collect();
+        assert_eq!(names, ["etc", "lib", "usr"]);
+        let spec = SandboxSpec {
+            name: "node".into(),
+            program: ProgramSource::Rootfs {
+                dir: dir.path().into(),
+                entrypoint: vec!["node".into(), "main.js".into()],
+                workdir: Some("/app".into()),
+            },
+            args: vec!["stdio".into()],
+            env: vec![],
+            limits: None,
+        };
+        let a = args_of(&spec, &entries);
+        assert!(has_seq(&a, &["--symlink", "usr/lib", "/lib"]));
+        assert!(has_seq(&a, &["--chdir", "/app"]));
+        assert!(a.ends_with(&["--".into(), "node".into(), "main.js".into(), "stdio".into()]));
+    }
+}

@@ -1,0 +1,274 @@
+//! Per-sandbox network: a veth pair on its own /30, configured entirely from the host side.
+//!
+//! The sandbox never holds CAP_NET_ADMIN: the runtime creates the pair in the host namespace,
+//! moves the peer into the sandbox's network namespace by pid, and then configures the peer from
+//! a short-lived thread that has `setns()`ed into that namespace. The sandbox ends up with `lo`
+//! and `eth0` (address `.2/30`); its only route is the connected /30, so the host side (`.1`) is
+//! the one address it can reach. IPv6 is disabled on the host side, so no link-local path exists.
+
+use crate::config::NetworkConfig;
+use crate::error::SandboxError;
+use futures_util::TryStreamExt;
+use rtnetlink::packet_route::link::{LinkAttribute, LinkMessage};
+use rtnetlink::{Handle, LinkUnspec, LinkVeth};
+use std::net::{IpAddr, Ipv4Addr};
+use std::os::fd::AsRawFd;
+
+/// Name of the peer inside the sandbox.
+const SANDBOX_IF: &str = "eth0";
+
+/// The network part of the runtime.
+pub struct Network {
+    config: NetworkConfig,
+}
+
+/// The link and addresses one sandbox holds.
+#[derive(Debug)]
+pub struct NetLease {
+    host_if: String,
+    host: Ipv4Addr,
+    sandbox: Ipv4Addr,
+}
+
+impl NetLease {
+    pub fn addresses(&self) -> (Ipv4Addr, Ipv4Addr) {
+        (self.host, self.sandbox)
+    }
+}
+
+fn link_name(msg: &LinkMessage) -> Option<&str> {
+    msg.attributes.iter().find_map(|a| match a {
+        LinkAttribute::IfName(n) => Some(n.as_str()),
+        _ => None,
+    })
+}
+
+/// Runs `f` with a fresh netlink connection on a new thread (optionally inside the network
+/// namespace of `netns_pid`), so the caller's runtime and thread are never moved between
+/// namespaces.
+async fn on_netlink_thread<T, F, Fut>(netns_pid: Option<u32>, f: F) -> Result<T, String>
+where
+    T: Send + 'static,
+    F: FnOnce(Handle) -> Fut + Send + 'static,
+    Fut: Future<Output = Result<T, String>>,
+{
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    std::thread::Builder::new()
+        .name("gig-netlink".into())
+        .spawn(move || {
+            let run = || -> Result<T, String> {
+                if let Some(pid) = netns_pid {
+                    let ns = std::fs::File::open(format!("/proc/{pid}/ns/net"))
+                        .map_err(|e| format!("open netns of pid {pid}: {e}"))?;
+                    // SAFETY: setns(2) on a valid, owned fd; it only changes this thread's
+                    // network namespace, and this thread ends after `f`.
+                    if unsafe { libc::setns(ns.as_raw_fd(), libc::CLONE_NEWNET) } != 0 {
+                        return Err(format!(
+                            "setns into pid {pid}: {}",
+                            std::io::Error::last_os_error()
+                        ));
+                    }
+                }
+                let rt = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .map_err(|e| format!("netlink runtime: {e}"))?;
+                rt.block_on(async {
+                    let (conn, handle, _) =
+                        rtnetlink::new_connection().map_err(|e| format!("netlink socket: {e}"))?;
+                    let task = tokio::spawn(conn);
+                    let out = f(handle).await;
+                    task.abort();
+                    out
+                })
+            };
+            let _ = tx.send(run());
+        })
+        .map_err(|e| format!("spawning the netlink thread: {e}"))?;
+    rx.await
+        .map_err(|_| "the netlink thread panicked".to_string())?
+}
+
+async fn index_of(h: &Handle, name: &str) -> Result<Option<u32>, String> {
+    let mut links = h.link().get().match_name(name.to_string()).execute();
+    match links.try_next().await {
+        Ok(Some(m)) => Ok(Some(m.header.index)),
+        Ok(None) => Ok(None),
+        Err(rtnetlink::Error::NetlinkError(e)) if e.raw_code() == -libc::ENODEV => Ok(None),
+        Err(e) => Err(format!("looking up link {name}: {e}")),
+    }
+}
+
+async fn delete_link(h: &Handle, name: &str) -> Result<(), String> {
+    if let Some(i) = index_of(h, name).await? {
+        match h.link().del(i).execute().await {
+            Ok(()) => {}
+            Err(rtnetlink::Error::NetlinkError(e)) if e.raw_code() == -libc::ENODEV => {}
+            Err(e) => return Err(format!("deleting link {name}: {e}")),
+        }
+    }
+    Ok(())
+}
+
+fn is_ours(prefix: &str, name: &str) -> bool {
+    name.strip_prefix(prefix).is_some_and(|rest| {
+        let digits = rest.strip_suffix('p').unwrap_or(rest);
+        !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit())
+    })
+}
+
+impl Network {
+    /// Validates the config and removes links a crashed gateway left behind.
+    pub async fn new(config: NetworkConfig) -> Result<Self, SandboxError> {
+        let p = &config.link_prefix;
+        if p.is_empty() || p.len() > 8 || !p.bytes().all(|b| b.is_ascii_lowercase()) {
+            return Err(SandboxError::Config(format!(
+                "link prefix `{p}` must be 1-8 lowercase letters (link names are <prefix><slot>)"
+            )));
+        }
+        let prefix = p.clone();
+        let removed = on_netlink_thread(None, move |h| async move {
+            let mut stale = Vec::new();
+            let mut links = h.link().get().execute();
+            while let Some(m) = links
+                .try_next()
+                .await
+                .map_err(|e| format!("listing links: {e}"))?
+            {
+                if let Some(n) = link_name(&m).filter(|n| is_ours(&prefix, n)) {
+                    stale.push(n.to_string());
+                }
+            }
+            for n in &stale {
+                delete_link(&h, n).await?;
+            }
+            Ok(stale)
+        })
+        .await
+        .map_err(|reason| SandboxError::Network {
+            name: "(startup)".into(),
+            reason,
+        })?;
+        for n in removed {
+            tracing::info!(link = %n, "removed a sandbox link left by an earlier gateway");
+        }
+        Ok(Self { config })
+    }
+
+    /// Creates the veth pair of `slot` and plugs its peer into the netns of `pid`.
+    pub async fn attach(&self, name: &str, slot: u32, pid: u32) -> Result<NetLease, SandboxError> {
+        let (host, sandbox) = self.config.pool.addresses(slot);
+        let host_if = format!("{}{slot}", self.config.link_prefix);
+        let peer_if = format!("{host_if}p");
+        let err = |reason: String| SandboxError::Network {
+            name: name.to_string(),
+            reason,
+        };
+        let (h_if, p_if) = (host_if.clone(), peer_if.clone());
+        on_netlink_thread(None, move |h| async move {
+            // A pair of the same name may linger while an old namespace is torn down.
+            delete_link(&h, &h_if).await?;
+            delete_link(&h, &p_if).await?;
+            h.link()
+                .add(LinkVeth::new(&h_if, &p_if).build())
+                .execute()
+                .await
+                .map_err(|e| format!("creating veth {h_if}: {e}"))?;
+            let host_idx = index_of(&h, &h_if)
+                .await?
+                .ok_or_else(|| format!("veth {h_if} vanished"))?;
+            let peer_idx = index_of(&h, &p_if)
+                .await?
+                .ok_or_else(|| format!("veth peer {p_if} vanished"))?;
+            h.link()
+                .set(
+                    LinkUnspec::new_with_index(peer_idx)
+                        .setns_by_pid(pid)
+                        .build(),
+                )
+                .execute()
+                .await
+                .map_err(|e| format!("moving {p_if} into the netns of pid {pid}: {e}"))?;
+            let _ = std::fs::write(format!("/proc/sys/net/ipv6/conf/{h_if}/disable_ipv6"), "1");
+            h.address()
+                .add(host_idx, IpAddr::V4(host), 30)
+                .execute()
+                .await
+                .map_err(|e| format!("addressing {h_if}: {e}"))?;
+            h.link()
+                .set(LinkUnspec::new_with_index(host_idx).up().build())
+                .execute()
+                .await
+                .map_err(|e| format!("bringing {h_if} up: {e}"))?;
+            Ok(())
+        })
+        .await
+        .map_err(err)?;
+        let lease = NetLease {
+            host_if,
+            host,
+            sandbox,
+        };
+        let p_if = peer_if;
+        on_netlink_thread(Some(pid), move |h| async move {
+            let lo = index_of(&h, "lo").await?.ok_or("no lo in the sandbox")?;
+            h.link()
+                .set(LinkUnspec::new_with_index(lo).up().build())
+                .execute()
+                .await
+                .map_err(|e| format!("bringing lo up: {e}"))?;
+            let idx = index_of(&h, &p_if)
+                .await?
+                .ok_or_else(|| format!("{p_if} did not arrive in the sandbox"))?;
+            h.link()
+                .set(LinkUnspec::new_with_index(idx).name(SANDBOX_IF).build())
+                .execute()
+                .await
+                .map_err(|e| format!("renaming {p_if}: {e}"))?;
+            let _ = std::fs::write(
+                format!("/proc/sys/net/ipv6/conf/{SANDBOX_IF}/disable_ipv6"),
+                "1",
+            );
+            h.address()
+                .add(idx, IpAddr::V4(sandbox), 30)
+                .execute()
+                .await
+                .map_err(|e| format!("addressing {SANDBOX_IF}: {e}"))?;
+            h.link()
+                .set(LinkUnspec::new_with_index(idx).up().build())
+                .execute()
+                .await
+                .map_err(|e| format!("bringing {SANDBOX_IF} up: {e}"))?;
+            Ok(())
+        })
+        .await
+        .map_err(err)?;
+        Ok(lease)
+    }
+
+    /// Removes the sandbox's host-side link (which takes its peer with it), if still there.
+    pub async fn detach(&self, lease: NetLease) {
+        let name = lease.host_if.clone();
+        let peer = format!("{name}p");
+        if let Err(e) = on_netlink_thread(None, move |h| async move {
+            delete_link(&h, &name).await?;
+            delete_link(&h, &peer).await
+        })
+        .await
+        {
+            tracing::warn!(link = %lease.host_if, error = %e, "could not remove a sandbox link");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn recognises_only_its_own_link_names() {
+        assert!(super::is_ours("gigv", "gigv12"));
+        assert!(super::is_ours("gigv", "gigv12p"));
+        assert!(!super::is_ours("gigv", "gigv"));
+        assert!(!super::is_ours("gigv", "gigvx1"));
+        assert!(!super::is_ours("gigv", "eth0"));
+    }
+}

@@ -1,0 +1,517 @@
+//! The sandbox runtime: spawns servers under bwrap, wires cgroups and network, reaps them.
+//!
+//! Start sequence of one sandbox:
+//! 1. take a slot (its own host uid, its own /30), create the cgroup with the limits;
+//! 2. fork; in the child, join the cgroup, drop to the slot's host uid (no groups), and exec
+//!    bwrap, which builds the namespaces and the read-only root and runs the bootstrap;
+//! 3. bwrap reports the sandbox's first pid on `--info-fd`; the runtime moves the veth peer into
+//!    that pid's network namespace and configures both ends from the host side;
+//! 4. the runtime writes the go byte; the bootstrap drops what is left of its privileges,
+//!    installs Landlock and seccomp, and execs the server. If the runtime fails or dies before
+//!    step 4, the bootstrap reads EOF and exits without running the server.
+
+use crate::access::{Need, check_reachable};
+use crate::cgroup::{CgroupLayout, SandboxCgroup};
+use crate::command::{CommandInputs, RootEntry, bwrap_args, root_entries};
+use crate::config::RuntimeConfig;
+use crate::error::SandboxError;
+use crate::net::{NetLease, Network};
+use crate::sandbox::{ExitReason, Sandbox, SandboxAddresses, SandboxHandle};
+use crate::slots::Slots;
+use crate::spec::{ProgramSource, SandboxSpec};
+use std::collections::HashMap;
+use std::io::{Read, Write};
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use tokio::process::Child;
+use tokio::sync::watch;
+
+/// Starts and supervises sandboxes. Cheap to clone (shared state).
+#[derive(Clone)]
+pub struct SandboxRuntime {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    config: RuntimeConfig,
+    bwrap: PathBuf,
+    slots: Slots,
+    cgroups: Option<CgroupLayout>,
+    network: Option<Network>,
+    next_id: AtomicU64,
+    live: Mutex<HashMap<u64, LiveEntry>>,
+}
+
+struct LiveEntry {
+    kill: Arc<watch::Sender<bool>>,
+    exit: watch::Receiver<Option<ExitReason>>,
+}
+
+/// Everything acquired for a sandbox that must be released if it fails or ends.
+struct Resources {
+    slot: u32,
+    cgroup: Option<SandboxCgroup>,
+    net: Option<NetLease>,
+}
+
+impl SandboxRuntime {
+    /// Checks bwrap and the bootstrap, finds the cgroup hierarchy, and removes links and cgroups
+    /// a crashed gateway left behind.
+    pub async fn new(config: RuntimeConfig) -> Result<Self, SandboxError> {
+        let bwrap = resolve_in_path(&config.bwrap).ok_or_else(|| SandboxError::BwrapMissing {
+            path: config.bwrap.clone(),
+            reason: "not found".into(),
+        })?;
+        let out = std::process::Command::new(&bwrap)
+            .arg("--version")
+            .output()
+            .map_err(|e| SandboxError::BwrapMissing {
+                path: bwrap.clone(),
+                reason: e.to_string(),
+            })?;
+        if !out.status.success() {
+            return Err(SandboxError::BwrapMissing {
+                path: bwrap,
+                reason: format!(
+                    "`--version` failed: {}",
+                    String::from_utf8_lossy(&out.stderr)
+                ),
+            });
+        }
+        check_bootstrap(&config)?;
+        config
+            .default_limits
+            .validate()
+            .map_err(SandboxError::Config)?;
+        let mut capacity = config.max_sandboxes;
+        if let Some(net) = &config.network {
+            capacity = capacity.min(net.pool.slots());
+        }
+        if config.host_uid_base < 65536 || config.host_uid_base.checked_add(capacity).is_none() {
+            return Err(SandboxError::Config(format!(
+                "host_uid_base {} must be >= 65536 and leave room for {capacity} uids",
+                config.host_uid_base
+            )));
+        }
+        let cgroups = if config.cgroups {
+            Some(CgroupLayout::detect(&config.cgroup_name)?)
+        } else {
+            None
+        };
+        let network = match &config.network {
+            Some(n) => Some(Network::new(n.clone()).await?),
+            None => None,
+        };
+        Ok(Self {
+            inner: Arc::new(Inner {
+                bwrap,
+                slots: Slots::new(capacity),
+                cgroups,
+                network,
+                next_id: AtomicU64::new(1),
+                live: Mutex::new(HashMap::new()),
+                config,
+            }),
+        })
+    }
+
+    pub fn config(&self) -> &RuntimeConfig {
+        &self.inner.config
+    }
+
+    /// Number of sandboxes currently running (or still being cleaned up).
+    pub fn running(&self) -> usize {
+        self.inner
+            .live
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .len()
+    }
+
+    /// Starts `spec` in a new sandbox; returns once the server has been released to run.
+    pub async fn spawn(&self, spec: &SandboxSpec) -> Result<Sandbox, SandboxError> {
+        spec.validate()?;
+        let inner = &self.inner;
+        let limits = spec.limits.unwrap_or(inner.config.default_limits);
+        limits
+            .validate()
+            .map_err(|reason| SandboxError::InvalidSpec {
+                name: spec.name.clone(),
+                reason,
+            })?;
+        let slot = inner.slots.acquire().ok_or(SandboxError::PoolExhausted {
+            capacity: inner.slots.capacity(),
+        })?;
+        let mut res = Resources {
+            slot,
+            cgroup: None,
+            net: None,
+        };
+        match self.start(spec, &limits, &mut res).await {
+            Ok(sb) => Ok(sb),
+            Err(e) => {
+                inner.release(res).await;
+                Err(e)
+            }
+        }
+    }
+
+    async fn start(
+        &self,
+        spec: &SandboxSpec,
+        limits: &crate::Limits,
+        res: &mut Resources,
+    ) -> Result<Sandbox, SandboxError> {
+        let inner = &self.inner;
+        let uid = inner.config.host_uid_base + res.slot;
+        check_reachable(uid, &inner.config.bootstrap, Need::ExecFile)?;
+        let entries: Vec<RootEntry> = match &spec.program {
+            ProgramSource::StaticBinary(p) => {
+                check_reachable(uid, p, Need::ExecFile)?;
+                Vec::new()
+            }
+            ProgramSource::Rootfs { dir, .. } => {
+                check_reachable(uid, dir, Need::Dir)?;
+                root_entries(&spec.name, dir)?
+            }
+        };
+        let id = inner.next_id.fetch_add(1, Ordering::Relaxed);
+        if let Some(layout) = &inner.cgroups {
+            res.cgroup = Some(layout.create(&format!("{}-{id}", spec.name), limits)?);
+        }
+        let cg_files = match &res.cgroup {
+            Some(cg) => cg.procs_files()?,
+            None => Vec::new(),
+        };
+        let (go_r, go_w) =
+            std::io::pipe().map_err(|e| SandboxError::io("creating the go pipe", e))?;
+        let (info_r, info_w) =
+            std::io::pipe().map_err(|e| SandboxError::io("creating the info pipe", e))?;
+        let (go_fd, info_fd) = (go_r.as_raw_fd(), info_w.as_raw_fd());
+        if go_fd < 3 || info_fd < 3 {
+            return Err(SandboxError::Config(
+                "the gateway's stdin/stdout/stderr are closed, so pipe fds collide with them; \
+                 start it with fds 0-2 open (e.g. </dev/null)"
+                    .into(),
+            ));
+        }
+        let ports = inner
+            .config
+            .network
+            .as_ref()
+            .map(|n| n.allowed_tcp_ports.clone())
+            .unwrap_or_default();
+        let args = bwrap_args(&CommandInputs {
+            spec,
+            limits,
+            bootstrap: &inner.config.bootstrap,
+            root_entries: &entries,
+            go_fd,
+            info_fd,
+            allowed_tcp_ports: &ports,
+        });
+        let mut cmd = tokio::process::Command::new(&inner.bwrap);
+        cmd.args(&args)
+            .env_clear()
+            .current_dir("/")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true);
+        let cg_fds: Vec<i32> = cg_files.iter().map(|f| f.as_raw_fd()).collect();
+        let inherit = [go_fd, info_fd];
+        // SAFETY: the closure runs in the forked child before exec and only makes
+        // async-signal-safe system calls (write, fcntl, setgroups, setresgid, setresuid, prctl)
+        // on values captured by copy; it allocates nothing (io::Error::last_os_error does not).
+        unsafe {
+            cmd.pre_exec(move || {
+                for fd in &cg_fds {
+                    // Writing "0" moves the writing process into the cgroup.
+                    if libc::write(*fd, c"0".as_ptr().cast(), 1) != 1 {
+                        return Err(std::io::Error::last_os_error());
+                    }
+                }
+                for fd in inherit {
+                    if libc::fcntl(fd, libc::F_SETFD, 0) == -1 {
+                        return Err(std::io::Error::last_os_error());
+                    }
+                }
+                if libc::setgroups(0, std::ptr::null()) == -1
+                    || libc::setresgid(uid, uid, uid) == -1
+                    || libc::setresuid(uid, uid, uid) == -1
+                {
+                    return Err(std::io::Error::last_os_error());
+                }
+                // Changing credentials cleared any parent-death signal; bwrap sets its own for
+                // its children (--die-with-parent), this one covers bwrap itself.
+                if libc::prctl(
+                    libc::PR_SET_PDEATHSIG,
+                    libc::SIGKILL as libc::c_ulong,
+                    0,
+                    0,
+                    0,
+                ) == -1
+                {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+        let mut child = cmd.spawn().map_err(|e| SandboxError::StartFailed {
+            name: spec.name.clone(),
+            reason: format!("cannot execute {}: {e}", inner.bwrap.display()),
+        })?;
+        drop(info_w);
+        drop(cg_files);
+        // The bootstrap must see EOF on its go fd if we go away, so we keep only the write end.
+        drop(go_r);
+        let started = async {
+            let child_pid = read_child_pid(info_r).await?;
+            if let Some(net) = &inner.network {
+                res.net = Some(net.attach(&spec.name, res.slot, child_pid).await?);
+            }
+            Ok::<u32, SandboxError>(child_pid)
+        };
+        let outcome = tokio::time::timeout(inner.config.start_timeout, started).await;
+        let child_pid = match outcome {
+            Ok(Ok(pid)) => pid,
+            Ok(Err(e)) => return Err(fail_child(&mut child, spec, e).await),
+            Err(_) => {
+                let e = SandboxError::StartFailed {
+                    name: spec.name.clone(),
+                    reason: format!(
+                        "bwrap did not start the sandbox within {:?}",
+                        inner.config.start_timeout
+                    ),
+                };
+                return Err(fail_child(&mut child, spec, e).await);
+            }
+        };
+        let mut go_w = go_w;
+        if let Err(e) = go_w.write_all(b"G") {
+            let e = SandboxError::io("sending the go signal to the bootstrap", e);
+            return Err(fail_child(&mut child, spec, e).await);
+        }
+        drop(go_w);
+        let (Some(stdin), Some(stdout), Some(stderr)) =
+            (child.stdin.take(), child.stdout.take(), child.stderr.take())
+        else {
+            let e = SandboxError::StartFailed {
+                name: spec.name.clone(),
+                reason: "stdio pipes missing".into(),
+            };
+            return Err(fail_child(&mut child, spec, e).await);
+        };
+        let pid = child.id().unwrap_or_default();
+        let addresses = res.net.as_ref().map(|n| {
+            let (host, sandbox) = n.addresses();
+            SandboxAddresses { host, sandbox }
+        });
+        let (kill_tx, kill_rx) = watch::channel(false);
+        let kill_tx = Arc::new(kill_tx);
+        let (exit_tx, exit_rx) = watch::channel(None);
+        inner.live.lock().unwrap_or_else(|e| e.into_inner()).insert(
+            id,
+            LiveEntry {
+                kill: kill_tx.clone(),
+                exit: exit_rx.clone(),
+            },
+        );
+        let taken = Resources {
+            slot: res.slot,
+            cgroup: res.cgroup.take(),
+            net: res.net.take(),
+        };
+        // The slot now belongs to the reaper; make `spawn` not release it again.
+        res.slot = u32::MAX;
+        tokio::spawn(reap(self.inner.clone(), id, child, taken, kill_rx, exit_tx));
+        tracing::debug!(sandbox = %spec.name, pid, child_pid, "sandbox started");
+        Ok(Sandbox {
+            stdin,
+            stdout,
+            stderr,
+            handle: SandboxHandle {
+                name: spec.name.clone(),
+                pid,
+                child_pid,
+                addresses,
+                kill: kill_tx,
+                exit: exit_rx,
+            },
+        })
+    }
+
+    /// Kills every sandbox of this runtime and waits until each is cleaned up (no process,
+    /// link or cgroup left).
+    pub async fn shutdown(&self) {
+        let entries: Vec<LiveEntry> = self
+            .inner
+            .live
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .values()
+            .map(|e| LiveEntry {
+                kill: e.kill.clone(),
+                exit: e.exit.clone(),
+            })
+            .collect();
+        for LiveEntry { kill, mut exit } in entries {
+            let _ = kill.send(true);
+            while exit.borrow_and_update().is_none() {
+                if exit.changed().await.is_err() {
+                    break;
+                }
+            }
+        }
+    }
+}
+
+impl Inner {
+    async fn release(&self, mut res: Resources) {
+        if let Some(cg) = res.cgroup.take()
+            && let Err(e) = cg.destroy().await
+        {
+            tracing::warn!(error = %e, "could not remove a sandbox cgroup");
+        }
+        if let (Some(lease), Some(net)) = (res.net.take(), &self.network) {
+            net.detach(lease).await;
+        }
+        if res.slot != u32::MAX {
+            self.slots.release(res.slot);
+        }
+    }
+}
+
+async fn reap(
+    inner: Arc<Inner>,
+    id: u64,
+    mut child: Child,
+    res: Resources,
+    mut kill_rx: watch::Receiver<bool>,
+    exit_tx: watch::Sender<Option<ExitReason>>,
+) {
+    let mut killed = false;
+    let status = loop {
+        tokio::select! {
+            status = child.wait() => break status,
+            changed = kill_rx.changed(), if !killed => {
+                if changed.is_err() || *kill_rx.borrow() {
+                    killed = true;
+                    let _ = child.start_kill();
+                }
+            }
+        }
+    };
+    let oom = res.cgroup.as_ref().is_some_and(SandboxCgroup::oom_killed);
+    let reason = match status {
+        _ if oom => ExitReason::OutOfMemory,
+        _ if killed => ExitReason::Killed,
+        Ok(s) => match (s.code(), std::os::unix::process::ExitStatusExt::signal(&s)) {
+            (Some(c), _) => ExitReason::Exited(c),
+            (None, Some(sig)) => ExitReason::Signaled(sig),
+            (None, None) => ExitReason::Killed,
+        },
+        Err(e) => {
+            tracing::warn!(error = %e, "waiting for a sandbox failed");
+            ExitReason::Killed
+        }
+    };
+    inner.release(res).await;
+    inner
+        .live
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .remove(&id);
+    let _ = exit_tx.send(Some(reason));
+}
+
+async fn fail_child(child: &mut Child, spec: &SandboxSpec, err: SandboxError) -> SandboxError {
+    let _ = child.start_kill();
+    let mut stderr = String::new();
+    if let Some(mut e) = child.stderr.take() {
+        use tokio::io::AsyncReadExt;
+        let mut buf = Vec::new();
+        let _ = tokio::time::timeout(
+            std::time::Duration::from_millis(500),
+            (&mut e).take(4096).read_to_end(&mut buf),
+        )
+        .await;
+        stderr = String::from_utf8_lossy(&buf).trim().to_string();
+    }
+    let _ = child.wait().await;
+    if stderr.is_empty() {
+        err
+    } else {
+        SandboxError::StartFailed {
+            name: spec.name.clone(),
+            reason: format!("{err}; bwrap said: {stderr}"),
+        }
+    }
+}
+
+/// Reads bwrap's `--info-fd` JSON (bounded) and returns `child-pid`.
+async fn read_child_pid(info: std::io::PipeReader) -> Result<u32, SandboxError> {
+    let fd: OwnedFd = info.into();
+    tokio::task::spawn_blocking(move || {
+        let mut file = std::fs::File::from(fd);
+        let mut buf = Vec::new();
+        let mut chunk = [0u8; 1024];
+        loop {
+            let n = file
+                .read(&mut chunk)
+                .map_err(|e| SandboxError::io("reading bwrap's info fd", e))?;
+            if n == 0 || buf.len() + n > 64 * 1024 {
+                break;
+            }
+            buf.extend_from_slice(&chunk[..n]);
+            if let Ok(v) = serde_json::from_slice::<serde_json::Value>(&buf) {
+                return v
+                    .get("child-pid")
+                    .and_then(serde_json::Value::as_u64)
+                    .and_then(|p| u32::try_from(p).ok())
+                    .ok_or_else(|| SandboxError::StartFailed {
+                        name: String::new(),
+                        reason: format!("bwrap info has no child-pid: {v}"),
+                    });
+            }
+        }
+        Err(SandboxError::StartFailed {
+            name: String::new(),
+            reason: "bwrap exited before reporting the sandbox pid".into(),
+        })
+    })
+    .await
+    .map_err(|e| SandboxError::io("joining the info reader", std::io::Error::other(e)))?
+}
+
+fn resolve_in_path(p: &Path) -> Option<PathBuf> {
+    if p.components().count() > 1 {
+        return p.is_file().then(|| p.to_path_buf());
+    }
+    let path = std::env::var_os("PATH").unwrap_or_else(|| "/usr/bin:/bin".into());
+    std::env::split_paths(&path)
+        .map(|d| d.join(p))
+        .find(|c| c.is_file())
+}
+
+fn check_bootstrap(config: &RuntimeConfig) -> Result<(), SandboxError> {
+    let path = &config.bootstrap;
+    let bad = |reason: String| SandboxError::Bootstrap {
+        path: path.clone(),
+        reason,
+    };
+    if !path.is_absolute() {
+        return Err(bad("the path must be absolute".into()));
+    }
+    let bytes = std::fs::read(path).map_err(|e| bad(e.to_string()))?;
+    if !crate::elf::is_static(&bytes) {
+        return Err(bad(
+            "it is not a statically linked x86_64/aarch64 ELF (the sandbox root has no libc)"
+                .into(),
+        ));
+    }
+    check_reachable(config.host_uid_base, path, Need::ExecFile).map_err(|e| bad(e.to_string()))
+}

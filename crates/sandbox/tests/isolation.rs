@@ -1,0 +1,85 @@
+//! The walking-skeleton guarantees, checked from inside with the `probe` server.
+
+mod common;
+
+use common::*;
+use serde_json::{Value, json};
+
+const BINARY_ID: u32 = 0;
+
+fn own_ns(kind: &str) -> String {
+    std::fs::read_link(format!("/proc/self/ns/{kind}"))
+        .unwrap()
+        .display()
+        .to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn probe_runs_in_its_own_namespaces_with_nothing_of_the_host() {
+    let rt = runtime(config(BINARY_ID, false, vec![])).await;
+    let sb = rt.spawn(&static_spec("probe", "probe")).await.unwrap();
+    let (mut c, handle) = Client::start(sb).await;
+    let (text, is_error) = c
+        .call("inspect", json!({}))
+        .await
+        .expect("inspect answered");
+    assert!(!is_error, "{text}");
+    let report: Value = serde_json::from_str(&text).unwrap();
+    for kind in ["pid", "net", "mnt", "user", "ipc", "uts", "cgroup"] {
+        assert_ne!(
+            report["ns"][kind].as_str().unwrap_or_default(),
+            own_ns(kind),
+            "{kind} namespace is shared with the host"
+        );
+        assert!(
+            report["ns"][kind].is_string(),
+            "{kind} ns unreadable: {report}"
+        );
+    }
+    assert_eq!(report["interfaces"], json!(["lo"]), "{report}");
+    assert_eq!(report["etc_hostname_visible"], json!(false));
+    assert_eq!(
+        report["uid"].as_str().unwrap().split_whitespace().next(),
+        Some("65534")
+    );
+    // Only the spec's environment (and bwrap's PWD of the working directory), nothing of ours
+    // (PATH, HOME, CARGO_*, ...).
+    assert_eq!(report["env"], json!(["GIG_TEST=1", "PWD=/"]), "{report}");
+    // Its own pid namespace: it sees only the sandbox's few processes.
+    let pids = report["proc_pids"].as_array().unwrap();
+    assert!(pids.len() <= 3, "sees {} processes: {pids:?}", pids.len());
+    // An empty root: only what the runtime put there.
+    let mut root: Vec<String> = report["root_entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap().to_string())
+        .collect();
+    root.sort();
+    assert_eq!(root, [".gig", "dev", "proc", "tmp"], "{report}");
+    handle.kill();
+    assert_eq!(handle.wait().await, gigmcp_sandbox::ExitReason::Killed);
+    assert_eq!(rt.running(), 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_that_exits_is_reported_and_cleaned_up() {
+    let rt = runtime(config(BINARY_ID, false, vec![])).await;
+    let sb = rt.spawn(&static_spec("probe-exit", "probe")).await.unwrap();
+    let (mut c, handle) = Client::start(sb).await;
+    assert!(c.call("exit", json!({})).await.is_none());
+    assert_eq!(handle.wait().await, gigmcp_sandbox::ExitReason::Exited(3));
+    assert_eq!(rt.running(), 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_missing_bwrap_is_a_clear_error() {
+    let mut c = config(BINARY_ID, false, vec![]);
+    c.bwrap = "/nonexistent/bwrap".into();
+    let err = gigmcp_sandbox::SandboxRuntime::new(c)
+        .await
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(err.contains("apt-get install -y bubblewrap"), "{err}");
+}
