@@ -9,6 +9,7 @@
 //! - [`Index`], [`build_index`]: deterministic `index.json`; [`sign`]: ed25519 over its bytes.
 #![forbid(unsafe_code)]
 
+pub mod build_args;
 pub mod diag;
 pub mod digest;
 pub mod egress;
@@ -22,6 +23,7 @@ pub mod path;
 pub mod sign;
 pub mod toolspec;
 
+pub use build_args::{BuildArgs, BuildKind};
 pub use diag::{Diagnostic, Report, Severity};
 pub use digest::{Digest, DigestError};
 pub use egress::{Denylist, EgressError, EgressPattern, EgressPolicy};
