@@ -97,3 +97,34 @@ mod tests {
         assert!(!is_static_elf(Path::new("/bin/sh")));
     }
 }
+
+/// Where `scripts/test-deps` puts the external test peers (Python venv, npm packages).
+pub fn testenv_dir() -> PathBuf {
+    std::env::var_os("GIG_TESTENV")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| workspace_root().join(".testenv"))
+}
+
+/// The Python interpreter of the test venv that has the official `mcp` SDK installed.
+///
+/// Panics with the fix if it is missing: the SDK tests never skip.
+pub fn python() -> PathBuf {
+    let python = testenv_dir().join("venv/bin/python");
+    assert!(
+        python.is_file(),
+        "{} is missing: run scripts/test-deps (it installs the official MCP SDK clients), or use scripts/test",
+        python.display()
+    );
+    python
+}
+
+/// The npm project dir holding `@modelcontextprotocol/sdk`; scripts importing it must live here.
+pub fn node_project() -> PathBuf {
+    let dir = testenv_dir().join("node");
+    assert!(
+        dir.join("node_modules/@modelcontextprotocol/sdk").is_dir(),
+        "{} has no @modelcontextprotocol/sdk: run scripts/test-deps, or use scripts/test",
+        dir.display()
+    );
+    dir
+}

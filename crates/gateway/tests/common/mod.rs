@@ -1,0 +1,195 @@
+//! A real gateway on an ephemeral loopback port, with a SQLite store in a temp dir, the
+//! static test servers installed, a profile and its token.
+#![allow(dead_code)] // each test file uses a different part
+
+use gigmcp_gateway::config::RawConfig;
+use gigmcp_gateway::{Gateway, GatewayConfig, router, token};
+use gigmcp_store::{NewProfile, NewServer, Role, ServerSource, Store, StoreUrl};
+use serde_json::{Value, json};
+use std::net::SocketAddr;
+
+pub struct TestGateway {
+    pub gateway: Gateway,
+    pub addr: SocketAddr,
+    pub store: Store,
+    _dir: tempfile::TempDir,
+    server: tokio::task::JoinHandle<()>,
+}
+
+pub struct TestProfile {
+    pub slug: String,
+    pub token: String,
+}
+
+impl TestGateway {
+    /// Starts a gateway with the given tuning applied to the defaults.
+    pub async fn start_with(tune: impl FnOnce(&mut RawConfig)) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let mut raw = RawConfig::defaults();
+        raw.listen = "127.0.0.1:0".into();
+        raw.data_dir = dir.path().display().to_string();
+        raw.bootstrap = Some(
+            gigmcp_testkit::static_bin("gigmcp-bootstrap", "gigmcp-bootstrap")
+                .display()
+                .to_string(),
+        );
+        tune(&mut raw);
+        let config = GatewayConfig::from_raw(raw).unwrap();
+        let store = Store::connect(&StoreUrl::sqlite_in(dir.path()))
+            .await
+            .unwrap();
+        let gateway = Gateway::start(config, store.clone()).await.unwrap();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let app = router(gateway.clone());
+        let server = tokio::spawn(async move {
+            axum::serve(listener, app).await.unwrap();
+        });
+        TestGateway {
+            gateway,
+            addr,
+            store,
+            _dir: dir,
+            server,
+        }
+    }
+
+    pub async fn start() -> Self {
+        Self::start_with(|_| {}).await
+    }
+
+    /// Installs static test server `bin` (from gigmcp-test-servers) as `name`.
+    pub async fn add_server(&self, name: &str, bin: &str) {
+        let path = gigmcp_testkit::static_bin("gigmcp-test-servers", bin);
+        self.store
+            .create_server(NewServer {
+                name: name.into(),
+                source: ServerSource::LocalBinary {
+                    path: path.display().to_string(),
+                },
+            })
+            .await
+            .unwrap();
+    }
+
+    /// Creates a profile serving the named servers and returns its token.
+    pub async fn add_profile(&self, slug: &str, servers: &[&str]) -> TestProfile {
+        let owner = self.store.ensure_user("admin", Role::Admin).await.unwrap();
+        let t = token::generate();
+        let profile = self
+            .store
+            .create_profile(NewProfile {
+                slug: slug.into(),
+                owner: owner.id,
+                token_hash: t.hash,
+            })
+            .await
+            .unwrap();
+        for name in servers {
+            let server = self.store.server_by_name(name).await.unwrap().unwrap();
+            self.store
+                .add_profile_server(profile.id, server.id)
+                .await
+                .unwrap();
+        }
+        TestProfile {
+            slug: slug.into(),
+            token: t.token,
+        }
+    }
+
+    pub fn url(&self, slug: &str) -> String {
+        format!("http://{}/mcp/p/{slug}", self.addr)
+    }
+
+    /// Sandboxes started so far.
+    pub fn started(&self) -> u64 {
+        self.gateway.inner().supervisor.started()
+    }
+
+    pub async fn stop(self) {
+        self.server.abort();
+        self.gateway.shutdown().await;
+    }
+}
+
+/// A minimal raw client for protocol-level tests.
+pub struct RawClient {
+    pub http: reqwest::Client,
+    pub url: String,
+    pub token: String,
+    pub session: Option<String>,
+}
+
+pub const INIT: &str = r#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"raw","version":"0"}}}"#;
+
+impl RawClient {
+    pub fn new(url: String, token: &str) -> Self {
+        RawClient {
+            http: reqwest::Client::new(),
+            url,
+            token: token.into(),
+            session: None,
+        }
+    }
+
+    pub fn post(&self, body: impl Into<reqwest::Body>) -> reqwest::RequestBuilder {
+        self.post_with(body, &[])
+    }
+
+    /// A POST with the usual headers, each of `overrides` replacing the default of that name.
+    pub fn post_with(
+        &self,
+        body: impl Into<reqwest::Body>,
+        overrides: &[(&'static str, &str)],
+    ) -> reqwest::RequestBuilder {
+        use reqwest::header::{HeaderMap, HeaderValue};
+        let mut h = HeaderMap::new();
+        h.insert(
+            "authorization",
+            HeaderValue::from_str(&format!("Bearer {}", self.token)).unwrap(),
+        );
+        h.insert("content-type", HeaderValue::from_static("application/json"));
+        h.insert(
+            "accept",
+            HeaderValue::from_static("application/json, text/event-stream"),
+        );
+        if let Some(s) = &self.session {
+            h.insert("mcp-session-id", HeaderValue::from_str(s).unwrap());
+            h.insert(
+                "mcp-protocol-version",
+                HeaderValue::from_static("2025-11-25"),
+            );
+        }
+        for (name, value) in overrides {
+            h.insert(*name, HeaderValue::from_str(value).unwrap());
+        }
+        self.http.post(&self.url).headers(h).body(body)
+    }
+
+    pub async fn initialize(&mut self) -> Value {
+        let resp = self.post(INIT).send().await.unwrap();
+        assert_eq!(resp.status(), 200);
+        self.session = Some(
+            resp.headers()["mcp-session-id"]
+                .to_str()
+                .unwrap()
+                .to_string(),
+        );
+        let v: Value = resp.json().await.unwrap();
+        let r = self
+            .post(r#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 202);
+        v
+    }
+
+    pub async fn call(&self, id: i64, method: &str, params: Value) -> Value {
+        let body = json!({"jsonrpc":"2.0","id":id,"method":method,"params":params}).to_string();
+        let resp = self.post(body).send().await.unwrap();
+        assert_eq!(resp.status(), 200, "{method}");
+        resp.json().await.unwrap()
+    }
+}

@@ -1,0 +1,69 @@
+//! The official MCP SDK clients (Python `mcp`, TypeScript `@modelcontextprotocol/sdk`) talk to
+//! a profile endpoint: list `echo_echo`, call it, get `echo: hello`.
+
+mod common;
+
+use common::TestGateway;
+use serde_json::Value;
+use std::path::Path;
+use tokio::process::Command;
+
+async fn run(cmd: &mut Command) -> Value {
+    let out = tokio::time::timeout(std::time::Duration::from_secs(60), cmd.output())
+        .await
+        .expect("the SDK client finished within 60 s")
+        .expect("the SDK client ran");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "client failed: {}\nstdout: {stdout}\nstderr: {}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_str(stdout.lines().last().unwrap_or(""))
+        .unwrap_or_else(|e| panic!("{e}: {stdout}"))
+}
+
+fn clients_dir() -> &'static Path {
+    Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/clients"))
+}
+
+async fn echo_gateway() -> (TestGateway, common::TestProfile) {
+    let gw = TestGateway::start().await;
+    gw.add_server("echo", "echo").await;
+    let p = gw.add_profile("dev", &["echo"]).await;
+    (gw, p)
+}
+
+fn assert_echoed(v: &Value) {
+    assert_eq!(v["tools"], serde_json::json!(["echo_echo"]), "{v}");
+    assert_eq!(v["text"], "echo: hello", "{v}");
+}
+
+#[tokio::test]
+async fn python_sdk_client_in_auto_and_legacy_mode() {
+    let (gw, p) = echo_gateway().await;
+    for mode in ["auto", "legacy"] {
+        let v = run(Command::new(gigmcp_testkit::python())
+            .arg(clients_dir().join("python_client.py"))
+            .args([&gw.url("dev"), &p.token, mode]))
+        .await;
+        assert_echoed(&v);
+    }
+    gw.stop().await;
+}
+
+#[tokio::test]
+async fn typescript_sdk_client() {
+    let (gw, p) = echo_gateway().await;
+    // Node resolves packages next to the script, so run a copy inside the npm project.
+    let project = gigmcp_testkit::node_project();
+    let script = project.join("gigmcp_ts_client.mjs");
+    std::fs::copy(clients_dir().join("ts_client.mjs"), &script).unwrap();
+    let v = run(Command::new("node")
+        .arg(&script)
+        .args([&gw.url("dev"), &p.token]))
+    .await;
+    assert_echoed(&v);
+    gw.stop().await;
+}
