@@ -73,6 +73,21 @@ pub struct CredentialMeta {
     pub updated_at: i64,
 }
 
+/// One credential to write with [`Store::put_credentials`].
+#[derive(Debug, Clone)]
+pub struct NewCredential {
+    /// The user it belongs to.
+    pub owner: UserId,
+    /// The server it is for.
+    pub server: ServerId,
+    /// Name of the credential.
+    pub credential_id: String,
+    /// Vault ciphertext.
+    pub ciphertext: Vec<u8>,
+    /// KEK id of the ciphertext.
+    pub kek_id: String,
+}
+
 /// One rewrapped ciphertext to write back if the row is still at `expected_version`.
 #[derive(Debug, Clone)]
 pub struct CasUpdate {
@@ -115,6 +130,24 @@ impl From<Row> for StoredCredential {
     }
 }
 
+const UPSERT: &str = "INSERT INTO credentials (owner_id, server_id, credential_id, ciphertext, \
+     kek_id, version, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, 1, $6, $6) \
+     ON CONFLICT (owner_id, server_id, credential_id) DO UPDATE SET \
+     ciphertext = excluded.ciphertext, kek_id = excluded.kek_id, \
+     version = credentials.version + 1, updated_at = excluded.updated_at";
+
+fn check_new(credential_id: &str, ciphertext: &[u8], kek_id: &str) -> Result<(), StoreError> {
+    bounded("credential id", credential_id, MAX_NAME_LEN)?;
+    bounded("KEK id", kek_id, MAX_NAME_LEN)?;
+    if ciphertext.len() > MAX_BLOB_LEN {
+        return Err(StoreError::Invalid {
+            field: "ciphertext",
+            reason: format!("{} bytes, at most {MAX_BLOB_LEN} allowed", ciphertext.len()),
+        });
+    }
+    Ok(())
+}
+
 const COLUMNS: &str = "id, owner_id, server_id, credential_id, ciphertext, kek_id, version, \
                        created_at, updated_at";
 
@@ -129,41 +162,85 @@ impl Store {
         ciphertext: Vec<u8>,
         kek_id: &str,
     ) -> Result<(), StoreError> {
-        bounded("credential id", credential_id, MAX_NAME_LEN)?;
-        bounded("KEK id", kek_id, MAX_NAME_LEN)?;
-        if ciphertext.len() > MAX_BLOB_LEN {
-            return Err(StoreError::Invalid {
-                field: "ciphertext",
-                reason: format!("{} bytes, at most {MAX_BLOB_LEN} allowed", ciphertext.len()),
-            });
-        }
+        check_new(credential_id, &ciphertext, kek_id)?;
         let now = now_millis();
         self.write(|| async {
-            sqlx::query(
-                "INSERT INTO credentials (owner_id, server_id, credential_id, ciphertext, kek_id, \
-                 version, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, 1, $6, $6) \
-                 ON CONFLICT (owner_id, server_id, credential_id) DO UPDATE SET \
-                 ciphertext = excluded.ciphertext, kek_id = excluded.kek_id, \
-                 version = credentials.version + 1, updated_at = excluded.updated_at",
-            )
-            .bind(owner.0)
-            .bind(server.0)
-            .bind(credential_id)
-            .bind(ciphertext.as_slice())
-            .bind(kek_id)
-            .bind(now)
-            .execute(self.pool())
-            .await
-            .map_err(|e| {
-                classify(
-                    e,
-                    || format!("credential {credential_id:?}"),
-                    || format!("user id {owner} or server id {server}"),
-                )
-            })?;
+            sqlx::query(UPSERT)
+                .bind(owner.0)
+                .bind(server.0)
+                .bind(credential_id)
+                .bind(ciphertext.as_slice())
+                .bind(kek_id)
+                .bind(now)
+                .execute(self.pool())
+                .await
+                .map_err(|e| {
+                    classify(
+                        e,
+                        || format!("credential {credential_id:?}"),
+                        || format!("user id {owner} or server id {server}"),
+                    )
+                })?;
             Ok(())
         })
         .await
+    }
+
+    /// Creates or replaces many credentials in one transaction (at most
+    /// [`MAX_REWRAP_BATCH`] per call): all of them are written, or none.
+    pub async fn put_credentials(&self, items: &[NewCredential]) -> Result<(), StoreError> {
+        if items.len() > MAX_REWRAP_BATCH as usize {
+            return Err(StoreError::Invalid {
+                field: "credentials",
+                reason: format!("{} in one call, at most {MAX_REWRAP_BATCH}", items.len()),
+            });
+        }
+        for c in items {
+            check_new(&c.credential_id, &c.ciphertext, &c.kek_id)?;
+        }
+        let now = now_millis();
+        self.write(|| async {
+            let mut tx = self.begin_write().await?;
+            for c in items {
+                sqlx::query(UPSERT)
+                    .bind(c.owner.0)
+                    .bind(c.server.0)
+                    .bind(c.credential_id.as_str())
+                    .bind(c.ciphertext.as_slice())
+                    .bind(c.kek_id.as_str())
+                    .bind(now)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(|e| {
+                        classify(
+                            e,
+                            || format!("credential {:?}", c.credential_id),
+                            || format!("user id {} or server id {}", c.owner, c.server),
+                        )
+                    })?;
+            }
+            tx.commit().await?;
+            Ok(())
+        })
+        .await
+    }
+
+    /// Up to `limit` credentials (at most [`MAX_REWRAP_BATCH`]) with row id greater than
+    /// `after`, in row-id order, with ciphertext: for full scans (verification, export).
+    pub async fn credentials_page(
+        &self,
+        after: Option<CredentialRowId>,
+        limit: u32,
+    ) -> Result<Vec<StoredCredential>, StoreError> {
+        let sql = sqlx::AssertSqlSafe(format!(
+            "SELECT {COLUMNS} FROM credentials WHERE id > $1 ORDER BY id LIMIT $2"
+        ));
+        let rows: Vec<Row> = sqlx::query_as(sql)
+            .bind(after.map_or(i64::MIN, |a| a.0))
+            .bind(i64::from(limit.clamp(1, MAX_REWRAP_BATCH)))
+            .fetch_all(self.pool())
+            .await?;
+        Ok(rows.into_iter().map(StoredCredential::from).collect())
     }
 
     /// The credential `credential_id` of `owner` for `server`, with its ciphertext.

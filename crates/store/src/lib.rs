@@ -34,7 +34,9 @@ use sqlx::{Any, AnyConnection, AnyPool, Connection, Transaction};
 
 pub use audit::{AuditEvent, AuditRecord};
 pub use auth_configs::AuthConfig;
-pub use credentials::{CasUpdate, CredentialMeta, StoredCredential};
+pub use credentials::{
+    CasUpdate, CredentialMeta, MAX_REWRAP_BATCH, NewCredential, StoredCredential,
+};
 pub use error::StoreError;
 pub use ids::{CredentialRowId, ProfileId, ServerId, UserId};
 pub use oauth::{NewOAuthConnection, OAuthConnection};
