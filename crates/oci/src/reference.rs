@@ -112,7 +112,7 @@ impl FromStr for PushTarget {
             Some((n, t)) if !t.contains('/') && n.contains('/') => (n, t),
             _ => return Err(bad("push targets need a tag: host/repo:tag")),
         };
-        validate_tag(tag).map_err(|r| bad(r))?;
+        validate_tag(tag).map_err(bad)?;
         Ok(Self {
             repository: parse_repository(input, name)?,
             tag: tag.to_owned(),
