@@ -33,6 +33,8 @@ pub struct AuditSubject {
     pub server: String,
     pub profile: String,
     pub owner: String,
+    /// The install runs in the entrusted tier (real secret in its environment).
+    pub entrusted: bool,
 }
 
 /// Why a tunnel or request was refused. The `Display` text is the audit reason.

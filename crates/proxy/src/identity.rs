@@ -119,6 +119,9 @@ pub struct SandboxIdentity {
     /// Opaque key the [`CredentialSource`](crate::CredentialSource) uses to find this
     /// install's secrets (e.g. the vault entry of owner + install).
     pub credential_key: String,
+    /// Entrusted tier: the server holds its real secret in its environment. The allowlist
+    /// still applies; audit events carry the mark so logs can flag such installs.
+    pub entrusted: bool,
 }
 
 impl SandboxIdentity {
@@ -127,6 +130,7 @@ impl SandboxIdentity {
             server: self.server.clone(),
             profile: self.profile.clone(),
             owner: self.owner.clone(),
+            entrusted: self.entrusted,
         }
     }
 }
@@ -222,6 +226,7 @@ mod tests {
             egress: EgressPolicy::default(),
             injections: vec![],
             credential_key: "k".into(),
+            entrusted: false,
         };
         t.insert("127.0.0.2".parse().unwrap(), id);
         assert!(t.resolve("::ffff:127.0.0.2".parse().unwrap()).is_some());

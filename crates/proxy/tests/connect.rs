@@ -480,3 +480,39 @@ async fn audit_drops_are_counted_not_blocking() {
     tokio::time::sleep(Duration::from_millis(100)).await;
     assert_eq!(h.proxy.metrics().audit_dropped, 3);
 }
+
+#[tokio::test]
+async fn entrusted_server_keeps_its_header_and_its_allowlist() {
+    let mut h = Harness::new(Options::default()).await;
+    let entrusted: std::net::IpAddr = "127.0.0.4".parse().unwrap();
+    let mut id = identity("carol", &[API], "UNUSED-PLACEHOLDER", "vault/carol/weather");
+    id.injections.clear();
+    id.entrusted = true;
+    h.table.insert(entrusted, id);
+    let mut s = tunnel(&h, entrusted, API).await;
+    let (status, _, body) = get(
+        &mut s,
+        request(
+            &h.target(API),
+            "/echo-auth",
+            Some("Bearer carol-own-env-key"),
+        ),
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(body, "you sent: Bearer carol-own-env-key\n");
+    let mut c = connect_from(entrusted, h.proxy_addr()).await;
+    let (status, _) = send_connect(&mut c, &h.target(OTHER)).await;
+    assert_eq!(status, 403);
+    let events = h.drain_audit().await;
+    assert_eq!(events.len(), 2);
+    assert!(
+        events
+            .iter()
+            .all(|e| e.subject.as_ref().is_some_and(|s| s.entrusted))
+    );
+    assert_eq!(
+        events[1].decision,
+        Decision::Denied(DenyReason::NotAllowlisted)
+    );
+}

@@ -148,6 +148,7 @@ pub async fn start_upstream(names: &[&str], h2: bool) -> Upstream {
             let Ok((tcp, _)) = listener.accept().await else {
                 continue;
             };
+            let _ = tcp.set_nodelay(true);
             let acceptor = acceptor.clone();
             let seen = Arc::clone(&seen2);
             tokio::spawn(async move {
@@ -191,6 +192,7 @@ pub fn identity(
             Injection::new("api_key", "authorization", placeholder, "Bearer {token}").unwrap(),
         ],
         credential_key: credential_key.into(),
+        entrusted: false,
     }
 }
 
