@@ -1,0 +1,284 @@
+//! The hostile server tries every escape through the real runtime; each must fail while the
+//! server (and the runtime) keep serving. Positive controls prove the probes can succeed.
+
+mod common;
+
+use common::*;
+use gigmcp_sandbox::{ExitReason, Limits, SandboxRuntime, SandboxSpec};
+use serde_json::{Value, json};
+use std::net::TcpListener;
+
+const BINARY_ID: u32 = 1;
+
+fn hostile(name: &str, limits: Option<Limits>) -> SandboxSpec {
+    let mut s = static_spec(name, "hostile");
+    s.limits = limits;
+    s
+}
+
+async fn call(c: &mut Client, tool: &str, args: Value) -> Value {
+    let (text, is_error) = c
+        .call(tool, args.clone())
+        .await
+        .unwrap_or_else(|| panic!("{tool} {args} got no answer"));
+    assert!(!is_error, "{tool} {args}: {text}");
+    serde_json::from_str(&text).unwrap()
+}
+
+async fn assert_contained(c: &mut Client, tool: &str, args: Value) -> Value {
+    let v = call(c, tool, args.clone()).await;
+    assert_eq!(v["escaped"], json!(false), "{tool} {args} escaped: {v}");
+    v
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn identity_is_fully_dropped_and_confined() {
+    let rt = runtime(config(BINARY_ID, false, vec![])).await;
+    let (mut c, _h) = Client::start(rt.spawn(&hostile("ident", None)).await.unwrap()).await;
+    let v = call(&mut c, "identity", json!({})).await;
+    let s = &v["status"];
+    for cap in ["CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb"] {
+        assert_eq!(s[cap], json!("0000000000000000"), "{cap}: {v}");
+    }
+    assert_eq!(s["NoNewPrivs"], json!("1"));
+    assert_eq!(s["Uid"], json!("65534\t65534\t65534\t65534"));
+    assert_eq!(s["Gid"], json!("65534\t65534\t65534\t65534"));
+    assert_eq!(s["Groups"], json!(""));
+    assert_eq!(s["Seccomp"], json!("2"), "seccomp filter mode: {v}");
+    assert_eq!(s["Seccomp_filters"], json!("2"), "{v}");
+    assert!(v["landlock_abi"].as_i64().unwrap() >= 1, "{v}");
+    // Landlock in force: /tmp is writable but nothing written there may run.
+    let e = assert_contained(&mut c, "exec_tmp", json!({})).await;
+    assert!(
+        e["detail"].as_str().unwrap().contains("ermission denied"),
+        "{e}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn filesystem_escapes_fail() {
+    let rt = runtime(config(BINARY_ID, false, vec![])).await;
+    let data_dir = tempfile::tempdir().unwrap();
+    let secret = data_dir.path().join("vault.key");
+    std::fs::write(&secret, "secret").unwrap();
+    let (mut a, _ha) = Client::start(rt.spawn(&hostile("fs-a", None)).await.unwrap()).await;
+    let (mut b, _hb) = Client::start(rt.spawn(&hostile("fs-b", None)).await.unwrap()).await;
+    // Control: /tmp is writable and readable back.
+    let w = call(&mut b, "write_file", json!({"path": "/tmp/b-secret"})).await;
+    assert_eq!(w["escaped"], json!(true), "{w}");
+    let r = call(&mut b, "read_file", json!({"path": "/tmp/b-secret"})).await;
+    assert_eq!(r["escaped"], json!(true), "{r}");
+    for path in [
+        "/etc/shadow",
+        "/etc/hostname",
+        secret.to_str().unwrap(),
+        "/tmp/b-secret",
+        "/proc/1/environ",
+    ] {
+        assert_contained(&mut a, "read_file", json!({"path": path})).await;
+    }
+    for path in [
+        "/.gig/server",
+        "/.gig/bootstrap",
+        "/evil",
+        "/dev/evil",
+        "/proc/self/attr/current",
+    ] {
+        assert_contained(&mut a, "write_file", json!({"path": path})).await;
+    }
+    assert_contained(&mut a, "exec_tmp", json!({})).await;
+    let p = assert_contained(&mut a, "processes", json!({})).await;
+    assert!(p["pids"].as_array().unwrap().len() <= 3, "{p}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn syscall_escapes_fail() {
+    let rt = runtime(config(BINARY_ID, false, vec![])).await;
+    let (mut c, _h) = Client::start(rt.spawn(&hostile("sys", None)).await.unwrap()).await;
+    const EPERM: i64 = 1;
+    const ENOSYS: i64 = 38;
+    for name in [
+        "unshare_user",
+        "unshare_net",
+        "unshare_mount",
+        "setns",
+        "mount",
+        "chroot",
+        "pivot_root",
+        "ptrace",
+        "process_vm_readv",
+        "bpf",
+        "keyctl",
+        "perf_event_open",
+        "userfaultfd",
+        "io_uring_setup",
+        "init_module",
+        "kexec_load",
+        "clone_newuser",
+    ] {
+        let v = assert_contained(&mut c, "syscall", json!({"name": name})).await;
+        assert_eq!(v["errno"], json!(EPERM), "{name}: {v}");
+    }
+    // uid 0 does not even exist in the sandbox's user namespace.
+    let v = assert_contained(&mut c, "syscall", json!({"name": "setuid0"})).await;
+    assert!(v["errno"] == json!(EPERM) || v["errno"] == json!(22), "{v}");
+    let v = assert_contained(&mut c, "syscall", json!({"name": "clone3"})).await;
+    assert_eq!(v["errno"], json!(ENOSYS), "{v}");
+    // Still serving after all of that.
+    call(&mut c, "identity", json!({})).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn network_escapes_fail_and_only_the_proxy_port_is_reachable() {
+    let proxy = TcpListener::bind("0.0.0.0:0").unwrap();
+    let api = TcpListener::bind("0.0.0.0:0").unwrap();
+    let proxy_port = proxy.local_addr().unwrap().port();
+    let api_port = api.local_addr().unwrap().port();
+    let rt = runtime(config(BINARY_ID, true, vec![proxy_port])).await;
+    let sa = rt.spawn(&hostile("net-a", None)).await.unwrap();
+    let sb = rt.spawn(&hostile("net-b", None)).await.unwrap();
+    let a_addr = sa.addresses().expect("network on");
+    let b_addr = sb.addresses().expect("network on");
+    assert_ne!(a_addr, b_addr);
+    let (mut a, _ha) = Client::start(sa).await;
+    let (_b, _hb) = Client::start(sb).await;
+    // Control: the proxy port on the host side is reachable.
+    let ok = call(
+        &mut a,
+        "connect_tcp",
+        json!({"addr": format!("{}:{proxy_port}", a_addr.host)}),
+    )
+    .await;
+    assert_eq!(ok["escaped"], json!(true), "proxy port unreachable: {ok}");
+    for addr in [
+        format!("{}:{api_port}", a_addr.host),
+        format!("{}:{proxy_port}", b_addr.host),
+        format!("{}:{proxy_port}", b_addr.sandbox),
+        format!("127.0.0.1:{proxy_port}"),
+        "1.1.1.1:443".to_string(),
+        format!("[::1]:{proxy_port}"),
+    ] {
+        assert_contained(&mut a, "connect_tcp", json!({"addr": addr})).await;
+    }
+    assert_contained(&mut a, "bind_tcp", json!({})).await;
+    for addr in ["8.8.8.8:53".to_string(), format!("{}:53", a_addr.host)] {
+        assert_contained(&mut a, "udp_send", json!({"addr": addr})).await;
+    }
+    for kind in ["raw", "packet"] {
+        assert_contained(&mut a, "raw_socket", json!({"kind": kind})).await;
+    }
+    for ip in [b_addr.sandbox.to_string(), "10.89.250.1".to_string()] {
+        assert_contained(&mut a, "set_ip", json!({"ip": ip})).await;
+    }
+    drop(proxy);
+    drop(api);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn resource_bombs_are_contained() {
+    let rt = runtime(config(BINARY_ID, false, vec![])).await;
+    let limits = Limits {
+        memory_bytes: 64 << 20,
+        pids: 32,
+        cpu_millis: 100,
+        tmp_bytes: 8 << 20,
+    };
+    let (mut c, h) = Client::start(rt.spawn(&hostile("bombs", Some(limits))).await.unwrap()).await;
+    let t = assert_contained(&mut c, "thread_bomb", json!({"max": 1000})).await;
+    assert!(t["created"].as_u64().unwrap() < 32, "{t}");
+    let f = assert_contained(&mut c, "fill_tmp", json!({})).await;
+    assert!(f["written"].as_u64().unwrap() <= 8 << 20, "{f}");
+    let s = assert_contained(&mut c, "cpu_spin", json!({"ms": 1500})).await;
+    let (cpu, wall) = (
+        s["cpu_ms"].as_f64().unwrap(),
+        s["wall_ms"].as_f64().unwrap(),
+    );
+    assert!(cpu / wall < 0.3, "CPU quota of 0.1 core not applied: {s}");
+    // Memory: the bomb is OOM-killed; the sandbox ends and says why.
+    assert!(c.call("memory_bomb", json!({"mib": 1024})).await.is_none());
+    assert_eq!(h.wait().await, ExitReason::OutOfMemory);
+    // The runtime keeps serving.
+    let (mut c2, _h2) = Client::start(rt.spawn(&hostile("after", None)).await.unwrap()).await;
+    call(&mut c2, "identity", json!({})).await;
+}
+
+fn links_with_prefix(prefix: &str) -> Vec<String> {
+    std::fs::read_dir("/sys/class/net")
+        .unwrap()
+        .filter_map(|e| e.ok()?.file_name().into_string().ok())
+        .filter(|n| n.starts_with(prefix))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_leaves_no_process_link_or_cgroup() {
+    let cfg = config(BINARY_ID, true, vec![]);
+    let prefix = cfg.network.as_ref().unwrap().link_prefix.clone();
+    let cgroup_name = cfg.cgroup_name.clone();
+    // A link a crashed gateway left behind is removed at startup.
+    let stale = format!("{prefix}999");
+    let st = std::process::Command::new("ip")
+        .args([
+            "link",
+            "add",
+            &stale,
+            "type",
+            "veth",
+            "peer",
+            "name",
+            &format!("{stale}p"),
+        ])
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let rt: SandboxRuntime = runtime(cfg).await;
+    assert!(links_with_prefix(&prefix).is_empty(), "stale link kept");
+    let mut handles = Vec::new();
+    for i in 0..3 {
+        let sb = rt
+            .spawn(&hostile(&format!("life-{i}"), None))
+            .await
+            .unwrap();
+        handles.push(Client::start(sb).await);
+    }
+    let pids: Vec<u32> = handles.iter().map(|(_, h)| h.pid()).collect();
+    assert_eq!(links_with_prefix(&prefix).len(), 3);
+    let cgroup_dirs = || {
+        let own = std::fs::read_to_string("/proc/self/cgroup").unwrap();
+        let mem = own
+            .lines()
+            .find_map(|l| {
+                l.split_once(":memory:")
+                    .map(|(_, p)| p.trim_start_matches('/').to_string())
+            })
+            .unwrap();
+        let parent = std::path::Path::new("/sys/fs/cgroup/memory")
+            .join(mem)
+            .join(&cgroup_name);
+        std::fs::read_dir(parent)
+            .map(|d| {
+                d.filter_map(|e| e.ok())
+                    .filter(|e| e.path().is_dir())
+                    .count()
+            })
+            .unwrap_or(0)
+    };
+    assert_eq!(cgroup_dirs(), 3);
+    rt.shutdown().await;
+    assert_eq!(rt.running(), 0);
+    for pid in pids {
+        assert!(
+            !std::path::Path::new(&format!("/proc/{pid}")).exists(),
+            "bwrap {pid} alive"
+        );
+    }
+    assert!(
+        links_with_prefix(&prefix).is_empty(),
+        "{:?}",
+        links_with_prefix(&prefix)
+    );
+    assert_eq!(cgroup_dirs(), 0);
+    for (_, h) in &handles {
+        assert_eq!(h.wait().await, ExitReason::Killed);
+    }
+}
