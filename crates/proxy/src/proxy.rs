@@ -26,6 +26,10 @@ pub enum ProxyError {
     Roots(String),
     #[error("TLS configuration: {0}")]
     Tls(#[source] rustls::Error),
+    #[error(
+        "refusing to listen on {0}: bind the sandbox's host-side address, never a wildcard address reachable from outside the host"
+    )]
+    UnsafeBind(SocketAddr),
     #[error("cannot {what}: {source}")]
     Io {
         what: String,
@@ -267,13 +271,22 @@ impl EgressProxy {
             what: "read the DNS socket address".into(),
             source,
         })?;
+        check_bind(local_addr)?;
         let inner = Arc::clone(&self.inner);
         let task = tokio::spawn(crate::dns::serve(inner, socket, answer));
         Ok(ListenerHandle { local_addr, task })
     }
 }
 
+fn check_bind(addr: SocketAddr) -> Result<(), ProxyError> {
+    if addr.ip().is_unspecified() {
+        return Err(ProxyError::UnsafeBind(addr));
+    }
+    Ok(())
+}
+
 async fn bind_tcp(addr: SocketAddr, what: &str) -> Result<TcpListener, ProxyError> {
+    check_bind(addr)?;
     TcpListener::bind(addr)
         .await
         .map_err(|source| ProxyError::Io {
@@ -291,6 +304,7 @@ where
         what: "read the listener address".into(),
         source,
     })?;
+    check_bind(local_addr)?;
     let task = tokio::spawn(async move {
         loop {
             match listener.accept().await {

@@ -516,3 +516,29 @@ async fn entrusted_server_keeps_its_header_and_its_allowlist() {
         Decision::Denied(DenyReason::NotAllowlisted)
     );
 }
+
+#[tokio::test]
+async fn secret_echoed_in_a_streamed_body_split_across_frames_is_masked() {
+    let h = Harness::new(Options::default()).await;
+    let mut s = tunnel(&h, sandbox_a(), API).await;
+    let req = request(
+        &h.target(API),
+        "/split",
+        Some(&format!("Bearer {PLACEHOLDER_A}")),
+    );
+    let (status, headers, body) = get(&mut s, req).await;
+    assert_eq!(status, 200);
+    assert!(
+        headers.get("content-length").is_none(),
+        "expected a streamed body"
+    );
+    let masked = "*".repeat(KEY_A.len());
+    assert_eq!(
+        body,
+        format!("first: Bearer {masked} second: Bearer {masked}\n")
+    );
+    assert_eq!(
+        h.upstream.seen()[0].authorization,
+        Some(format!("Bearer {KEY_A}"))
+    );
+}

@@ -216,3 +216,28 @@ async fn unknown_source_on_transparent_listener_is_refused() {
     );
     assert_eq!(h.proxy.metrics().leaves_minted, 0);
 }
+
+#[tokio::test]
+async fn wildcard_bind_addresses_are_refused() {
+    let h = Harness::new(Options::default()).await;
+    for addr in ["0.0.0.0:0", "[::]:0"] {
+        let addr: SocketAddr = addr.parse().unwrap();
+        assert!(matches!(
+            h.proxy.bind_connect(addr).await,
+            Err(gigmcp_proxy::ProxyError::UnsafeBind(_))
+        ));
+        assert!(matches!(
+            h.proxy.bind_transparent(addr).await,
+            Err(gigmcp_proxy::ProxyError::UnsafeBind(_))
+        ));
+        assert!(matches!(
+            h.proxy.bind_dns(addr, "127.0.0.1".parse().unwrap()).await,
+            Err(gigmcp_proxy::ProxyError::UnsafeBind(_))
+        ));
+    }
+    let l = tokio::net::TcpListener::bind("0.0.0.0:0").await.unwrap();
+    assert!(matches!(
+        h.proxy.serve_connect(l),
+        Err(gigmcp_proxy::ProxyError::UnsafeBind(_))
+    ));
+}

@@ -68,10 +68,44 @@ impl Upstream {
     }
 }
 
+type UpBody = http_body_util::combinators::BoxBody<Bytes, std::convert::Infallible>;
+
+fn full(b: impl Into<Bytes>) -> UpBody {
+    Full::new(b.into()).boxed()
+}
+
+/// A chunked body that echoes `auth` split across frames with pauses between them.
+fn split_echo(auth: String) -> UpBody {
+    let (tx, rx) = tokio::sync::mpsc::channel::<Bytes>(4);
+    tokio::spawn(async move {
+        let cut = auth.len() - 7;
+        let parts = [
+            format!("first: {}", &auth[..cut]),
+            auth[cut..].to_string(),
+            format!(" second: {auth}\n"),
+        ];
+        for p in parts {
+            if tx.send(Bytes::from(p)).await.is_err() {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    });
+    let stream = futures_util::stream::unfold(rx, |mut rx| async move {
+        rx.recv().await.map(|b| {
+            (
+                Ok::<_, std::convert::Infallible>(hyper::body::Frame::data(b)),
+                rx,
+            )
+        })
+    });
+    http_body_util::StreamBody::new(stream).boxed()
+}
+
 async fn upstream_handle(
     req: Request<Incoming>,
     seen: Arc<Mutex<Vec<Seen>>>,
-) -> Result<Response<Full<Bytes>>, hyper::Error> {
+) -> Result<Response<UpBody>, hyper::Error> {
     let h = |n: &str| {
         req.headers()
             .get(n)
@@ -103,10 +137,11 @@ async fn upstream_handle(
     let resp = match path.as_str() {
         "/echo-auth" => Response::builder()
             .header("x-echo-auth", auth.as_str())
-            .body(Full::new(Bytes::from(format!("you sent: {auth}\n"))))
+            .body(full(format!("you sent: {auth}\n")))
             .unwrap(),
-        "/upload" => Response::new(Full::new(Bytes::from(format!("got {} bytes", body.len())))),
-        _ => Response::new(Full::new(Bytes::from_static(b"ok"))),
+        "/split" => Response::new(split_echo(auth)),
+        "/upload" => Response::new(full(format!("got {} bytes", body.len()))),
+        _ => Response::new(full(Bytes::from_static(b"ok"))),
     };
     Ok(resp)
 }
