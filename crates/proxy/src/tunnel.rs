@@ -416,12 +416,21 @@ impl Tunnel {
                 .find(|i| i.header == name && carries(&i.placeholder))
             {
                 Some(inj) => {
-                    let secret = self
+                    let fetch = self
                         .inner
                         .credentials
-                        .secret(&self.identity, &inj.credential_id)
+                        .secret(&self.identity, &inj.credential_id);
+                    let secret = match timeout(self.inner.config.limits.connect_timeout, fetch)
                         .await
-                        .map_err(|e| DenyReason::CredentialUnavailable(e.to_string()))?;
+                    {
+                        Ok(Ok(s)) => s,
+                        Ok(Err(e)) => return Err(DenyReason::CredentialUnavailable(e.to_string())),
+                        Err(_) => {
+                            return Err(DenyReason::CredentialUnavailable(
+                                "vault timed out".into(),
+                            ));
+                        }
+                    };
                     let rendered = inj.format.render(&secret);
                     let mut v = HeaderValue::from_str(&rendered).map_err(|_| {
                         DenyReason::CredentialUnavailable(format!(

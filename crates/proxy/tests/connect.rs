@@ -542,3 +542,32 @@ async fn secret_echoed_in_a_streamed_body_split_across_frames_is_masked() {
         Some(format!("Bearer {KEY_A}"))
     );
 }
+
+#[tokio::test]
+async fn missing_credential_fails_closed() {
+    let mut h = Harness::new(Options::default()).await;
+    let dave: std::net::IpAddr = "127.0.0.5".parse().unwrap();
+    // Registered, but the vault holds nothing under this key.
+    h.table.insert(
+        dave,
+        identity("dave", &[API], PLACEHOLDER_A, "vault/dave/none"),
+    );
+    let mut s = tunnel(&h, dave, API).await;
+    let (status, _, body) = get(
+        &mut s,
+        request(
+            &h.target(API),
+            "/",
+            Some(&format!("Bearer {PLACEHOLDER_A}")),
+        ),
+    )
+    .await;
+    assert_eq!(status, 502);
+    assert!(body.contains("credential unavailable"), "{body}");
+    assert!(h.upstream.seen().is_empty());
+    let events = h.drain_audit().await;
+    assert!(matches!(
+        events[0].decision.denied(),
+        Some(DenyReason::CredentialUnavailable(_))
+    ));
+}
