@@ -14,6 +14,7 @@ mod key;
 mod keyring;
 mod rotate;
 mod secrets;
+mod status;
 
 pub use aad::Aad;
 pub use envelope::{FORMAT_VERSION, MAX_SECRET_LEN, kek_id_of};
@@ -25,4 +26,5 @@ pub use keyring::{
 };
 pub use rotate::{RotateOptions, RotationFailure, RotationReport, rotate, rotate_with};
 pub use secrets::{SecretError, get_secret, put_secret};
+pub use status::{KekRole, KekUsage, ReadSecretError, read_secret, status};
 pub use zeroize::Zeroizing;

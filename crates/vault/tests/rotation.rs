@@ -387,3 +387,42 @@ async fn rotation_reports_secrets_under_unknown_keys() {
         b"y"
     );
 }
+
+#[tokio::test]
+async fn status_counts_secrets_per_kek() {
+    for_each_driver(|driver, db| async move {
+        use gigmcp_vault::{KekRole, status};
+        let store = db.store().await;
+        let (alice, bob, server) = setup(&store).await;
+        let ring = Keyring::new(new_key(), vec![old_key()]);
+        let empty = status(&store, Some(&ring)).await.unwrap();
+        assert_eq!(
+            empty.len(),
+            1,
+            "{driver:?}: current key listed even when unused"
+        );
+        assert_eq!((empty[0].secrets, empty[0].role), (0, KekRole::Current));
+        let old_ring = Keyring::new(old_key(), vec![]);
+        put_secret(&store, &old_ring, alice, server, "A", b"1")
+            .await
+            .unwrap();
+        put_secret(&store, &old_ring, bob, server, "A", b"2")
+            .await
+            .unwrap();
+        put_secret(&store, &ring, alice, server, "B", b"3")
+            .await
+            .unwrap();
+        let lost = Keyring::new(MasterKey::from_bytes([0x44; 32]), vec![]);
+        put_secret(&store, &lost, bob, server, "C", b"4")
+            .await
+            .unwrap();
+        let got = status(&store, Some(&ring)).await.unwrap();
+        let summary: Vec<_> = got.iter().map(|u| (u.role, u.secrets)).collect();
+        assert_eq!(summary[0], (KekRole::Current, 1), "{got:?}");
+        assert!(summary.contains(&(KekRole::Previous, 2)), "{got:?}");
+        assert!(summary.contains(&(KekRole::Unknown, 1)), "{got:?}");
+        let blind = status(&store, None).await.unwrap();
+        assert!(blind.iter().all(|u| u.role == KekRole::NoKeyring) && blind.len() == 3);
+    })
+    .await;
+}

@@ -1,0 +1,194 @@
+//! `gigmcp credential …`: per-user secrets for installed servers, encrypted by the vault.
+//!
+//! Until the control plane exists, a credential belongs to the owner of a profile. The secret is
+//! read from standard input only (never from argv, where `ps` and shell history would see it).
+
+use std::io::IsTerminal;
+
+use anyhow::{Context as _, anyhow, bail};
+use clap::Subcommand;
+use gigmcp_store::{AuditEvent, Server, Store};
+use gigmcp_vault::{KeyError, Keyring, put_secret, read_secret};
+
+use super::Context;
+
+/// Longest credential name accepted.
+const MAX_CREDENTIAL_NAME: usize = 128;
+
+#[derive(Subcommand, Debug)]
+pub enum CredentialCmd {
+    /// Store a secret for SERVER, owned by the owner of profile SLUG. The secret is read from
+    /// standard input (one trailing newline dropped), e.g. `printf %s "$TOKEN" | gigmcp
+    /// credential set github --profile work`.
+    Set {
+        /// Installed server the secret is for.
+        server: String,
+        /// Profile whose owner the secret belongs to.
+        #[arg(long)]
+        profile: String,
+        /// Name of the credential within the server (letters, digits, `_`, `-`, `.`).
+        #[arg(long, default_value = "default")]
+        name: String,
+    },
+    /// List stored credentials: owner, server, name, master-key id and dates (never secrets).
+    List {
+        /// Only the credentials of this profile's owner.
+        #[arg(long)]
+        profile: Option<String>,
+    },
+    /// Delete a stored credential.
+    Delete {
+        /// Installed server the secret is for.
+        server: String,
+        /// Profile whose owner the secret belongs to.
+        #[arg(long)]
+        profile: String,
+        /// Name of the credential.
+        #[arg(long, default_value = "default")]
+        name: String,
+    },
+}
+
+pub async fn run(cmd: CredentialCmd, ctx: &Context) -> anyhow::Result<()> {
+    let store = &ctx.store;
+    match cmd {
+        CredentialCmd::Set {
+            server,
+            profile,
+            name,
+        } => {
+            validate_name(&name)?;
+            let keyring = keyring(ctx)?;
+            let owner = profile_owner(store, &profile).await?;
+            let server = server_named(store, &server).await?;
+            if std::io::stdin().is_terminal() {
+                eprintln!(
+                    "type the secret for {}/{name}, then Enter (it will be visible; prefer a pipe):",
+                    server.name
+                );
+            }
+            let secret = read_secret(std::io::stdin().lock())?;
+            put_secret(store, keyring, owner.id, server.id, &name, &secret)
+                .await
+                .with_context(|| format!("storing credential {name} for {}", server.name))?;
+            audit(
+                store,
+                "credential.set",
+                &owner.username,
+                &server.name,
+                &name,
+                keyring,
+            )
+            .await?;
+            eprintln!(
+                "stored credential {name} for server {} (owner {}, {} bytes, master key {})",
+                server.name,
+                owner.username,
+                secret.len(),
+                keyring.current_kek_id()
+            );
+        }
+        CredentialCmd::List { profile } => {
+            let owner = match profile {
+                Some(slug) => Some(profile_owner(store, &slug).await?.id),
+                None => None,
+            };
+            let rows = store.list_credentials(owner).await?;
+            if rows.is_empty() {
+                eprintln!("no credentials stored");
+            }
+            println!(
+                "{:<16} {:<24} {:<24} {:<16} UPDATED (unix ms)",
+                "OWNER", "SERVER", "NAME", "MASTER KEY"
+            );
+            for c in rows {
+                println!(
+                    "{:<16} {:<24} {:<24} {:<16} {}",
+                    c.owner_name, c.server_name, c.credential_id, c.kek_id, c.updated_at
+                );
+            }
+        }
+        CredentialCmd::Delete {
+            server,
+            profile,
+            name,
+        } => {
+            let owner = profile_owner(store, &profile).await?;
+            let server = server_named(store, &server).await?;
+            if !store.delete_credential(owner.id, server.id, &name).await? {
+                bail!(
+                    "no credential {name} for server {} owned by {}; see `gigmcp credential list`",
+                    server.name,
+                    owner.username
+                );
+            }
+            store
+                .append_audit(AuditEvent {
+                    actor: "admin".into(),
+                    action: "credential.delete".into(),
+                    target: format!("{}/{}/{name}", owner.username, server.name),
+                    detail: "{}".into(),
+                })
+                .await?;
+            eprintln!("deleted credential {name} for server {}", server.name);
+        }
+    }
+    Ok(())
+}
+
+fn keyring(ctx: &Context) -> anyhow::Result<&Keyring> {
+    ctx.keyring
+        .as_ref()
+        .ok_or_else(|| anyhow!(KeyError::Missing))
+}
+
+fn validate_name(name: &str) -> anyhow::Result<()> {
+    let ok = !name.is_empty()
+        && name.len() <= MAX_CREDENTIAL_NAME
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'));
+    if !ok {
+        bail!(
+            "invalid credential name {name:?}: use 1-{MAX_CREDENTIAL_NAME} letters, digits, `_`, `-` or `.`"
+        );
+    }
+    Ok(())
+}
+
+async fn profile_owner(store: &Store, slug: &str) -> anyhow::Result<gigmcp_store::User> {
+    let profile = store
+        .profile_by_slug(slug)
+        .await?
+        .ok_or_else(|| anyhow!("no profile {slug}; see `gigmcp profile list`"))?;
+    store
+        .user(profile.owner)
+        .await?
+        .ok_or_else(|| anyhow!("profile {slug} has no owner in the database"))
+}
+
+async fn server_named(store: &Store, name: &str) -> anyhow::Result<Server> {
+    store
+        .server_by_name(name)
+        .await?
+        .ok_or_else(|| anyhow!("no server {name}; see `gigmcp server list`"))
+}
+
+async fn audit(
+    store: &Store,
+    action: &str,
+    owner: &str,
+    server: &str,
+    name: &str,
+    keyring: &Keyring,
+) -> anyhow::Result<()> {
+    store
+        .append_audit(AuditEvent {
+            actor: "admin".into(),
+            action: action.into(),
+            target: format!("{owner}/{server}/{name}"),
+            detail: format!(r#"{{"kek_id":"{}"}}"#, keyring.current_kek_id()),
+        })
+        .await?;
+    Ok(())
+}
