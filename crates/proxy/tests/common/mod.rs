@@ -338,11 +338,12 @@ impl Harness {
         }
     }
 
-    /// All audit events emitted so far (waits briefly for in-flight ones).
+    /// All audit events emitted so far: collects until none arrives for 300 ms.
     pub async fn drain_audit(&mut self) -> Vec<AuditEvent> {
-        tokio::time::sleep(Duration::from_millis(100)).await;
         let mut out = Vec::new();
-        while let Ok(e) = self.audit.try_recv() {
+        while let Ok(Some(e)) =
+            tokio::time::timeout(Duration::from_millis(300), self.audit.recv()).await
+        {
             out.push(e);
         }
         out
