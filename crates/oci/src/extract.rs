@@ -612,6 +612,63 @@ fn remove_existing(abs: &Path, keep_dir: bool) -> Result<bool, WalkError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::io::Write;
+
+    fn tar_with(files: &[(&str, &[u8])]) -> Vec<u8> {
+        let mut b = tar::Builder::new(Vec::new());
+        for (name, data) in files {
+            let mut h = tar::Header::new_gnu();
+            h.set_size(data.len() as u64);
+            h.set_mode(0o644);
+            b.append_data(&mut h, name, *data).unwrap();
+        }
+        b.into_inner().unwrap()
+    }
+
+    /// Multi-member gzip and multi-frame zstd streams (split mid-entry) extract completely.
+    #[test]
+    fn multi_member_and_multi_frame_streams() {
+        let tar = tar_with(&[("a", &[1u8; 3000]), ("b", b"second")]);
+        let (first, second) = tar.split_at(1700);
+        let mut gz = Vec::new();
+        for part in [first, second] {
+            let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+            e.write_all(part).unwrap();
+            gz.extend(e.finish().unwrap());
+        }
+        let mut zst = Vec::new();
+        for part in [first, second] {
+            zst.extend(ruzstd::encoding::compress_to_vec(
+                part,
+                ruzstd::encoding::CompressionLevel::Fastest,
+            ));
+        }
+        for (blob, media_type) in [
+            (gz, crate::media::LAYER_GZIP),
+            (zst, "application/octet-stream"),
+        ] {
+            let dir = tempfile::tempdir().unwrap();
+            let blob_path = dir.path().join("blob");
+            std::fs::write(&blob_path, &blob).unwrap();
+            let root = dir.path().join("root");
+            std::fs::create_dir(&root).unwrap();
+            let desc = Descriptor {
+                media_type: media_type.into(),
+                digest: Digest::of(&blob),
+                size: blob.len() as u64,
+                platform: None,
+                annotations: Default::default(),
+            };
+            let limits = Limits::default();
+            let mut ex = Extractor::new(root.clone(), &limits);
+            ex.apply_layer(&blob_path, &desc, &Digest::of(&tar))
+                .unwrap();
+            let stats = ex.finish().unwrap();
+            assert_eq!(stats.entries, 2);
+            assert_eq!(std::fs::read(root.join("a")).unwrap(), vec![1u8; 3000]);
+            assert_eq!(std::fs::read(root.join("b")).unwrap(), b"second");
+        }
+    }
 
     #[test]
     fn sanitize_accepts_relative_and_refuses_escapes() {

@@ -80,7 +80,26 @@ pub struct RawManifest {
 impl RegistryClient {
     /// Builds a client.
     pub fn new(config: ClientConfig) -> Result<Self> {
+        let insecure: HashSet<String> = config.insecure_hosts.iter().cloned().collect();
+        let allowed = insecure.clone();
+        // Blob GETs are often redirected to storage; never downgrade to plain HTTP on the way.
+        let redirects = reqwest::redirect::Policy::custom(move |attempt| {
+            let url = attempt.url().clone();
+            let host = match (url.host_str(), url.port()) {
+                (Some(h), Some(p)) => format!("{h}:{p}"),
+                (Some(h), None) => h.to_owned(),
+                _ => String::new(),
+            };
+            if attempt.previous().len() >= 5 {
+                attempt.error("more than 5 redirects")
+            } else if url.scheme() != "https" && !allowed.contains(&host) {
+                attempt.error(format!("redirect to non-HTTPS {url} refused"))
+            } else {
+                attempt.follow()
+            }
+        });
         let http = reqwest::Client::builder()
+            .redirect(redirects)
             .user_agent(concat!("gigmcp-oci/", env!("CARGO_PKG_VERSION")))
             .connect_timeout(Duration::from_secs(15))
             .read_timeout(Duration::from_secs(60))
@@ -91,7 +110,7 @@ impl RegistryClient {
             })?;
         Ok(Self {
             http,
-            insecure: config.insecure_hosts.into_iter().collect(),
+            insecure,
             credentials: config.credentials,
             tokens: Mutex::new(HashMap::new()),
         })
