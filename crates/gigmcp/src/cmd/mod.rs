@@ -1,13 +1,16 @@
 //! Command-line interface.
 
+mod credential;
 mod profile;
 mod serve;
 mod server;
+mod vault;
 
 use anyhow::Context as _;
 use clap::{Args, Parser, Subcommand};
 use gigmcp_gateway::config::RawConfig;
 use gigmcp_store::{Role, Store, StoreUrl, User};
+use gigmcp_vault::{Keyring, MasterKeySources};
 use std::path::PathBuf;
 
 #[derive(Parser, Debug)]
@@ -80,12 +83,21 @@ pub enum Command {
     /// Manage profiles (each one MCP endpoint with its own token).
     #[command(subcommand)]
     Profile(profile::ProfileCmd),
+    /// Manage per-user secrets for servers (encrypted with the master key).
+    #[command(subcommand)]
+    Credential(credential::CredentialCmd),
+    /// Master-key status and rotation.
+    #[command(subcommand)]
+    Vault(vault::VaultCmd),
 }
 
 /// What every operator command needs.
 pub struct Context {
     pub store: Store,
     pub data_dir: PathBuf,
+    /// The master keys from `GIG_MASTER_KEY*`; `None` when none is configured (commands that
+    /// need one say how to make it).
+    pub keyring: Option<Keyring>,
 }
 
 impl Context {
@@ -94,9 +106,16 @@ impl Context {
         let store = Store::connect(&url)
             .await
             .with_context(|| format!("opening the store at {url}"))?;
+        let sources = MasterKeySources::from_env();
+        let keyring = if sources.has_key() {
+            Some(Keyring::from_sources(sources)?)
+        } else {
+            None
+        };
         Ok(Self {
             store,
             data_dir: PathBuf::from(&args.data_dir),
+            keyring,
         })
     }
 
@@ -111,6 +130,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Serve(args) => serve::run(args, &cli.store).await,
         Command::Server(cmd) => server::run(cmd, &Context::open(&cli.store).await?).await,
         Command::Profile(cmd) => profile::run(cmd, &Context::open(&cli.store).await?).await,
+        Command::Credential(cmd) => credential::run(cmd, &Context::open(&cli.store).await?).await,
+        Command::Vault(cmd) => vault::run(cmd, &Context::open(&cli.store).await?).await,
     }
 }
 

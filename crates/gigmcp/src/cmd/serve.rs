@@ -5,6 +5,7 @@ use anyhow::Context as _;
 use clap::Args;
 use gigmcp_gateway::{Gateway, GatewayConfig, router};
 use gigmcp_store::Store;
+use gigmcp_vault::Keyring;
 
 #[derive(Args, Debug)]
 pub struct ServeArgs {
@@ -37,6 +38,9 @@ pub struct ServeArgs {
 
 pub async fn run(args: ServeArgs, store_args: &StoreArgs) -> anyhow::Result<()> {
     let config = GatewayConfig::from_raw(super::raw_config(&args, store_args)?)?;
+    // The master key is required: the gateway holds secrets and must be able to open them.
+    let keyring = Keyring::from_env()?;
+    tracing::info!(kek = %keyring.current_kek_id(), "master key loaded");
     let store = Store::connect(&config.store)
         .await
         .with_context(|| format!("opening the store at {}", config.store))?;
