@@ -25,13 +25,21 @@ pub struct Args {
 pub fn run(args: Args) -> Result<(), CliError> {
     let loaded = fsio::load_registry(&args.dir)?;
     let denylist = fsio::load_denylist(&args.dir, args.denylist.as_deref())?;
-    if loaded.report.has_errors() {
-        return super::finish(&loaded.report, "");
-    }
-    let (index, report) = match build_index(&loaded.files, &denylist) {
-        Ok(built) => built,
-        Err(report) => return super::finish(&report, ""),
+    // Filesystem problems and lint findings are listed together.
+    let mut report = loaded.report;
+    let index = match build_index(&loaded.files, &denylist) {
+        Ok((index, lint)) => {
+            report.extend(lint);
+            index
+        }
+        Err(lint) => {
+            report.extend(lint);
+            return super::finish(&report, "");
+        }
     };
+    if report.has_errors() {
+        return super::finish(&report, "");
+    }
     let bytes = index.to_json();
     fsio::write_atomic(&args.output, &bytes, 0o644)?;
     let installable = index.entries.iter().filter(|e| e.installable).count();
