@@ -115,3 +115,43 @@ fn own_registry_lints_clean() {
         .unwrap();
     assert!(echo.credentials.is_empty() && echo.egress_policy().unwrap().is_empty());
 }
+
+/// Decisions where a first draft of a rule disagreed with the corpus. In each case the rule was
+/// wrong, not the entry:
+/// - credential ids: a `[a-z0-9_]` rule rejected `zoho-books_token` (and 4 others) although ids
+///   derived from hyphenated server names are harmless; ids now allow `-`.
+/// - credentials: `hackernews` has none (public API), so `credentials` is optional and a
+///   credential-less server is `sealed`.
+/// - YAML 1.1 booleans: mixpanel has a query param literally named `on`; yaml_serde (YAML 1.2
+///   core schema) keeps it a string, where a YAML 1.1 parser would turn it into `true`.
+/// - source builds: `slack` has no `image.builder` and no toolspec; toolspecs are required only
+///   for `builder: toolpack`.
+#[test]
+fn corpus_driven_rule_decisions() {
+    let root = common::corpus_dir();
+    let deny = common::denylist(&root);
+    for name in ["zoho-books", "hackernews", "slack"] {
+        let path = format!("manifests/{name}/0.1.0.yaml");
+        let (m, diags) = gigmcp_registry::lint_manifest(&path, &common::read(&root, &path), &deny);
+        assert!(diags.is_empty(), "{diags:?}");
+        let m = m.unwrap();
+        match name {
+            "zoho-books" => assert_eq!(m.credentials[0].id, "zoho-books_token"),
+            "hackernews" => {
+                assert!(m.credentials.is_empty() && m.tier == gigmcp_registry::Tier::Sealed)
+            }
+            _ => assert!(m.image.builder.is_none() && m.source.package.is_some()),
+        }
+    }
+    let spec = Toolspec::from_yaml(&common::read(
+        &root,
+        "manifests/mixpanel/0.1.0.toolspec.yaml",
+    ))
+    .unwrap();
+    assert!(
+        spec.tools
+            .iter()
+            .flat_map(|t| &t.params)
+            .any(|p| p.name == "on")
+    );
+}
