@@ -148,6 +148,30 @@ fn check_new(credential_id: &str, ciphertext: &[u8], kek_id: &str) -> Result<(),
     Ok(())
 }
 
+/// Rows per rewrap `UPDATE` (4 parameters each; stays below SQLite's parameter limit).
+const REWRAP_ROWS_PER_STATEMENT: usize = 1_000;
+
+/// One `UPDATE … FROM (VALUES …)` for `rows` rewraps, compare-and-swap on `version`, returning
+/// the ids it changed. Unnamed `VALUES` columns are `column1..4` in SQLite and PostgreSQL alike.
+fn rewrap_statement(rows: usize) -> String {
+    let mut sql = String::from(
+        "UPDATE credentials SET ciphertext = v.column3, kek_id = v.column4, \
+         version = credentials.version + 1, updated_at = $1 FROM (VALUES ",
+    );
+    for r in 0..rows {
+        let p = 2 + r * 4;
+        if r > 0 {
+            sql.push_str(", ");
+        }
+        sql.push_str(&format!("(${}, ${}, ${}, ${})", p, p + 1, p + 2, p + 3));
+    }
+    sql.push_str(
+        ") AS v WHERE credentials.id = v.column1 AND credentials.version = v.column2 \
+         RETURNING credentials.id",
+    );
+    sql
+}
+
 const COLUMNS: &str = "id, owner_id, server_id, credential_id, ciphertext, kek_id, version, \
                        created_at, updated_at";
 
@@ -392,26 +416,25 @@ impl Store {
         let now = now_millis();
         self.write(|| async {
             let mut tx = self.begin_write().await?;
-            let mut stale = Vec::new();
-            for u in updates {
-                let n = sqlx::query(
-                    "UPDATE credentials SET ciphertext = $1, kek_id = $2, version = version + 1, \
-                     updated_at = $3 WHERE id = $4 AND version = $5",
-                )
-                .bind(u.ciphertext.as_slice())
-                .bind(u.kek_id.as_str())
-                .bind(now)
-                .bind(u.id.0)
-                .bind(u.expected_version)
-                .execute(&mut *tx)
-                .await?
-                .rows_affected();
-                if n == 0 {
-                    stale.push(u.id);
+            let mut applied = std::collections::HashSet::with_capacity(updates.len());
+            for chunk in updates.chunks(REWRAP_ROWS_PER_STATEMENT) {
+                let sql = sqlx::AssertSqlSafe(rewrap_statement(chunk.len()));
+                let mut query = sqlx::query_scalar::<_, i64>(sql).bind(now);
+                for u in chunk {
+                    query = query
+                        .bind(u.id.0)
+                        .bind(u.expected_version)
+                        .bind(u.ciphertext.as_slice())
+                        .bind(u.kek_id.as_str());
                 }
+                applied.extend(query.fetch_all(&mut *tx).await?);
             }
             tx.commit().await?;
-            Ok(stale)
+            Ok(updates
+                .iter()
+                .map(|u| u.id)
+                .filter(|id| !applied.contains(&id.0))
+                .collect())
         })
         .await
     }

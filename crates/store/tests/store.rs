@@ -451,3 +451,100 @@ async fn test_databases_are_isolated() {
         .unwrap();
     assert!(two.store().await.list_servers().await.unwrap().is_empty());
 }
+
+#[tokio::test]
+async fn credentials_compare_and_swap() {
+    use gigmcp_store::{CasUpdate, NewCredential};
+    for_each_driver(|driver, db| async move {
+        let store = db.store().await;
+        let alice = admin(&store).await.id;
+        let bob = store.ensure_user("bob", Role::User).await.unwrap().id;
+        let s = store.create_server(binary("gh")).await.unwrap().id;
+        let missing = store
+            .put_credential(alice, gigmcp_store::ServerId(777), "X", vec![1], "k")
+            .await;
+        assert!(
+            matches!(missing, Err(StoreError::NotFound { .. })),
+            "{driver:?}: {missing:?}"
+        );
+        let rows: Vec<NewCredential> = (0..2500)
+            .map(|i| NewCredential {
+                owner: if i % 2 == 0 { alice } else { bob },
+                server: s,
+                credential_id: format!("C{i}"),
+                ciphertext: vec![(i % 251) as u8; 40],
+                kek_id: "old".into(),
+            })
+            .collect();
+        store.put_credentials(&rows).await.unwrap();
+        assert_eq!(
+            store.count_credentials_by_kek().await.unwrap(),
+            vec![("old".into(), 2500)]
+        );
+        assert_eq!(store.list_credentials(Some(bob)).await.unwrap().len(), 1250);
+        assert_eq!(store.list_credentials(None).await.unwrap().len(), 2500);
+
+        // Page through everything not under "new".
+        let first = store
+            .credentials_to_rewrap("new", None, 2000)
+            .await
+            .unwrap();
+        assert_eq!(first.len(), 2000);
+        let rest = store
+            .credentials_to_rewrap("new", first.last().map(|c| c.id), 2000)
+            .await
+            .unwrap();
+        assert_eq!(rest.len(), 500);
+
+        // A writer replaces C0 after the rotation read it: its update must not be clobbered.
+        store
+            .put_credential(alice, s, "C0", vec![9, 9, 9], "new")
+            .await
+            .unwrap();
+        let updates: Vec<CasUpdate> = first
+            .iter()
+            .chain(&rest)
+            .map(|c| CasUpdate {
+                id: c.id,
+                expected_version: c.version,
+                ciphertext: vec![0xee; 40],
+                kek_id: "new".into(),
+            })
+            .collect();
+        let stale = store.apply_rewraps(&updates).await.unwrap();
+        assert_eq!(stale, vec![first[0].id], "{driver:?}");
+        let c0 = store.credential(alice, s, "C0").await.unwrap().unwrap();
+        assert_eq!(
+            (c0.ciphertext.as_slice(), c0.version),
+            (&[9u8, 9, 9][..], 2)
+        );
+        let c1 = store.credential(bob, s, "C1").await.unwrap().unwrap();
+        assert_eq!(
+            (c1.ciphertext, c1.kek_id, c1.version),
+            (vec![0xee; 40], "new".into(), 2)
+        );
+        assert_eq!(
+            store.count_credentials_by_kek().await.unwrap(),
+            vec![("new".into(), 2500)]
+        );
+        assert!(
+            store
+                .credentials_to_rewrap("new", None, 10)
+                .await
+                .unwrap()
+                .is_empty()
+        );
+        // Replaying the same updates changes nothing: every version has moved on.
+        assert_eq!(store.apply_rewraps(&updates).await.unwrap().len(), 2500);
+
+        assert!(store.delete_credential(alice, s, "C0").await.unwrap());
+        assert!(!store.delete_credential(alice, s, "C0").await.unwrap());
+        assert_eq!(store.server_credentials(bob, s).await.unwrap().len(), 1250);
+        let too_many = vec![rows[0].clone(); 10_001];
+        assert!(matches!(
+            store.put_credentials(&too_many).await,
+            Err(StoreError::Invalid { .. })
+        ));
+    })
+    .await;
+}
