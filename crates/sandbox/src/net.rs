@@ -1,16 +1,18 @@
 //! Per-sandbox network: a veth pair on its own /30, configured entirely from the host side.
 //!
-//! The sandbox never holds CAP_NET_ADMIN: the runtime creates the pair in the host namespace,
-//! moves the peer into the sandbox's network namespace by pid, and then configures the peer from
-//! a short-lived thread that has `setns()`ed into that namespace. The sandbox ends up with `lo`
-//! and `eth0` (address `.2/30`); its only route is the connected /30, so the host side (`.1`) is
-//! the one address it can reach. IPv6 is disabled on the host side, so no link-local path exists.
+//! The sandbox never holds CAP_NET_ADMIN: the runtime creates the pair from the host, with the
+//! peer born inside the sandbox's network namespace (by pid) as `eth0`, and then configures the
+//! peer from a short-lived thread that has `setns()`ed into that namespace. The sandbox ends up
+//! with `lo` (set up by bwrap) and `eth0` (address `.2/30`); its only route is the connected /30,
+//! so the host side (`.1`) is the one address it can reach. IPv6 is disabled on both ends, so no
+//! link-local path exists.
 
 use crate::config::NetworkConfig;
 use crate::error::SandboxError;
 use futures_util::TryStreamExt;
-use rtnetlink::packet_route::link::{LinkAttribute, LinkMessage};
-use rtnetlink::{Handle, LinkUnspec, LinkVeth};
+use rtnetlink::packet_route::link::{InfoData, InfoKind, InfoVeth};
+use rtnetlink::packet_route::link::{LinkAttribute, LinkFlags, LinkMessage};
+use rtnetlink::{Handle, LinkMessageBuilder, LinkUnspec, LinkVeth};
 use std::net::{IpAddr, Ipv4Addr};
 use std::os::fd::AsRawFd;
 
@@ -110,6 +112,20 @@ async fn delete_link(h: &Handle, name: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// Waits (up to 2 s) until bwrap has brought the sandbox's loopback up.
+async fn wait_for_lo_up(h: &Handle) -> Result<(), String> {
+    for _ in 0..2000 {
+        let mut links = h.link().get().match_name("lo".to_string()).execute();
+        if let Ok(Some(m)) = links.try_next().await
+            && m.header.flags.contains(LinkFlags::Up)
+        {
+            return Ok(());
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+    }
+    Err("bwrap did not bring up the sandbox's loopback within 2 s".into())
+}
+
 fn is_ours(prefix: &str, name: &str) -> bool {
     name.strip_prefix(prefix).is_some_and(|rest| {
         let digits = rest.strip_suffix('p').unwrap_or(rest);
@@ -159,36 +175,33 @@ impl Network {
     pub async fn attach(&self, name: &str, slot: u32, pid: u32) -> Result<NetLease, SandboxError> {
         let (host, sandbox) = self.config.pool.addresses(slot);
         let host_if = format!("{}{slot}", self.config.link_prefix);
-        let peer_if = format!("{host_if}p");
         let err = |reason: String| SandboxError::Network {
             name: name.to_string(),
             reason,
         };
-        let (h_if, p_if) = (host_if.clone(), peer_if.clone());
+        let h_if = host_if.clone();
         on_netlink_thread(None, move |h| async move {
-            // A pair of the same name may linger while an old namespace is torn down.
+            // A link of the same name may linger while an old namespace is torn down.
             delete_link(&h, &h_if).await?;
-            delete_link(&h, &p_if).await?;
+            // The peer is created directly inside the sandbox's namespace, already named
+            // `eth0`: moving an existing device between namespaces costs an RCU grace period
+            // (~25 ms), creating it there does not.
+            let peer = LinkMessageBuilder::<LinkUnspec>::new()
+                .name(SANDBOX_IF.to_string())
+                .setns_by_pid(pid)
+                .build();
+            let veth = LinkMessageBuilder::<LinkVeth>::new_with_info_kind(InfoKind::Veth)
+                .name(h_if.clone())
+                .set_info_data(InfoData::Veth(InfoVeth::Peer(peer)))
+                .build();
             h.link()
-                .add(LinkVeth::new(&h_if, &p_if).build())
+                .add(veth)
                 .execute()
                 .await
-                .map_err(|e| format!("creating veth {h_if}: {e}"))?;
+                .map_err(|e| format!("creating veth {h_if} with its peer in pid {pid}: {e}"))?;
             let host_idx = index_of(&h, &h_if)
                 .await?
                 .ok_or_else(|| format!("veth {h_if} vanished"))?;
-            let peer_idx = index_of(&h, &p_if)
-                .await?
-                .ok_or_else(|| format!("veth peer {p_if} vanished"))?;
-            h.link()
-                .set(
-                    LinkUnspec::new_with_index(peer_idx)
-                        .setns_by_pid(pid)
-                        .build(),
-                )
-                .execute()
-                .await
-                .map_err(|e| format!("moving {p_if} into the netns of pid {pid}: {e}"))?;
             let _ = std::fs::write(format!("/proc/sys/net/ipv6/conf/{h_if}/disable_ipv6"), "1");
             h.address()
                 .add(host_idx, IpAddr::V4(host), 30)
@@ -209,22 +222,13 @@ impl Network {
             host,
             sandbox,
         };
-        let p_if = peer_if;
         on_netlink_thread(Some(pid), move |h| async move {
-            let lo = index_of(&h, "lo").await?.ok_or("no lo in the sandbox")?;
-            h.link()
-                .set(LinkUnspec::new_with_index(lo).up().build())
-                .execute()
-                .await
-                .map_err(|e| format!("bringing lo up: {e}"))?;
-            let idx = index_of(&h, &p_if)
+            // bwrap configures `lo` itself from inside; let it finish before touching the
+            // namespace (concurrent requests make its netlink exchange fail).
+            wait_for_lo_up(&h).await?;
+            let idx = index_of(&h, SANDBOX_IF)
                 .await?
-                .ok_or_else(|| format!("{p_if} did not arrive in the sandbox"))?;
-            h.link()
-                .set(LinkUnspec::new_with_index(idx).name(SANDBOX_IF).build())
-                .execute()
-                .await
-                .map_err(|e| format!("renaming {p_if}: {e}"))?;
+                .ok_or_else(|| format!("{SANDBOX_IF} did not arrive in the sandbox"))?;
             let _ = std::fs::write(
                 format!("/proc/sys/net/ipv6/conf/{SANDBOX_IF}/disable_ipv6"),
                 "1",

@@ -35,7 +35,45 @@ pub struct SandboxRuntime {
     inner: Arc<Inner>,
 }
 
+/// Identities (uid bases, link prefixes, cgroup names) held by live runtimes of this process:
+/// two runtimes sharing one would hand out the same uids, addresses or link names.
+static CLAIMS: Mutex<Vec<String>> = Mutex::new(Vec::new());
+
+struct Claim(Vec<String>);
+
+impl Claim {
+    fn take(config: &RuntimeConfig) -> Result<Self, SandboxError> {
+        let mut keys = vec![
+            format!("uid base {}", config.host_uid_base),
+            format!("cgroup {}", config.cgroup_name),
+        ];
+        if let Some(n) = &config.network {
+            keys.push(format!("link prefix {}", n.link_prefix));
+            keys.push(format!("address pool {}", n.pool));
+        }
+        let mut held = CLAIMS.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(k) = keys.iter().find(|k| held.contains(k)) {
+            return Err(SandboxError::Config(format!(
+                "another SandboxRuntime in this process already uses {k}; share one runtime \
+                 (it is Clone) or give each its own host_uid_base, cgroup_name, link prefix and pool"
+            )));
+        }
+        held.extend(keys.iter().cloned());
+        Ok(Self(keys))
+    }
+}
+
+impl Drop for Claim {
+    fn drop(&mut self) {
+        CLAIMS
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .retain(|k| !self.0.contains(k));
+    }
+}
+
 struct Inner {
+    _claim: Claim,
     config: RuntimeConfig,
     bwrap: PathBuf,
     slots: Slots,
@@ -96,6 +134,7 @@ impl SandboxRuntime {
                 config.host_uid_base
             )));
         }
+        let claim = Claim::take(&config)?;
         let cgroups = if config.cgroups {
             Some(CgroupLayout::detect(&config.cgroup_name)?)
         } else {
@@ -107,6 +146,7 @@ impl SandboxRuntime {
         };
         Ok(Self {
             inner: Arc::new(Inner {
+                _claim: claim,
                 bwrap,
                 slots: Slots::new(capacity),
                 cgroups,
@@ -166,6 +206,7 @@ impl SandboxRuntime {
         res: &mut Resources,
     ) -> Result<Sandbox, SandboxError> {
         let inner = &self.inner;
+        let t0 = std::time::Instant::now();
         let uid = inner.config.host_uid_base + res.slot;
         check_reachable(uid, &inner.config.bootstrap, Need::ExecFile)?;
         let entries: Vec<RootEntry> = match &spec.program {
@@ -268,8 +309,11 @@ impl SandboxRuntime {
         drop(cg_files);
         // The bootstrap must see EOF on its go fd if we go away, so we keep only the write end.
         drop(go_r);
+        let t_spawned = t0.elapsed();
+        let mut t_info = std::time::Duration::ZERO;
         let started = async {
             let child_pid = read_child_pid(info_r).await?;
+            t_info = t0.elapsed();
             if let Some(net) = &inner.network {
                 res.net = Some(net.attach(&spec.name, res.slot, child_pid).await?);
             }
@@ -328,7 +372,13 @@ impl SandboxRuntime {
         // The slot now belongs to the reaper; make `spawn` not release it again.
         res.slot = u32::MAX;
         tokio::spawn(reap(self.inner.clone(), id, child, taken, kill_rx, exit_tx));
-        tracing::debug!(sandbox = %spec.name, pid, child_pid, "sandbox started");
+        tracing::debug!(
+            sandbox = %spec.name, pid, child_pid,
+            fork_us = t_spawned.as_micros() as u64,
+            info_us = t_info.as_micros() as u64,
+            go_us = t0.elapsed().as_micros() as u64,
+            "sandbox started"
+        );
         Ok(Sandbox {
             stdin,
             stdout,
@@ -358,8 +408,10 @@ impl SandboxRuntime {
                 exit: e.exit.clone(),
             })
             .collect();
-        for LiveEntry { kill, mut exit } in entries {
-            let _ = kill.send(true);
+        for e in &entries {
+            let _ = e.kill.send(true);
+        }
+        for LiveEntry { mut exit, .. } in entries {
             while exit.borrow_and_update().is_none() {
                 if exit.changed().await.is_err() {
                     break;

@@ -83,3 +83,17 @@ async fn a_missing_bwrap_is_a_clear_error() {
         .to_string();
     assert!(err.contains("apt-get install -y bubblewrap"), "{err}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_runtimes_cannot_share_uids_or_cgroups() {
+    let c = config(BINARY_ID, false, vec![]);
+    let first = runtime(c.clone()).await;
+    let err = gigmcp_sandbox::SandboxRuntime::new(c.clone())
+        .await
+        .err()
+        .expect("second runtime with the same identity refused")
+        .to_string();
+    assert!(err.contains("share one runtime"), "{err}");
+    drop(first);
+    runtime(c).await;
+}
