@@ -5,6 +5,10 @@ use crate::text::{analyze, split_words, stem};
 
 /// Number of indexed fields.
 pub(crate) const FIELDS: usize = 5;
+/// Index of the server-name field.
+pub(crate) const SERVER: usize = 0;
+/// Index of the tool-name field.
+pub(crate) const NAME: usize = 1;
 /// Server name, tool name, description, parameter names, parameter descriptions.
 /// The server and tool names decide; parameter text only breaks ties.
 pub(crate) const WEIGHTS: [f32; FIELDS] = [3.0, 3.0, 1.0, 0.5, 0.2];
@@ -16,8 +20,8 @@ pub(crate) const MAX_PIECES_PER_TEXT: usize = 1024;
 /// The analysed terms of each field of `doc`, in field order.
 pub(crate) fn field_terms(doc: &ToolDoc) -> [Vec<String>; FIELDS] {
     let mut out: [Vec<String>; FIELDS] = Default::default();
-    out[0] = server_terms(&doc.server);
-    analyze(&doc.name, MAX_PIECES_PER_TEXT, |t| out[1].push(t));
+    out[SERVER] = server_terms(&doc.server);
+    analyze(&doc.name, MAX_PIECES_PER_TEXT, |t| out[NAME].push(t));
     analyze(&doc.description, MAX_PIECES_PER_TEXT, |t| out[2].push(t));
     for (name, description) in &doc.params {
         analyze(name, MAX_PIECES_PER_TEXT, |t| out[3].push(t));

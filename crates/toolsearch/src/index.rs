@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 
 use crate::doc::ToolDoc;
-use crate::fields::{FIELDS, LENGTH_NORM, WEIGHTS, field_terms};
+use crate::fields::{FIELDS, LENGTH_NORM, NAME, SERVER, WEIGHTS, field_terms};
 
 /// BM25 term-frequency saturation.
 const K1: f32 = 1.2;
@@ -25,6 +25,9 @@ pub struct Index {
     /// Postings of term `t` are `postings[offsets[t]..offsets[t + 1]]`, sorted by doc.
     offsets: Vec<usize>,
     postings: Vec<Posting>,
+    /// Distinct terms of tool `d`'s server and name (its qualified name) are `name_terms[name_offsets[d]..name_offsets[d + 1]]`.
+    name_offsets: Vec<usize>,
+    name_terms: Vec<u32>,
 }
 
 impl std::fmt::Debug for Index {
@@ -57,6 +60,9 @@ impl Index {
         let mut slot: HashMap<u32, usize> = HashMap::new();
         let mut stats = Vec::with_capacity(docs.len());
         let mut total = [0f64; FIELDS];
+        let mut name_offsets = Vec::with_capacity(docs.len() + 1);
+        let mut name_terms = Vec::new();
+        name_offsets.push(0);
         for doc in &docs {
             slot.clear();
             let mut st = DocStats {
@@ -76,6 +82,13 @@ impl Index {
                     st.terms[i].1[field] += 1;
                 }
             }
+            name_terms.extend(
+                st.terms
+                    .iter()
+                    .filter(|(_, tf)| tf[SERVER] > 0 || tf[NAME] > 0)
+                    .map(|(t, _)| *t),
+            );
+            name_offsets.push(name_terms.len());
             stats.push(st);
         }
 
@@ -140,6 +153,8 @@ impl Index {
             vocab,
             offsets,
             postings,
+            name_offsets,
+            name_terms,
         }
     }
 
@@ -147,6 +162,11 @@ impl Index {
     pub(crate) fn postings(&self, term: u32) -> &[Posting] {
         let t = term as usize;
         &self.postings[self.offsets[t]..self.offsets[t + 1]]
+    }
+
+    /// The distinct term ids of tool `doc`'s server and name.
+    pub(crate) fn name_terms(&self, doc: usize) -> &[u32] {
+        &self.name_terms[self.name_offsets[doc]..self.name_offsets[doc + 1]]
     }
 
     /// The id of an analysed term, if any tool contains it.
@@ -191,9 +211,9 @@ mod tests {
     #[test]
     fn postings_are_sorted_by_doc_and_positive() {
         let idx = Index::build(vec![
-            doc("a", "create_task", "Create a task"),
-            doc("b", "delete_task", "Delete a task"),
-            doc("c", "create_task", "Create a task"),
+            doc("alpha", "create_task", "Create a task"),
+            doc("beta", "delete_task", "Delete a task"),
+            doc("gamma", "create_task", "Create a task"),
         ]);
         let task = idx.term_id("task").unwrap();
         let docs: Vec<u32> = idx.postings(task).iter().map(|p| p.doc).collect();

@@ -10,6 +10,10 @@ pub const MAX_QUERY_BYTES: usize = 1024;
 pub const MAX_QUERY_WORDS: usize = 32;
 /// How much a synonym counts relative to the word actually asked for.
 const SYNONYM_WEIGHT: f32 = 0.5;
+/// Share of the final score that depends on how much of the tool's qualified name (server and
+/// tool name) the query covers: `asana/create_task` answers "create a task in asana" better than
+/// `asana/create_task_comment` does.
+const NAME_COVERAGE_WEIGHT: f32 = 0.2;
 
 /// One ranked tool.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -85,13 +89,19 @@ impl Index {
                 add(&mut scores, doc, v);
             }
         }
+        let asked: Vec<(u32, f32)> = groups
+            .iter()
+            .flat_map(|g| g.members.iter().copied())
+            .collect();
         let mut hits: Vec<Hit> = matched
             .into_iter()
             .map(|d| d as usize)
             .filter(|&d| allow(d))
             .map(|d| Hit {
                 doc: d,
-                score: scores[d],
+                score: scores[d]
+                    * (1.0 - NAME_COVERAGE_WEIGHT
+                        + NAME_COVERAGE_WEIGHT * self.name_coverage(d, &asked)),
             })
             .collect();
         let order = |a: &Hit, b: &Hit| b.score.total_cmp(&a.score).then(a.doc.cmp(&b.doc));
@@ -101,6 +111,26 @@ impl Index {
         }
         hits.sort_unstable_by(order);
         hits
+    }
+
+    /// How much of tool `doc`'s qualified name the query asks for, in [0, 1]: each distinct name term
+    /// counts with its best weight in the query (1 asked, [`SYNONYM_WEIGHT`] as a synonym).
+    fn name_coverage(&self, doc: usize, asked: &[(u32, f32)]) -> f32 {
+        let names = self.name_terms(doc);
+        if names.is_empty() {
+            return 1.0;
+        }
+        let covered: f32 = names
+            .iter()
+            .map(|t| {
+                asked
+                    .iter()
+                    .filter(|(a, _)| a == t)
+                    .map(|(_, w)| *w)
+                    .fold(0.0, f32::max)
+            })
+            .sum();
+        covered / names.len() as f32
     }
 
     /// The query's term groups: each kept word with its synonyms, then adjacent words run
@@ -116,19 +146,23 @@ impl Index {
                 words.push((piece.to_owned(), term));
             }
         });
-        let mut groups = Vec::new();
         let mut primaries: Vec<&str> = Vec::new();
         for (_, term) in &words {
-            if primaries.contains(&term.as_str()) {
-                continue;
+            if !primaries.contains(&term.as_str()) {
+                primaries.push(term);
             }
-            primaries.push(term);
+        }
+        let mut groups = Vec::new();
+        for term in &primaries {
+            // A synonym that is itself a query word counts in its own group, not twice:
+            // "send a message" must not let `message` stand in for `send`.
             let members: Vec<(u32, f32)> = self
                 .term_id(term)
                 .map(|id| (id, 1.0))
                 .into_iter()
                 .chain(
                     synonyms_of(term)
+                        .filter(|s| !primaries.contains(s))
                         .filter_map(|s| self.term_id(s))
                         .map(|id| (id, SYNONYM_WEIGHT)),
                 )

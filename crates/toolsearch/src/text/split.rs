@@ -31,14 +31,11 @@ pub(crate) fn split_words(text: &str, max_pieces: usize, mut emit: impl FnMut(&s
             prev = None;
             continue;
         }
-        if c.is_uppercase() {
-            if let Some(p) = prev {
-                let camel = p.is_lowercase() || p.is_numeric();
-                let acronym_end =
-                    p.is_uppercase() && chars.peek().is_some_and(|n| n.is_lowercase());
-                if camel || acronym_end {
-                    flush(&mut buf, &mut emitted);
-                }
+        if let Some(p) = prev.filter(|_| c.is_uppercase()) {
+            let camel = p.is_lowercase() || p.is_numeric();
+            let acronym_end = p.is_uppercase() && chars.peek().is_some_and(|n| n.is_lowercase());
+            if camel || acronym_end {
+                flush(&mut buf, &mut emitted);
             }
         }
         buf.extend(c.to_lowercase());
