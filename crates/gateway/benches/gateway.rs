@@ -46,7 +46,12 @@ impl Session {
         assert_eq!(r.status(), 200);
         let id = r.headers()["mcp-session-id"].to_str().unwrap().to_string();
         r.bytes().await.unwrap();
-        Session { http: http.clone(), url: url.into(), token: token.into(), id }
+        Session {
+            http: http.clone(),
+            url: url.into(),
+            token: token.into(),
+            id,
+        }
     }
 
     async fn call(&self, body: String) -> Value {
@@ -80,9 +85,16 @@ async fn main() {
     raw.data_dir = dir.path().display().to_string();
     raw.bootstrap = Some(bootstrap.display().to_string());
     let config = GatewayConfig::from_raw(raw).unwrap();
-    let store = Store::connect(&StoreUrl::sqlite_in(dir.path())).await.unwrap();
+    let store = Store::connect(&StoreUrl::sqlite_in(dir.path()))
+        .await
+        .unwrap();
     let server = store
-        .create_server(NewServer { name: "echo".into(), source: ServerSource::LocalBinary { path: echo.display().to_string() } })
+        .create_server(NewServer {
+            name: "echo".into(),
+            source: ServerSource::LocalBinary {
+                path: echo.display().to_string(),
+            },
+        })
         .await
         .unwrap();
     let owner = store.ensure_user("admin", Role::Admin).await.unwrap();
@@ -90,7 +102,10 @@ async fn main() {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(axum::serve(listener, router(gateway.clone())).into_future());
-    let http = reqwest::Client::builder().pool_max_idle_per_host(64).build().unwrap();
+    let http = reqwest::Client::builder()
+        .pool_max_idle_per_host(64)
+        .build()
+        .unwrap();
 
     let mut new_profile = {
         let store = store.clone();
@@ -101,7 +116,14 @@ async fn main() {
             async move {
                 let t = token::generate();
                 let slug = format!("p{n}");
-                let p = store.create_profile(NewProfile { slug: slug.clone(), owner: owner.id, token_hash: t.hash }).await.unwrap();
+                let p = store
+                    .create_profile(NewProfile {
+                        slug: slug.clone(),
+                        owner: owner.id,
+                        token_hash: t.hash,
+                    })
+                    .await
+                    .unwrap();
                 store.add_profile_server(p.id, server.id).await.unwrap();
                 (format!("http://{addr}/mcp/p/{slug}"), t.token)
             }
@@ -114,7 +136,9 @@ async fn main() {
         let (url, tok) = new_profile().await;
         let t0 = Instant::now();
         let s = Session::open(&http, &url, &tok).await;
-        let list = s.call(r#"{"jsonrpc":"2.0","id":2,"method":"tools/list"}"#.into()).await;
+        let list = s
+            .call(r#"{"jsonrpc":"2.0","id":2,"method":"tools/list"}"#.into())
+            .await;
         cold.push(t0.elapsed());
         assert_eq!(list["result"]["tools"][0]["name"], "echo_echo");
     }
@@ -129,13 +153,19 @@ async fn main() {
         .kill_on_drop(true)
         .spawn()
         .unwrap();
-    let (direct, _rx) =
-        StdioClient::start(child.stdout.take().unwrap(), child.stdin.take().unwrap(), StdioClientConfig::new("echo"));
+    let (direct, _rx) = StdioClient::start(
+        child.stdout.take().unwrap(),
+        child.stdin.take().unwrap(),
+        StdioClientConfig::new("echo"),
+    );
     direct.initialize("bench", "0").await.unwrap();
     let params = json!({"name":"echo","arguments":{"message":"hello"}});
     for i in 0..200 {
         s.call(echo_call(i)).await;
-        direct.request("tools/call", Some(params.clone())).await.unwrap();
+        direct
+            .request("tools/call", Some(params.clone()))
+            .await
+            .unwrap();
     }
     let (mut via_gw, mut via_stdio) = (Vec::new(), Vec::new());
     for i in 0..3000 {
@@ -144,7 +174,10 @@ async fn main() {
         via_gw.push(t0.elapsed());
         assert_eq!(v["result"]["content"][0]["text"], "echo: hello");
         let t0 = Instant::now();
-        direct.request("tools/call", Some(params.clone())).await.unwrap();
+        direct
+            .request("tools/call", Some(params.clone()))
+            .await
+            .unwrap();
         via_stdio.push(t0.elapsed());
     }
 
@@ -179,13 +212,28 @@ async fn main() {
     let (gw_med, io_med) = (median(via_gw.clone()), median(via_stdio.clone()));
     println!("| figure | median | p90 | note |");
     println!("|---|---|---|---|");
-    println!("| cold start: initialize → tools/list, new echo sandbox | {:.1} ms | {:.1} ms | 40 runs |",
-        median(cold.clone()).as_secs_f64() * 1e3, pct(cold, 0.9).as_secs_f64() * 1e3);
-    println!("| warm tools/call through the gateway (HTTP, sandbox) | {:.3} ms | {:.3} ms | 3000 calls |",
-        gw_med.as_secs_f64() * 1e3, pct(via_gw, 0.9).as_secs_f64() * 1e3);
-    println!("| same call straight to echo over stdio | {:.3} ms | {:.3} ms | 3000 calls, interleaved |",
-        io_med.as_secs_f64() * 1e3, pct(via_stdio, 0.9).as_secs_f64() * 1e3);
-    println!("| added by the gateway | {:.3} ms | | difference of medians |", (gw_med.as_secs_f64() - io_med.as_secs_f64()) * 1e3);
-    println!("| warm tools/call throughput, {clients} concurrent clients | {rate:.0} calls/s | | {} s window, client in the same process |", window.as_secs());
+    println!(
+        "| cold start: initialize → tools/list, new echo sandbox | {:.1} ms | {:.1} ms | 40 runs |",
+        median(cold.clone()).as_secs_f64() * 1e3,
+        pct(cold, 0.9).as_secs_f64() * 1e3
+    );
+    println!(
+        "| warm tools/call through the gateway (HTTP, sandbox) | {:.3} ms | {:.3} ms | 3000 calls |",
+        gw_med.as_secs_f64() * 1e3,
+        pct(via_gw, 0.9).as_secs_f64() * 1e3
+    );
+    println!(
+        "| same call straight to echo over stdio | {:.3} ms | {:.3} ms | 3000 calls, interleaved |",
+        io_med.as_secs_f64() * 1e3,
+        pct(via_stdio, 0.9).as_secs_f64() * 1e3
+    );
+    println!(
+        "| added by the gateway | {:.3} ms | | difference of medians |",
+        (gw_med.as_secs_f64() - io_med.as_secs_f64()) * 1e3
+    );
+    println!(
+        "| warm tools/call throughput, {clients} concurrent clients | {rate:.0} calls/s | | {} s window, client in the same process |",
+        window.as_secs()
+    );
     gateway.shutdown().await;
 }

@@ -1,11 +1,13 @@
-//! One profile's MCP surface: the tools of all its servers, namespaced `<server>_<tool>`,
-//! with each call routed to the server that owns the tool.
+//! One profile's MCP surface: the permitted tools of all its servers, namespaced
+//! `<server>_<tool>`, with each call checked (permitted, arguments valid against the tool's
+//! input schema) and routed to the server that owns the tool.
 
 use crate::http::Inner;
-use crate::supervisor::Backend;
+use crate::profiles::ProfileState;
+use crate::supervisor::{Backend, BackendError};
 use gigmcp_mcp::jsonrpc::{ErrorObject, code};
-use gigmcp_store::{Profile, Server};
-use serde_json::{Value, json};
+use gigmcp_store::Server;
+use serde_json::{Map, Value, json};
 use std::sync::Arc;
 
 /// Separator between server name and tool name. Server names cannot contain it.
@@ -26,27 +28,23 @@ pub fn split(name: &str) -> Option<(&str, &str)> {
 pub fn initialize_result(version: &str) -> Value {
     json!({
         "protocolVersion": version,
-        "capabilities": { "tools": { "listChanged": false } },
+        "capabilities": { "tools": { "listChanged": true } },
         "serverInfo": { "name": "gigmcp", "title": "Gig'MCP gateway", "version": env!("CARGO_PKG_VERSION") },
         "instructions": "Tools of this profile's servers are named <server>_<tool>."
     })
 }
 
-fn internal(e: impl std::fmt::Display) -> ErrorObject {
-    ErrorObject::new(code::INTERNAL_ERROR, format!("gateway error: {e}"))
-}
-
 /// Answers one client request (other than `initialize`).
 pub async fn handle(
     gw: &Inner,
-    profile: &Profile,
+    state: &ProfileState,
     method: &str,
     params: Option<Value>,
 ) -> Result<Value, ErrorObject> {
     match method {
         "ping" => Ok(json!({})),
-        "tools/list" => list_tools(gw, profile, params).await,
-        "tools/call" => call_tool(gw, profile, params).await,
+        "tools/list" => list_tools(gw, state, params).await,
+        "tools/call" => call_tool(gw, state, params).await,
         other => Err(ErrorObject::new(
             code::METHOD_NOT_FOUND,
             format!(
@@ -56,9 +54,65 @@ pub async fn handle(
     }
 }
 
+/// A permitted tool of one of the profile's servers, as the server described it.
+pub struct PermittedTool<'a> {
+    pub server: &'a Server,
+    pub tool: Value,
+}
+
+impl PermittedTool<'_> {
+    pub fn name(&self) -> &str {
+        self.tool
+            .get("name")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+    }
+
+    /// The tool object with its namespaced name.
+    pub fn namespaced(&self) -> Value {
+        let mut obj = self.tool.as_object().cloned().unwrap_or_default();
+        obj.insert(
+            "name".into(),
+            Value::String(namespaced(&self.server.name, self.name())),
+        );
+        Value::Object(obj)
+    }
+}
+
+/// Every permitted tool of the profile, gathered from its servers in parallel. A server that
+/// cannot be reached is left out (and logged) rather than failing the whole list.
+pub async fn permitted_tools<'a>(gw: &Inner, state: &'a ProfileState) -> Vec<PermittedTool<'a>> {
+    let lists = state.servers.iter().map(|server| async move {
+        let backend = gw.supervisor.backend(&state.profile, server).await?;
+        Ok::<_, BackendError>((server, backend.tools().await?))
+    });
+    let mut out = Vec::new();
+    for result in futures_util::future::join_all(lists).await {
+        match result {
+            Ok((server, list)) => {
+                for tool in list.iter() {
+                    let Some(name) = tool.get("name").and_then(Value::as_str) else {
+                        continue;
+                    };
+                    if tool.is_object() && state.tool_enabled(server, name) {
+                        out.push(PermittedTool {
+                            server,
+                            tool: tool.clone(),
+                        });
+                    }
+                }
+            }
+            Err(e) => {
+                tracing::warn!(profile = %state.profile.slug, error = %e, "left a server's tools out of tools/list")
+            }
+        }
+    }
+    out
+}
+
 async fn list_tools(
     gw: &Inner,
-    profile: &Profile,
+    state: &ProfileState,
     params: Option<Value>,
 ) -> Result<Value, ErrorObject> {
     if let Some(cursor) = params
@@ -72,68 +126,83 @@ async fn list_tools(
             "invalid cursor: the tool list has a single page",
         ));
     }
-    let servers = gw
-        .store
-        .profile_servers(profile.id)
+    let tools: Vec<Value> = permitted_tools(gw, state)
         .await
-        .map_err(internal)?;
-    let lists = servers.iter().map(|server| async move {
-        let backend = gw.supervisor.backend(profile, server).await?;
-        Ok::<_, crate::supervisor::BackendError>((server, backend.tools().await?))
-    });
-    let mut tools = Vec::new();
-    for result in futures_util::future::join_all(lists).await {
-        match result {
-            Ok((server, list)) => {
-                for tool in list.iter() {
-                    let (Some(name), Value::Object(obj)) =
-                        (tool.get("name").and_then(Value::as_str), tool)
-                    else {
-                        continue;
-                    };
-                    let mut obj = obj.clone();
-                    obj.insert("name".into(), Value::String(namespaced(&server.name, name)));
-                    tools.push(Value::Object(obj));
-                }
-            }
-            Err(e) => {
-                tracing::warn!(profile = %profile.slug, error = %e, "left a server's tools out of tools/list")
-            }
-        }
-    }
+        .iter()
+        .map(PermittedTool::namespaced)
+        .collect();
     Ok(json!({ "tools": tools }))
 }
 
-async fn route(
+fn unknown_tool(name: &str) -> ErrorObject {
+    ErrorObject::new(code::INVALID_PARAMS, format!("unknown tool: {name}"))
+}
+
+/// Resolves a namespaced tool name to its backend, refusing tools that do not exist or that
+/// the profile does not permit.
+pub async fn resolve(
     gw: &Inner,
-    profile: &Profile,
+    state: &ProfileState,
     name: &str,
-) -> Result<(Arc<Backend>, Server), ErrorObject> {
-    let unknown = || ErrorObject::new(code::INVALID_PARAMS, format!("unknown tool: {name}"));
-    let (server_name, _) = split(name).ok_or_else(unknown)?;
-    let servers = gw
-        .store
-        .profile_servers(profile.id)
-        .await
-        .map_err(internal)?;
-    let server = servers
-        .into_iter()
-        .find(|s| s.name == server_name)
-        .ok_or_else(unknown)?;
+) -> Result<(Arc<Backend>, Value), ErrorObject> {
+    let (server_name, tool) = split(name).ok_or_else(|| unknown_tool(name))?;
+    let server = state
+        .server(server_name)
+        .ok_or_else(|| unknown_tool(name))?;
+    if !state.tool_enabled(server, tool) {
+        return Err(unknown_tool(name));
+    }
     let backend = gw
         .supervisor
-        .backend(profile, &server)
+        .backend(&state.profile, server)
         .await
         .map_err(|e| e.to_error_object())?;
-    Ok((backend, server))
+    let tools = backend.tools().await.map_err(|e| e.to_error_object())?;
+    let spec = tools
+        .iter()
+        .find(|t| t.get("name").and_then(Value::as_str) == Some(tool))
+        .cloned()
+        .ok_or_else(|| unknown_tool(name))?;
+    Ok((backend, spec))
+}
+
+/// A tool-execution error the model can read (`isError: true`), as the spec wants for bad input.
+pub fn tool_error(text: String) -> Value {
+    json!({ "content": [{ "type": "text", "text": text }], "isError": true })
+}
+
+/// Calls a permitted tool by its namespaced name with `params` (`name` replaced by the
+/// server's own tool name; everything else, `_meta` included, passed through).
+pub async fn call_permitted(
+    gw: &Inner,
+    state: &ProfileState,
+    name: &str,
+    mut params: Map<String, Value>,
+) -> Result<Value, ErrorObject> {
+    let (backend, spec) = resolve(gw, state, name).await?;
+    let arguments = params
+        .get("arguments")
+        .cloned()
+        .unwrap_or_else(|| json!({}));
+    if let Err(problems) = backend.check_arguments(&spec, &arguments) {
+        return Ok(tool_error(format!(
+            "invalid arguments for {name}: {problems}"
+        )));
+    }
+    let tool = spec.get("name").cloned().unwrap_or_default();
+    params.insert("name".into(), tool);
+    backend
+        .request("tools/call", Some(Value::Object(params)))
+        .await
+        .map_err(|e| e.to_error_object())
 }
 
 async fn call_tool(
     gw: &Inner,
-    profile: &Profile,
+    state: &ProfileState,
     params: Option<Value>,
 ) -> Result<Value, ErrorObject> {
-    let Some(Value::Object(mut params)) = params else {
+    let Some(Value::Object(params)) = params else {
         return Err(ErrorObject::new(
             code::INVALID_PARAMS,
             "tools/call needs params {name, arguments}",
@@ -149,13 +218,7 @@ async fn call_tool(
             "tools/call needs a string `name`",
         ));
     };
-    let (backend, _server) = route(gw, profile, &name).await?;
-    let (_, tool) = split(&name).expect("route checked the name");
-    params.insert("name".into(), Value::String(tool.to_string()));
-    backend
-        .request("tools/call", Some(Value::Object(params)))
-        .await
-        .map_err(|e| e.to_error_object())
+    call_permitted(gw, state, &name, params).await
 }
 
 #[cfg(test)]

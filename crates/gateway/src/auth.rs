@@ -3,9 +3,11 @@
 //! The token is checked on every request. An unknown slug and a wrong token are answered the
 //! same way, so the endpoint does not reveal which slugs exist.
 
+use crate::profiles::{ProfileCache, ProfileState};
 use crate::token;
-use gigmcp_store::{Profile, Store, StoreError};
+use gigmcp_store::{Store, StoreError};
 use http::HeaderMap;
+use std::sync::Arc;
 use subtle::ConstantTimeEq;
 
 /// Why a request was not authenticated.
@@ -50,18 +52,19 @@ pub fn bearer(headers: &HeaderMap) -> Result<&str, AuthError> {
 
 /// The profile `slug` if `headers` carry its token.
 pub async fn authenticate(
+    cache: &ProfileCache,
     store: &Store,
     slug: &str,
     headers: &HeaderMap,
-) -> Result<Profile, AuthError> {
+) -> Result<Arc<ProfileState>, AuthError> {
     let presented = token::hash(bearer(headers)?);
-    let Some(profile) = store.profile_by_slug(slug).await? else {
+    let Some(state) = cache.get(store, slug).await? else {
         // Compare anyway so an unknown slug costs the same as a wrong token.
         let _ = presented.ct_eq(&[0u8; 32]);
         return Err(AuthError::Invalid);
     };
-    if bool::from(presented.ct_eq(&profile.token_hash)) {
-        Ok(profile)
+    if bool::from(presented.ct_eq(&state.profile.token_hash)) {
+        Ok(state)
     } else {
         Err(AuthError::Invalid)
     }

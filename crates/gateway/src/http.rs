@@ -8,7 +8,9 @@
 use crate::aggregate;
 use crate::auth::{self, AuthError};
 use crate::config::GatewayConfig;
+use crate::profiles::{ProfileCache, ProfileState};
 use crate::session::{Session, Sessions};
+use crate::supervisor::BackendEvent;
 use crate::supervisor::{Supervisor, SupervisorConfig};
 use axum::Router;
 use axum::body::Body;
@@ -38,6 +40,7 @@ pub const UNSUPPORTED_PROTOCOL_VERSION: i64 = -32022;
 /// Shared gateway state.
 pub struct Inner {
     pub store: Store,
+    pub profiles: ProfileCache,
     pub sessions: Sessions,
     pub supervisor: Arc<Supervisor>,
     pub config: GatewayConfig,
@@ -68,9 +71,31 @@ impl Gateway {
         ));
         let inner = Arc::new(Inner {
             store,
+            profiles: ProfileCache::new(Duration::from_secs(2), 10_000),
             sessions: Sessions::new(10_000, Duration::from_secs(3600)),
             supervisor,
             config,
+        });
+        let mut events = inner.supervisor.subscribe();
+        let weak = Arc::downgrade(&inner);
+        tokio::spawn(async move {
+            loop {
+                let event = match events.recv().await {
+                    Ok(e) => e,
+                    Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
+                    Err(tokio::sync::broadcast::error::RecvError::Closed) => break,
+                };
+                let Some(gw) = weak.upgrade() else { break };
+                match event {
+                    BackendEvent::ToolsChanged { profile } => {
+                        let note =
+                            json!({"jsonrpc": "2.0", "method": "notifications/tools/list_changed"});
+                        for session in gw.sessions.of_profile(profile) {
+                            session.push(note.clone());
+                        }
+                    }
+                }
+            }
         });
         let weak = Arc::downgrade(&inner);
         let idle = inner.config.idle_timeout;
@@ -215,15 +240,19 @@ fn message_response(kind: Reply, msg: Message, session: Option<&str>) -> Respons
 // shared checks
 
 /// Authentication and `Origin`; the common prelude of every method.
-async fn admit(gw: &Inner, slug: &str, headers: &HeaderMap) -> Result<Profile, Response> {
-    let profile = auth::authenticate(&gw.store, slug, headers)
+async fn admit(
+    gw: &Inner,
+    slug: &str,
+    headers: &HeaderMap,
+) -> Result<Arc<ProfileState>, Box<Response>> {
+    let state = auth::authenticate(&gw.profiles, &gw.store, slug, headers)
         .await
-        .map_err(|e| unauthorized(&e))?;
+        .map_err(|e| Box::new(unauthorized(&e)))?;
     check_origin(&gw.config, headers)?;
-    Ok(profile)
+    Ok(state)
 }
 
-fn check_origin(config: &GatewayConfig, headers: &HeaderMap) -> Result<(), Response> {
+fn check_origin(config: &GatewayConfig, headers: &HeaderMap) -> Result<(), Box<Response>> {
     let Some(origin) = headers.get(header::ORIGIN) else {
         return Ok(());
     };
@@ -239,10 +268,10 @@ fn check_origin(config: &GatewayConfig, headers: &HeaderMap) -> Result<(), Respo
         .to_ascii_lowercase();
     let own = !host.is_empty()
         && (origin == format!("http://{host}") || origin == format!("https://{host}"));
-    if own || config.allowed_origins.iter().any(|o| *o == origin) {
+    if own || config.allowed_origins.contains(&origin) {
         return Ok(());
     }
-    Err(rpc_error(
+    Err(Box::new(rpc_error(
         StatusCode::FORBIDDEN,
         None,
         ErrorObject::new(
@@ -251,7 +280,7 @@ fn check_origin(config: &GatewayConfig, headers: &HeaderMap) -> Result<(), Respo
                 "origin {origin:?} is not allowed; an operator can allow it with GIG_ALLOWED_ORIGINS"
             ),
         ),
-    ))
+    )))
 }
 
 /// The session a non-initialize request names, checked against the profile and the
@@ -260,38 +289,38 @@ fn session_of(
     gw: &Inner,
     profile: &Profile,
     headers: &HeaderMap,
-) -> Result<Arc<Session>, Response> {
+) -> Result<Arc<Session>, Box<Response>> {
     let Some(id) = headers.get(SESSION_HEADER) else {
-        return Err(bad_request(
+        return Err(Box::new(bad_request(
             "missing Mcp-Session-Id header: send initialize first, then repeat the session id it returns on every request",
-        ));
+        )));
     };
     let id = id
         .to_str()
-        .map_err(|_| bad_request("Mcp-Session-Id must be visible ASCII"))?;
+        .map_err(|_| Box::new(bad_request("Mcp-Session-Id must be visible ASCII")))?;
     let session = gw.sessions.get(id, profile.id).ok_or_else(|| {
-        rpc_error(
+        Box::new(rpc_error(
             StatusCode::NOT_FOUND,
             None,
             ErrorObject::new(
                 code::INVALID_REQUEST,
                 "session not found or expired: send initialize to start a new one",
             ),
-        )
+        ))
     })?;
     if let Some(v) = headers.get(VERSION_HEADER) {
         let v = v.to_str().unwrap_or("");
         if !version::is_supported_legacy(v) {
-            return Err(bad_request(format!(
+            return Err(Box::new(bad_request(format!(
                 "unsupported MCP-Protocol-Version {v:?}: this gateway speaks {}",
                 version::LEGACY_VERSIONS.join(", ")
-            )));
+            ))));
         }
         if v != session.version {
-            return Err(bad_request(format!(
+            return Err(Box::new(bad_request(format!(
                 "MCP-Protocol-Version {v:?} differs from the version negotiated for this session ({})",
                 session.version
-            )));
+            ))));
         }
     }
     Ok(session)
@@ -307,10 +336,11 @@ async fn post_message(
     body: Body,
 ) -> Response {
     let gw = gw.inner();
-    let profile = match admit(gw, &slug, &headers).await {
+    let state = match admit(gw, &slug, &headers).await {
         Ok(p) => p,
-        Err(resp) => return resp,
+        Err(resp) => return *resp,
     };
+    let profile = &state.profile;
     let content_types = media_types(&headers, header::CONTENT_TYPE);
     if content_types.first().map(String::as_str) != Some("application/json") {
         return rpc_error(
@@ -359,7 +389,7 @@ async fn post_message(
     };
     match msg {
         Message::Request { id, method, params } if method == "initialize" => {
-            initialize(gw, &profile, kind, id, params).await
+            initialize(gw, &state, kind, id, params).await
         }
         Message::Request { id, method, .. }
             if method == "server/discover" && headers.get(SESSION_HEADER).is_none() =>
@@ -379,20 +409,20 @@ async fn post_message(
             )
         }
         Message::Request { id, method, params } => {
-            let session = match session_of(gw, &profile, &headers) {
+            let session = match session_of(gw, profile, &headers) {
                 Ok(s) => s,
-                Err(resp) => return resp,
+                Err(resp) => return *resp,
             };
-            let reply = match aggregate::handle(gw, &profile, &method, params).await {
+            let reply = match aggregate::handle(gw, &state, &method, params).await {
                 Ok(result) => Message::response(id, result),
                 Err(error) => Message::error(Some(id), error),
             };
             message_response(kind, reply, Some(&session.id))
         }
         Message::Notification { .. } | Message::Response { .. } | Message::Error { .. } => {
-            match session_of(gw, &profile, &headers) {
+            match session_of(gw, profile, &headers) {
                 Ok(_) => StatusCode::ACCEPTED.into_response(),
-                Err(resp) => resp,
+                Err(resp) => *resp,
             }
         }
     }
@@ -400,11 +430,12 @@ async fn post_message(
 
 async fn initialize(
     gw: &Inner,
-    profile: &Profile,
+    state: &Arc<ProfileState>,
     kind: Reply,
     id: Id,
     params: Option<Value>,
 ) -> Response {
+    let profile = &state.profile;
     let Some(requested) = params
         .as_ref()
         .and_then(|p| p.get("protocolVersion"))
@@ -434,7 +465,7 @@ async fn initialize(
         }
     };
     // Start the profile's servers now, so that the client's first tools/list finds them up.
-    warm_in_background(gw, profile.clone());
+    warm_in_background(gw, state.clone());
     tracing::info!(profile = %profile.slug, version = negotiated, "session started");
     message_response(
         kind,
@@ -443,17 +474,16 @@ async fn initialize(
     )
 }
 
-fn warm_in_background(gw: &Inner, profile: Profile) {
-    let store = gw.store.clone();
+fn warm_in_background(gw: &Inner, state: Arc<ProfileState>) {
     let supervisor = gw.supervisor.clone();
     tokio::spawn(async move {
-        let Ok(servers) = store.profile_servers(profile.id).await else {
-            return;
-        };
-        let starts = servers.iter().map(|s| supervisor.backend(&profile, s));
+        let starts = state
+            .servers
+            .iter()
+            .map(|s| supervisor.backend(&state.profile, s));
         for r in futures_util::future::join_all(starts).await {
             if let Err(e) = r {
-                tracing::warn!(profile = %profile.slug, error = %e, "server did not start");
+                tracing::warn!(profile = %state.profile.slug, error = %e, "server did not start");
             }
         }
     });
@@ -468,10 +498,11 @@ async fn get_stream(
     headers: HeaderMap,
 ) -> Response {
     let gw = gw.inner();
-    let profile = match admit(gw, &slug, &headers).await {
+    let state = match admit(gw, &slug, &headers).await {
         Ok(p) => p,
-        Err(resp) => return resp,
+        Err(resp) => return *resp,
     };
+    let profile = &state.profile;
     if !media_types(&headers, header::ACCEPT)
         .iter()
         .any(|m| m == "text/event-stream")
@@ -485,9 +516,9 @@ async fn get_stream(
             ),
         );
     }
-    let session = match session_of(gw, &profile, &headers) {
+    let session = match session_of(gw, profile, &headers) {
         Ok(s) => s,
-        Err(resp) => return resp,
+        Err(resp) => return *resp,
     };
     let (tx, rx) = mpsc::channel::<Value>(64);
     if !session.open_stream(tx) {
@@ -521,13 +552,14 @@ async fn delete_session(
     headers: HeaderMap,
 ) -> Response {
     let gw = gw.inner();
-    let profile = match admit(gw, &slug, &headers).await {
+    let state = match admit(gw, &slug, &headers).await {
         Ok(p) => p,
-        Err(resp) => return resp,
+        Err(resp) => return *resp,
     };
-    let session = match session_of(gw, &profile, &headers) {
+    let profile = &state.profile;
+    let session = match session_of(gw, profile, &headers) {
         Ok(s) => s,
-        Err(resp) => return resp,
+        Err(resp) => return *resp,
     };
     gw.sessions.remove(&session.id, profile.id);
     StatusCode::NO_CONTENT.into_response()

@@ -8,6 +8,7 @@ pub mod auth;
 pub mod config;
 pub mod http;
 pub mod names;
+pub mod profiles;
 pub mod session;
 pub mod supervisor;
 pub mod token;

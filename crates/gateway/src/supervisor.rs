@@ -44,14 +44,24 @@ impl BackendError {
     }
 }
 
+/// Something a backend did that the profile's clients should hear about.
+#[derive(Clone, Debug)]
+pub enum BackendEvent {
+    /// A server of this profile reported that its tool list changed.
+    ToolsChanged { profile: ProfileId },
+}
+
 /// A running server.
 pub struct Backend {
+    pub profile: ProfileId,
     pub server: String,
     pub client: StdioClient,
     /// The server's `InitializeResult`.
     pub init: Value,
     sandbox: Arc<SandboxHandle>,
     tools: tokio::sync::Mutex<Option<Arc<Vec<Value>>>>,
+    /// Compiled input schemas by tool name (`None`: the schema does not compile; not checked).
+    validators: Mutex<HashMap<String, Option<Arc<jsonschema::Validator>>>>,
     last_used: Mutex<Instant>,
     call_timeout: Duration,
 }
@@ -115,6 +125,56 @@ impl Backend {
 
     async fn forget_tools(&self) {
         *self.tools.lock().await = None;
+        self.validators
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clear();
+    }
+
+    /// Checks `arguments` against the input schema of `tool` (an entry of [`Self::tools`]).
+    /// A schema that does not compile is the server's bug: it is logged and not enforced.
+    pub fn check_arguments(&self, tool: &Value, arguments: &Value) -> Result<(), String> {
+        let name = tool.get("name").and_then(Value::as_str).unwrap_or_default();
+        let validator = {
+            let mut cache = self.validators.lock().unwrap_or_else(|e| e.into_inner());
+            cache
+                .entry(name.to_string())
+                .or_insert_with(|| {
+                    let schema = tool
+                        .get("inputSchema")
+                        .cloned()
+                        .unwrap_or_else(|| json!({"type": "object"}));
+                    match jsonschema::validator_for(&schema) {
+                        Ok(v) => Some(Arc::new(v)),
+                        Err(e) => {
+                            tracing::warn!(server = %self.server, tool = name, error = %e,
+                                "tool input schema does not compile; arguments not checked");
+                            None
+                        }
+                    }
+                })
+                .clone()
+        };
+        let Some(validator) = validator else {
+            return Ok(());
+        };
+        let problems: Vec<String> = validator
+            .iter_errors(arguments)
+            .take(10)
+            .map(|e| {
+                let at = e.instance_path().to_string();
+                if at.is_empty() {
+                    e.to_string()
+                } else {
+                    format!("{at}: {e}")
+                }
+            })
+            .collect();
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(problems.join("; "))
+        }
     }
 
     fn is_alive(&self) -> bool {
@@ -146,6 +206,7 @@ pub struct Supervisor {
     config: SupervisorConfig,
     slots: Mutex<HashMap<(ProfileId, ServerId), Arc<Slot>>>,
     started: AtomicU64,
+    events: tokio::sync::broadcast::Sender<BackendEvent>,
 }
 
 impl Supervisor {
@@ -155,7 +216,13 @@ impl Supervisor {
             config,
             slots: Mutex::new(HashMap::new()),
             started: AtomicU64::new(0),
+            events: tokio::sync::broadcast::channel(256).0,
         }
+    }
+
+    /// Events from the backends (tool list changes, …).
+    pub fn subscribe(&self) -> tokio::sync::broadcast::Receiver<BackendEvent> {
+        self.events.subscribe()
     }
 
     /// How many sandboxes this supervisor has started since it was created.
@@ -253,15 +320,21 @@ impl Supervisor {
             }
         };
         let backend = Arc::new(Backend {
+            profile: profile.id,
             server: server.name.clone(),
             client,
             init,
             sandbox: handle,
             tools: tokio::sync::Mutex::new(None),
+            validators: Mutex::new(HashMap::new()),
             last_used: Mutex::new(Instant::now()),
             call_timeout: self.config.call_timeout,
         });
-        tokio::spawn(handle_inbound(Arc::downgrade(&backend), inbound));
+        tokio::spawn(handle_inbound(
+            Arc::downgrade(&backend),
+            inbound,
+            self.events.clone(),
+        ));
         tracing::info!(server = %server.name, profile = %profile.slug, pid = backend.pid(),
             elapsed_ms = started_at.elapsed().as_millis() as u64, "server started in its sandbox");
         Ok(backend)
@@ -282,12 +355,11 @@ impl Supervisor {
             if guard
                 .as_ref()
                 .is_some_and(|b| b.idle_for() >= idle || !b.is_alive())
+                && let Some(b) = guard.take()
             {
-                if let Some(b) = guard.take() {
-                    tracing::info!(server = %b.server, "stopping idle server");
-                    b.stop();
-                    stopped += 1;
-                }
+                tracing::info!(server = %b.server, "stopping idle server");
+                b.stop();
+                stopped += 1;
             }
         }
         stopped
@@ -313,7 +385,11 @@ impl Supervisor {
 
 /// Server-initiated messages: handshake-era servers may ask the client things (sampling,
 /// roots, elicitation); until those are routed to a session they get a clear refusal.
-async fn handle_inbound(backend: std::sync::Weak<Backend>, mut inbound: mpsc::Receiver<Message>) {
+async fn handle_inbound(
+    backend: std::sync::Weak<Backend>,
+    mut inbound: mpsc::Receiver<Message>,
+    events: tokio::sync::broadcast::Sender<BackendEvent>,
+) {
     while let Some(msg) = inbound.recv().await {
         let Some(b) = backend.upgrade() else { break };
         match msg {
@@ -328,6 +404,7 @@ async fn handle_inbound(backend: std::sync::Weak<Backend>, mut inbound: mpsc::Re
                 if method == "notifications/tools/list_changed" =>
             {
                 b.forget_tools().await;
+                let _ = events.send(BackendEvent::ToolsChanged { profile: b.profile });
             }
             _ => {}
         }

@@ -404,3 +404,59 @@ async fn a_dying_server_gives_an_error_and_is_started_again() {
     assert_eq!(gw.started(), 2);
     gw.stop().await;
 }
+
+#[tokio::test]
+async fn a_disabled_tool_is_neither_listed_nor_callable() {
+    let (gw, p) = gateway_with_echo().await;
+    let profile = gw.store.profile_by_slug("dev").await.unwrap().unwrap();
+    let echo = gw.store.server_by_name("echo").await.unwrap().unwrap();
+    gw.store
+        .set_tool_enabled(profile.id, echo.id, "echo", false)
+        .await
+        .unwrap();
+    let mut c = RawClient::new(gw.url("dev"), &p.token);
+    c.initialize().await;
+    let list = c.call(2, "tools/list", json!({})).await;
+    assert_eq!(list["result"]["tools"], json!([]), "{list}");
+    let out = c
+        .call(
+            3,
+            "tools/call",
+            json!({"name":"echo_echo","arguments":{"message":"x"}}),
+        )
+        .await;
+    assert_eq!(out["error"]["code"], -32602, "{out}");
+
+    // enabled again: visible once the profile cache is refreshed
+    gw.store
+        .set_tool_enabled(profile.id, echo.id, "echo", true)
+        .await
+        .unwrap();
+    gw.gateway.inner().profiles.invalidate("dev");
+    let list = c.call(4, "tools/list", json!({})).await;
+    assert_eq!(list["result"]["tools"][0]["name"], "echo_echo");
+    gw.stop().await;
+}
+
+#[tokio::test]
+async fn arguments_are_checked_against_the_input_schema_before_the_server_sees_them() {
+    let (gw, p) = gateway_with_echo().await;
+    let mut c = RawClient::new(gw.url("dev"), &p.token);
+    c.initialize().await;
+    for (args, needle) in [(json!({"message": 5}), "string"), (json!({}), "message")] {
+        let out = c
+            .call(
+                2,
+                "tools/call",
+                json!({"name":"echo_echo","arguments": args}),
+            )
+            .await;
+        assert_eq!(out["result"]["isError"], true, "{out}");
+        let text = out["result"]["content"][0]["text"].as_str().unwrap();
+        assert!(
+            text.contains("invalid arguments for echo_echo") && text.contains(needle),
+            "{text}"
+        );
+    }
+    gw.stop().await;
+}

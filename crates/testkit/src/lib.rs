@@ -82,21 +82,6 @@ pub fn is_static_elf(path: &Path) -> bool {
     })
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn builds_a_static_echo_server() {
-        let echo = static_bin("gigmcp-test-servers", "echo");
-        assert!(is_static_elf(&echo), "{} is not static", echo.display());
-    }
-
-    #[test]
-    fn a_dynamic_binary_is_not_static() {
-        assert!(!is_static_elf(Path::new("/bin/sh")));
-    }
-}
 
 /// Where `scripts/test-deps` puts the external test peers (Python venv, npm packages).
 pub fn testenv_dir() -> PathBuf {
@@ -127,4 +112,20 @@ pub fn node_project() -> PathBuf {
         dir.display()
     );
     dir
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn builds_a_static_echo_server() {
+        let echo = static_bin("gigmcp-test-servers", "echo");
+        assert!(is_static_elf(&echo), "{} is not static", echo.display());
+    }
+
+    #[test]
+    fn a_dynamic_binary_is_not_static() {
+        assert!(!is_static_elf(Path::new("/bin/sh")));
+    }
 }

@@ -34,7 +34,14 @@ impl TestGateway {
                 .to_string(),
         );
         tune(&mut raw);
-        let config = GatewayConfig::from_raw(raw).unwrap();
+        let mut config = GatewayConfig::from_raw(raw).unwrap();
+        // Several gateways share this test process: give each sandbox runtime its own uid range
+        // and cgroup, as the runtime requires.
+        static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        config.sandbox.max_sandboxes = 256;
+        config.sandbox.host_uid_base = 1_800_000_000 + n * 1_000;
+        config.sandbox.cgroup_name = format!("gigmcp-test-{}-{n}", std::process::id());
         let store = Store::connect(&StoreUrl::sqlite_in(dir.path()))
             .await
             .unwrap();

@@ -16,7 +16,25 @@ pub enum ProfileCmd {
     RemoveServer { slug: String, name: String },
     /// Replace the token of profile SLUG and print the new one (the old one stops working).
     RotateToken { slug: String },
-    /// List profiles with their servers.
+    /// Expose TOOL of SERVER in profile SLUG.
+    EnableTool {
+        slug: String,
+        server: String,
+        tool: String,
+    },
+    /// Hide TOOL of SERVER in profile SLUG: it is neither listed nor callable.
+    DisableTool {
+        slug: String,
+        server: String,
+        tool: String,
+    },
+    /// Forget the choice for TOOL (back to the default: the manifest's `default`, or exposed).
+    ResetTool {
+        slug: String,
+        server: String,
+        tool: String,
+    },
+    /// List profiles with their servers and explicit tool choices.
     List,
 }
 
@@ -76,6 +94,18 @@ pub async fn run(cmd: ProfileCmd, ctx: &Context) -> anyhow::Result<()> {
             eprintln!("new token for {slug} (shown once; the old one no longer works):");
             println!("{}", t.token);
         }
+        ProfileCmd::EnableTool { slug, server, tool } => {
+            set_tool(ctx, &slug, &server, &tool, Some(true)).await?;
+            println!("{slug}: {server}_{tool} enabled");
+        }
+        ProfileCmd::DisableTool { slug, server, tool } => {
+            set_tool(ctx, &slug, &server, &tool, Some(false)).await?;
+            println!("{slug}: {server}_{tool} disabled (neither listed nor callable)");
+        }
+        ProfileCmd::ResetTool { slug, server, tool } => {
+            set_tool(ctx, &slug, &server, &tool, None).await?;
+            println!("{slug}: {server}_{tool} back to its default");
+        }
         ProfileCmd::List => {
             for p in store.list_profiles().await? {
                 let servers = if p.servers.is_empty() {
@@ -87,7 +117,57 @@ pub async fn run(cmd: ProfileCmd, ctx: &Context) -> anyhow::Result<()> {
                     "{}\towner={}\tmeta_tools={}\tservers={}",
                     p.slug, p.owner_name, p.meta_tools, servers
                 );
+                for sel in store.tool_selections(p.id).await? {
+                    let server = store
+                        .server(sel.server)
+                        .await?
+                        .map(|s| s.name)
+                        .unwrap_or_default();
+                    let state = if sel.enabled { "enabled" } else { "disabled" };
+                    println!("  {server}_{}\t{state}", sel.tool);
+                }
             }
+        }
+    }
+    Ok(())
+}
+
+/// Records (or with `None` forgets) the choice for one tool of one server of a profile.
+async fn set_tool(
+    ctx: &Context,
+    slug: &str,
+    server: &str,
+    tool: &str,
+    enabled: Option<bool>,
+) -> anyhow::Result<()> {
+    if tool.is_empty() || tool.len() > 128 {
+        anyhow::bail!(
+            "invalid tool name {tool:?}: give the tool's name as the server reports it (1-128 characters)"
+        );
+    }
+    let store = &ctx.store;
+    let profile = store
+        .profile_by_slug(slug)
+        .await?
+        .ok_or_else(|| anyhow!("no profile {slug}; see `gigmcp profile list`"))?;
+    let server = store
+        .server_by_name(server)
+        .await?
+        .ok_or_else(|| anyhow!("no server {server}; see `gigmcp server list`"))?;
+    match enabled {
+        Some(on) => store
+            .set_tool_enabled(profile.id, server.id, tool, on)
+            .await
+            .with_context(|| {
+                format!(
+                    "is {} in profile {slug}? (`gigmcp profile add-server`)",
+                    server.name
+                )
+            })?,
+        None => {
+            store
+                .clear_tool_selection(profile.id, server.id, tool)
+                .await?
         }
     }
     Ok(())

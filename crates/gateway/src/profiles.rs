@@ -1,0 +1,142 @@
+//! A short-lived cache of what a profile is: its row, its servers and its tool selections.
+//!
+//! Every MCP request needs these; reading them from the database each time would put queries
+//! on the hot path. Entries live for a short TTL (default 2 s), so changes made with the CLI or
+//! by another gateway replica take effect within that time, including a rotated token.
+
+use gigmcp_store::{Profile, Server, ServerId, Store, StoreError};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// A profile with everything needed to serve it.
+#[derive(Debug)]
+pub struct ProfileState {
+    pub profile: Profile,
+    pub servers: Vec<Server>,
+    /// Explicit per-tool choices; tools without one follow [`default_enabled`].
+    pub selections: HashMap<(ServerId, String), bool>,
+}
+
+impl ProfileState {
+    /// The server of this profile named `name`.
+    pub fn server(&self, name: &str) -> Option<&Server> {
+        self.servers.iter().find(|s| s.name == name)
+    }
+
+    /// Whether `tool` of `server` is exposed by this profile.
+    pub fn tool_enabled(&self, server: &Server, tool: &str) -> bool {
+        match self.selections.get(&(server.id, tool.to_string())) {
+            Some(choice) => *choice,
+            None => default_enabled(server, tool),
+        }
+    }
+}
+
+/// Whether a tool is exposed when the profile made no choice: a registry install follows its
+/// manifest's `default` flags (tools the manifest does not name stay hidden); a local binary
+/// exposes everything.
+pub fn default_enabled(server: &Server, tool: &str) -> bool {
+    let Some(manifest) = server.manifest.as_deref() else {
+        return true;
+    };
+    let Ok(manifest) = serde_json::from_str::<serde_json::Value>(manifest) else {
+        return false;
+    };
+    let Some(tools) = manifest.get("tools").and_then(|t| t.as_array()) else {
+        return true;
+    };
+    tools
+        .iter()
+        .find(|t| t.get("name").and_then(|n| n.as_str()) == Some(tool))
+        .and_then(|t| t.get("default").and_then(|d| d.as_bool()))
+        .unwrap_or(false)
+}
+
+/// The cache.
+pub struct ProfileCache {
+    ttl: Duration,
+    max_entries: usize,
+    map: Mutex<HashMap<String, (Instant, Arc<ProfileState>)>>,
+}
+
+impl ProfileCache {
+    pub fn new(ttl: Duration, max_entries: usize) -> Self {
+        Self {
+            ttl,
+            max_entries,
+            map: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The profile `slug`, from the cache if fresh, else from the store.
+    pub async fn get(
+        &self,
+        store: &Store,
+        slug: &str,
+    ) -> Result<Option<Arc<ProfileState>>, StoreError> {
+        if let Some((at, state)) = self.map.lock().unwrap_or_else(|e| e.into_inner()).get(slug)
+            && at.elapsed() < self.ttl
+        {
+            return Ok(Some(state.clone()));
+        }
+        let Some(profile) = store.profile_by_slug(slug).await? else {
+            self.invalidate(slug);
+            return Ok(None);
+        };
+        let servers = store.profile_servers(profile.id).await?;
+        let selections = store
+            .tool_selections(profile.id)
+            .await?
+            .into_iter()
+            .map(|s| ((s.server, s.tool), s.enabled))
+            .collect();
+        let state = Arc::new(ProfileState {
+            profile,
+            servers,
+            selections,
+        });
+        let mut map = self.map.lock().unwrap_or_else(|e| e.into_inner());
+        if map.len() >= self.max_entries {
+            map.clear();
+        }
+        map.insert(slug.to_string(), (Instant::now(), state.clone()));
+        Ok(Some(state))
+    }
+
+    /// Drops the cached entry of `slug`.
+    pub fn invalidate(&self, slug: &str) {
+        self.map
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(slug);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use gigmcp_store::ServerSource;
+
+    fn server(manifest: Option<&str>) -> Server {
+        Server {
+            id: ServerId(1),
+            name: "s".into(),
+            source: ServerSource::LocalBinary { path: "/x".into() },
+            manifest: manifest.map(str::to_string),
+            runtime_hash: None,
+            consented_hash: None,
+            created_at: 0,
+            updated_at: 0,
+        }
+    }
+
+    #[test]
+    fn defaults_follow_the_manifest_and_expose_everything_without_one() {
+        assert!(default_enabled(&server(None), "anything"));
+        let m = r#"{"tools":[{"name":"a","default":true},{"name":"b","default":false}]}"#;
+        assert!(default_enabled(&server(Some(m)), "a"));
+        assert!(!default_enabled(&server(Some(m)), "b"));
+        assert!(!default_enabled(&server(Some(m)), "unlisted"));
+    }
+}
