@@ -6,6 +6,9 @@
 //!
 //! Run as root: `cargo bench -p gigmcp-sandbox --bench sandbox`.
 
+#[path = "../tests/common/rootfs.rs"]
+mod rootfs;
+
 use gigmcp_sandbox::{
     NetworkConfig, ProgramSource, RuntimeConfig, Sandbox, SandboxRuntime, SandboxSpec,
 };
@@ -113,13 +116,31 @@ async fn main() {
         let rt2 = SandboxRuntime::new(c).await.expect("runtime");
         cold_start("same without veth (loopback only)", &rt2, &spec).await;
     }
+    let node_root = tempfile::tempdir().unwrap();
+    rootfs::node_everything(node_root.path());
+    let node = SandboxSpec {
+        name: "everything".into(),
+        program: ProgramSource::Rootfs {
+            dir: node_root.path().to_path_buf(),
+            entrypoint: vec!["node".into(), rootfs::EVERYTHING_ENTRY.into()],
+            workdir: Some("/app".into()),
+        },
+        args: vec!["stdio".into()],
+        env: vec![("PATH".into(), "/usr/bin".into())],
+        limits: None,
+    };
+    cold_start_n("npm server-everything on Node 20, rootfs, full sandbox", &rt, &node, 15).await;
     many(&rt, &spec, 200).await;
 }
 
 async fn cold_start(label: &str, rt: &SandboxRuntime, spec: &SandboxSpec) {
+    cold_start_n(label, rt, spec, 50).await
+}
+
+async fn cold_start_n(label: &str, rt: &SandboxRuntime, spec: &SandboxSpec, n: usize) {
     let mut cold = Vec::new();
     let mut spawn_only = Vec::new();
-    for i in 0..55 {
+    for i in 0..n + 5 {
         let t = Instant::now();
         let sb = rt.spawn(spec).await.expect("spawn");
         let spawned = t.elapsed();

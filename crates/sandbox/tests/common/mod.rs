@@ -7,6 +7,8 @@ use gigmcp_sandbox::{
     Ipv4Pool, NetworkConfig, ProgramSource, RuntimeConfig, Sandbox, SandboxRuntime, SandboxSpec,
 };
 use serde_json::{Value, json};
+
+pub mod rootfs;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
