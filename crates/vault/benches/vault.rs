@@ -22,8 +22,12 @@ fn seal_open(c: &mut Criterion) {
     let secret = [0x42u8; 100];
     let sealed = ring.seal(&secret, &aad).unwrap();
     let mut g = c.benchmark_group("vault_100B");
-    g.bench_function("seal", |b| b.iter(|| ring.seal(black_box(&secret), &aad).unwrap()));
-    g.bench_function("open", |b| b.iter(|| ring.open(black_box(&sealed), &aad).unwrap()));
+    g.bench_function("seal", |b| {
+        b.iter(|| ring.seal(black_box(&secret), &aad).unwrap())
+    });
+    g.bench_function("open", |b| {
+        b.iter(|| ring.open(black_box(&sealed), &aad).unwrap())
+    });
     g.bench_function("seal_open", |b| {
         b.iter(|| {
             let ct = ring.seal(black_box(&secret), &aad).unwrap();
@@ -34,7 +38,10 @@ fn seal_open(c: &mut Criterion) {
 }
 
 fn rotation(c: &mut Criterion) {
-    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     let a = MasterKey::from_bytes([0xa1; 32]);
     let b = MasterKey::from_bytes([0xb2; 32]);
     // Each measured run moves every secret to the other key, so no re-filling is needed.
@@ -52,7 +59,9 @@ fn rotation(c: &mut Criterion) {
             let server = store
                 .create_server(NewServer {
                     name: "bench".into(),
-                    source: ServerSource::LocalBinary { path: "/bin/true".into() },
+                    source: ServerSource::LocalBinary {
+                        path: "/bin/true".into(),
+                    },
                 })
                 .await
                 .unwrap()
@@ -83,7 +92,11 @@ fn rotation(c: &mut Criterion) {
             bench.iter_custom(|iters| {
                 let mut total = Duration::ZERO;
                 for _ in 0..iters {
-                    let ring = if flip.replace(!flip.get()) { &b_to_a } else { &a_to_b };
+                    let ring = if flip.replace(!flip.get()) {
+                        &b_to_a
+                    } else {
+                        &a_to_b
+                    };
                     let start = Instant::now();
                     let report = rt.block_on(rotate(&store, ring, BATCH)).unwrap();
                     total += start.elapsed();

@@ -46,7 +46,11 @@ pub struct MasterKey {
 impl MasterKey {
     /// Wraps raw key bytes.
     pub fn from_bytes(bytes: [u8; KEY_LEN]) -> Self {
-        let bytes = Zeroizing::new(bytes);
+        Self::from_zeroizing(Zeroizing::new(bytes))
+    }
+
+    /// Takes ownership of key bytes that are already in a zeroizing buffer (no stray copies).
+    fn from_zeroizing(bytes: Zeroizing<[u8; KEY_LEN]>) -> Self {
         let mut hasher = Sha256::new();
         hasher.update(b"gigmcp-kek-id-v1");
         hasher.update(bytes.as_slice());
@@ -85,14 +89,14 @@ impl MasterKey {
             var: var.to_owned(),
             position: 1,
         })?;
-        Ok(Self::from_bytes(*bytes))
+        Ok(Self::from_zeroizing(bytes))
     }
 
     /// A fresh random key (tests, `gigmcp vault` tooling).
     pub fn generate() -> Result<Self, getrandom::Error> {
         let mut bytes = Zeroizing::new([0u8; KEY_LEN]);
         getrandom::fill(bytes.as_mut_slice())?;
-        Ok(Self::from_bytes(*bytes))
+        Ok(Self::from_zeroizing(bytes))
     }
 
     /// This key's public id.
