@@ -129,7 +129,13 @@ async fn main() {
         env: vec![("PATH".into(), "/usr/bin".into())],
         limits: None,
     };
-    cold_start_n("npm server-everything on Node 20, rootfs, full sandbox", &rt, &node, 15).await;
+    cold_start_n(
+        "npm server-everything on Node 20, rootfs, full sandbox",
+        &rt,
+        &node,
+        15,
+    )
+    .await;
     many(&rt, &spec, 200).await;
 }
 

@@ -142,6 +142,16 @@ async fn network_escapes_fail_and_only_the_proxy_port_is_reachable() {
     assert_ne!(a_addr, b_addr);
     let (mut a, _ha) = Client::start(sa).await;
     let (_b, _hb) = Client::start(sb).await;
+    // The only route is the connected /30; no default route, no IPv6 beyond loopback.
+    let r = call(&mut a, "routes", json!({})).await;
+    let net = std::net::Ipv4Addr::from(u32::from(a_addr.host) & !3);
+    assert_eq!(
+        r["ipv4"],
+        json!([{"iface": "eth0", "dest": net.to_string(), "gateway": "0.0.0.0",
+                "mask": "255.255.255.252"}]),
+        "{r}"
+    );
+    assert_eq!(r["ipv6_ifaces"], json!([]), "{r}");
     // Control: the proxy port on the host side is reachable.
     let ok = call(
         &mut a,

@@ -332,6 +332,34 @@ fn processes(_: &Value) -> Result<String, String> {
     Ok(json!({"escaped": pids.len() > 3, "pids": pids, "cmdlines": cmdlines}).to_string())
 }
 
+/// The sandbox's IPv4 routes (`/proc/net/route`) and interfaces with an IPv6 route.
+fn routes(_: &Value) -> Result<String, String> {
+    let v4 = std::fs::read_to_string("/proc/net/route").map_err(|e| e.to_string())?;
+    let hex_ip = |h: &str| {
+        u32::from_str_radix(h, 16)
+            .map(|n| std::net::Ipv4Addr::from(n.to_le_bytes()).to_string())
+            .unwrap_or_default()
+    };
+    let routes: Vec<Value> = v4
+        .lines()
+        .skip(1)
+        .filter_map(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            (f.len() >= 8).then(|| {
+                json!({"iface": f[0], "dest": hex_ip(f[1]),
+                                         "gateway": hex_ip(f[2]), "mask": hex_ip(f[7])})
+            })
+        })
+        .collect();
+    let v6: Vec<String> = std::fs::read_to_string("/proc/net/ipv6_route")
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| l.split_whitespace().last().map(str::to_string))
+        .filter(|i| i != "lo")
+        .collect();
+    Ok(json!({"escaped": false, "ipv4": routes, "ipv6_ifaces": v6}).to_string())
+}
+
 fn thread_bomb(args: &Value) -> Result<String, String> {
     let max = args.get("max").and_then(Value::as_u64).unwrap_or(10_000);
     let mut created = 0u64;
@@ -472,6 +500,7 @@ fn main() {
             obj(json!({})),
             processes,
         ),
+        ("routes", "Lists the routing table.", obj(json!({})), routes),
         (
             "thread_bomb",
             "Starts threads until refused.",
