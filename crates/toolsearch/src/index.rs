@@ -14,6 +14,8 @@ const K1: f32 = 1.2;
 pub(crate) struct Posting {
     pub(crate) doc: u32,
     pub(crate) score: f32,
+    /// The term is part of the tool's qualified name (server or tool name).
+    pub(crate) in_name: bool,
 }
 
 /// A search index over a fixed set of tools. Build it once per tool set (it is cheap; see
@@ -25,9 +27,8 @@ pub struct Index {
     /// Postings of term `t` are `postings[offsets[t]..offsets[t + 1]]`, sorted by doc.
     offsets: Vec<usize>,
     postings: Vec<Posting>,
-    /// Distinct terms of tool `d`'s server and name (its qualified name) are `name_terms[name_offsets[d]..name_offsets[d + 1]]`.
-    name_offsets: Vec<usize>,
-    name_terms: Vec<u32>,
+    /// Number of distinct terms in each tool's qualified name (server and tool name).
+    name_lens: Vec<u16>,
 }
 
 impl std::fmt::Debug for Index {
@@ -38,6 +39,10 @@ impl std::fmt::Debug for Index {
             .field("postings", &self.postings.len())
             .finish()
     }
+}
+
+fn in_name(tf: &[u32; FIELDS]) -> bool {
+    tf[SERVER] > 0 || tf[NAME] > 0
 }
 
 /// Term counts of one tool: `(term, occurrences per field)`, and field lengths.
@@ -60,9 +65,7 @@ impl Index {
         let mut slot: HashMap<u32, usize> = HashMap::new();
         let mut stats = Vec::with_capacity(docs.len());
         let mut total = [0f64; FIELDS];
-        let mut name_offsets = Vec::with_capacity(docs.len() + 1);
-        let mut name_terms = Vec::new();
-        name_offsets.push(0);
+        let mut name_lens = Vec::with_capacity(docs.len());
         for doc in &docs {
             slot.clear();
             let mut st = DocStats {
@@ -82,13 +85,8 @@ impl Index {
                     st.terms[i].1[field] += 1;
                 }
             }
-            name_terms.extend(
-                st.terms
-                    .iter()
-                    .filter(|(_, tf)| tf[SERVER] > 0 || tf[NAME] > 0)
-                    .map(|(t, _)| *t),
-            );
-            name_offsets.push(name_terms.len());
+            let in_name = st.terms.iter().filter(|(_, tf)| in_name(tf)).count();
+            name_lens.push(u16::try_from(in_name).unwrap_or(u16::MAX));
             stats.push(st);
         }
 
@@ -122,7 +120,14 @@ impl Index {
             .collect();
 
         let mut fill = offsets[..offsets.len() - 1].to_vec();
-        let mut postings = vec![Posting { doc: 0, score: 0.0 }; acc];
+        let mut postings = vec![
+            Posting {
+                doc: 0,
+                score: 0.0,
+                in_name: false,
+            };
+            acc
+        ];
         for (doc, st) in stats.iter().enumerate() {
             let norms: [f32; FIELDS] = std::array::from_fn(|f| {
                 if avg[f] > 0.0 {
@@ -145,6 +150,7 @@ impl Index {
                 postings[at] = Posting {
                     doc: doc as u32,
                     score,
+                    in_name: in_name(tf),
                 };
             }
         }
@@ -153,8 +159,7 @@ impl Index {
             vocab,
             offsets,
             postings,
-            name_offsets,
-            name_terms,
+            name_lens,
         }
     }
 
@@ -164,9 +169,9 @@ impl Index {
         &self.postings[self.offsets[t]..self.offsets[t + 1]]
     }
 
-    /// The distinct term ids of tool `doc`'s server and name.
-    pub(crate) fn name_terms(&self, doc: usize) -> &[u32] {
-        &self.name_terms[self.name_offsets[doc]..self.name_offsets[doc + 1]]
+    /// Number of distinct terms in tool `doc`'s server and tool name.
+    pub(crate) fn name_len(&self, doc: usize) -> u16 {
+        self.name_lens[doc]
     }
 
     /// The id of an analysed term, if any tool contains it.
@@ -225,6 +230,20 @@ mod tests {
                 .iter()
                 .all(|p| p.score > 0.0 && p.score.is_finite())
         );
+    }
+
+    #[test]
+    fn qualified_name_terms_are_marked() {
+        let idx = Index::build(vec![
+            doc("alpha", "create_task", "Create a task"),
+            doc("beta", "get", "a task"),
+        ]);
+        assert_eq!((idx.name_len(0), idx.name_len(1)), (3, 2));
+        let task = idx.term_id("task").unwrap();
+        let in_name: Vec<bool> = idx.postings(task).iter().map(|p| p.in_name).collect();
+        assert_eq!(in_name, [true, false]);
+        let beta = idx.term_id("beta").unwrap();
+        assert!(idx.postings(beta)[0].in_name);
     }
 
     #[test]

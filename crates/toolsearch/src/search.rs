@@ -89,19 +89,37 @@ impl Index {
                 add(&mut scores, doc, v);
             }
         }
-        let asked: Vec<(u32, f32)> = groups
-            .iter()
-            .flat_map(|g| g.members.iter().copied())
-            .collect();
+        // Coverage of each tool's qualified name: every distinct query term found in it counts
+        // with its best weight in the query (1 asked, SYNONYM_WEIGHT as a synonym).
+        let mut asked: Vec<(u32, f32)> = Vec::new();
+        for &(term, w) in groups.iter().flat_map(|g| &g.members) {
+            match asked.iter_mut().find(|(t, _)| *t == term) {
+                Some(a) => a.1 = a.1.max(w),
+                None => asked.push((term, w)),
+            }
+        }
+        let mut covered = vec![0f32; n];
+        for &(term, w) in &asked {
+            for p in self.postings(term).iter().filter(|p| p.in_name) {
+                covered[p.doc as usize] += w;
+            }
+        }
         let mut hits: Vec<Hit> = matched
             .into_iter()
             .map(|d| d as usize)
             .filter(|&d| allow(d))
-            .map(|d| Hit {
-                doc: d,
-                score: scores[d]
-                    * (1.0 - NAME_COVERAGE_WEIGHT
-                        + NAME_COVERAGE_WEIGHT * self.name_coverage(d, &asked)),
+            .map(|d| {
+                let len = self.name_len(d);
+                let coverage = if len == 0 {
+                    1.0
+                } else {
+                    covered[d] / f32::from(len)
+                };
+                Hit {
+                    doc: d,
+                    score: scores[d]
+                        * (1.0 - NAME_COVERAGE_WEIGHT + NAME_COVERAGE_WEIGHT * coverage),
+                }
             })
             .collect();
         let order = |a: &Hit, b: &Hit| b.score.total_cmp(&a.score).then(a.doc.cmp(&b.doc));
@@ -111,26 +129,6 @@ impl Index {
         }
         hits.sort_unstable_by(order);
         hits
-    }
-
-    /// How much of tool `doc`'s qualified name the query asks for, in [0, 1]: each distinct name term
-    /// counts with its best weight in the query (1 asked, [`SYNONYM_WEIGHT`] as a synonym).
-    fn name_coverage(&self, doc: usize, asked: &[(u32, f32)]) -> f32 {
-        let names = self.name_terms(doc);
-        if names.is_empty() {
-            return 1.0;
-        }
-        let covered: f32 = names
-            .iter()
-            .map(|t| {
-                asked
-                    .iter()
-                    .filter(|(a, _)| a == t)
-                    .map(|(_, w)| *w)
-                    .fold(0.0, f32::max)
-            })
-            .sum();
-        covered / names.len() as f32
     }
 
     /// The query's term groups: each kept word with its synonyms, then adjacent words run
