@@ -312,7 +312,13 @@ impl SandboxRuntime {
         let t_spawned = t0.elapsed();
         let mut t_info = std::time::Duration::ZERO;
         let started = async {
-            let child_pid = read_child_pid(info_r).await?;
+            let child_pid =
+                read_child_pid(info_r)
+                    .await
+                    .map_err(|reason| SandboxError::StartFailed {
+                        name: spec.name.clone(),
+                        reason,
+                    })?;
             t_info = t0.elapsed();
             if let Some(net) = &inner.network {
                 res.net = Some(net.attach(&spec.name, res.slot, child_pid).await?);
@@ -505,7 +511,7 @@ async fn fail_child(child: &mut Child, spec: &SandboxSpec, err: SandboxError) ->
 }
 
 /// Reads bwrap's `--info-fd` JSON (bounded) and returns `child-pid`.
-async fn read_child_pid(info: std::io::PipeReader) -> Result<u32, SandboxError> {
+async fn read_child_pid(info: std::io::PipeReader) -> Result<u32, String> {
     let fd: OwnedFd = info.into();
     tokio::task::spawn_blocking(move || {
         let mut file = std::fs::File::from(fd);
@@ -514,7 +520,7 @@ async fn read_child_pid(info: std::io::PipeReader) -> Result<u32, SandboxError> 
         loop {
             let n = file
                 .read(&mut chunk)
-                .map_err(|e| SandboxError::io("reading bwrap's info fd", e))?;
+                .map_err(|e| format!("reading bwrap's info fd: {e}"))?;
             if n == 0 || buf.len() + n > 64 * 1024 {
                 break;
             }
@@ -524,19 +530,13 @@ async fn read_child_pid(info: std::io::PipeReader) -> Result<u32, SandboxError> 
                     .get("child-pid")
                     .and_then(serde_json::Value::as_u64)
                     .and_then(|p| u32::try_from(p).ok())
-                    .ok_or_else(|| SandboxError::StartFailed {
-                        name: String::new(),
-                        reason: format!("bwrap info has no child-pid: {v}"),
-                    });
+                    .ok_or_else(|| format!("bwrap info has no child-pid: {v}"));
             }
         }
-        Err(SandboxError::StartFailed {
-            name: String::new(),
-            reason: "bwrap exited before reporting the sandbox pid".into(),
-        })
+        Err("bwrap exited before reporting the sandbox pid".to_string())
     })
     .await
-    .map_err(|e| SandboxError::io("joining the info reader", std::io::Error::other(e)))?
+    .map_err(|e| format!("joining the info reader: {e}"))?
 }
 
 fn resolve_in_path(p: &Path) -> Option<PathBuf> {

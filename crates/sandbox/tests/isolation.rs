@@ -97,3 +97,49 @@ async fn two_runtimes_cannot_share_uids_or_cgroups() {
     drop(first);
     runtime(c).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unreachable_binary_is_refused_with_the_fix() {
+    use std::os::unix::fs::PermissionsExt;
+    let rt = runtime(config(BINARY_ID, false, vec![])).await;
+    let dir = tempfile::tempdir().unwrap();
+    let bin = dir.path().join("echo");
+    std::fs::copy(bin_path("echo"), &bin).unwrap();
+    // Private, as a data dir holding secrets would be.
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o700)).unwrap();
+    let mut spec = static_spec("private", "echo");
+    spec.program = gigmcp_sandbox::ProgramSource::StaticBinary(bin);
+    let err = rt.spawn(&spec).await.err().expect("refused").to_string();
+    assert!(
+        err.contains("o+x") && err.contains(&dir.path().display().to_string()),
+        "{err}"
+    );
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o711)).unwrap();
+    let sb = rt.spawn(&spec).await.expect("reachable now");
+    let (_c, h) = Client::start(sb).await;
+    h.kill();
+    h.wait().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_missing_entrypoint_exits_127_and_frees_everything() {
+    use std::os::unix::fs::PermissionsExt;
+    let rt = runtime(config(BINARY_ID, false, vec![])).await;
+    let root = tempfile::tempdir().unwrap();
+    std::fs::create_dir(root.path().join("usr")).unwrap();
+    std::fs::set_permissions(root.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let spec = gigmcp_sandbox::SandboxSpec {
+        name: "missing".into(),
+        program: gigmcp_sandbox::ProgramSource::Rootfs {
+            dir: root.path().to_path_buf(),
+            entrypoint: vec!["no-such-server".into()],
+            workdir: None,
+        },
+        args: vec![],
+        env: vec![],
+        limits: None,
+    };
+    let sb = rt.spawn(&spec).await.unwrap();
+    assert_eq!(sb.wait().await, gigmcp_sandbox::ExitReason::Exited(127));
+    assert_eq!(rt.running(), 0);
+}

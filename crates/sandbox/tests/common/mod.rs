@@ -17,7 +17,7 @@ use tokio::process::{ChildStdin, ChildStdout};
 
 static NEXT: AtomicU32 = AtomicU32::new(0);
 
-pub fn bin(name: &str) -> PathBuf {
+pub fn bin_path(name: &str) -> PathBuf {
     gigmcp_testkit::static_bin("gigmcp-test-servers", name)
 }
 
@@ -56,7 +56,7 @@ fn letters(mut k: u32) -> String {
 pub fn static_spec(name: &str, server: &str) -> SandboxSpec {
     SandboxSpec {
         name: name.into(),
-        program: ProgramSource::StaticBinary(bin(server)),
+        program: ProgramSource::StaticBinary(bin_path(server)),
         args: vec![],
         env: vec![("GIG_TEST".into(), "1".into())],
         limits: None,
