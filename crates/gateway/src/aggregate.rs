@@ -3,7 +3,9 @@
 //! input schema) and routed to the server that owns the tool.
 
 use crate::http::Inner;
+use crate::meta;
 use crate::profiles::ProfileState;
+use crate::session::Session;
 use crate::supervisor::{Backend, BackendError};
 use gigmcp_mcp::jsonrpc::{ErrorObject, code};
 use gigmcp_store::Server;
@@ -38,13 +40,15 @@ pub fn initialize_result(version: &str) -> Value {
 pub async fn handle(
     gw: &Inner,
     state: &ProfileState,
+    session: &Session,
     method: &str,
     params: Option<Value>,
 ) -> Result<Value, ErrorObject> {
     match method {
         "ping" => Ok(json!({})),
+        "tools/list" if state.profile.meta_tools => Ok(meta::list(gw, state, session).await),
         "tools/list" => list_tools(gw, state, params).await,
-        "tools/call" => call_tool(gw, state, params).await,
+        "tools/call" => call_tool(gw, state, session, params).await,
         other => Err(ErrorObject::new(
             code::METHOD_NOT_FOUND,
             format!(
@@ -200,6 +204,7 @@ pub async fn call_permitted(
 async fn call_tool(
     gw: &Inner,
     state: &ProfileState,
+    session: &Session,
     params: Option<Value>,
 ) -> Result<Value, ErrorObject> {
     let Some(Value::Object(params)) = params else {
@@ -218,6 +223,12 @@ async fn call_tool(
             "tools/call needs a string `name`",
         ));
     };
+    if state.profile.meta_tools {
+        let arguments = params.get("arguments").cloned().unwrap_or(Value::Null);
+        if let Some(result) = meta::call(gw, state, session, &name, &arguments).await {
+            return result;
+        }
+    }
     call_permitted(gw, state, &name, params).await
 }
 

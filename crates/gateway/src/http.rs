@@ -413,7 +413,7 @@ async fn post_message(
                 Ok(s) => s,
                 Err(resp) => return *resp,
             };
-            let reply = match aggregate::handle(gw, &state, &method, params).await {
+            let reply = match aggregate::handle(gw, &state, &session, &method, params).await {
                 Ok(result) => Message::response(id, result),
                 Err(error) => Message::error(Some(id), error),
             };

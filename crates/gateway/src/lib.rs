@@ -7,6 +7,7 @@ pub mod aggregate;
 pub mod auth;
 pub mod config;
 pub mod http;
+pub mod meta;
 pub mod names;
 pub mod profiles;
 pub mod session;

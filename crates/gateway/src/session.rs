@@ -22,9 +22,28 @@ pub struct Session {
     last_seen: Mutex<Instant>,
     /// The server-to-client stream opened by GET, if any.
     stream: Mutex<Option<mpsc::Sender<Value>>>,
+    /// Meta-tools mode: the namespaced tools this client loaded with `load_tools`.
+    loaded: Mutex<std::collections::BTreeSet<String>>,
 }
 
 impl Session {
+    /// Adds tools to this session's loaded set; returns how many were new.
+    pub fn load(&self, names: impl IntoIterator<Item = String>) -> usize {
+        let mut loaded = self.loaded.lock().unwrap_or_else(|e| e.into_inner());
+        names
+            .into_iter()
+            .filter(|n| loaded.insert(n.clone()))
+            .count()
+    }
+
+    /// The tools this session loaded.
+    pub fn loaded(&self) -> std::collections::BTreeSet<String> {
+        self.loaded
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
     fn touch(&self) {
         *self.last_seen.lock().unwrap_or_else(|e| e.into_inner()) = Instant::now();
     }
@@ -88,6 +107,7 @@ impl Sessions {
             version,
             last_seen: Mutex::new(Instant::now()),
             stream: Mutex::new(None),
+            loaded: Mutex::new(Default::default()),
         });
         let mut map = self.map.write().unwrap_or_else(|e| e.into_inner());
         if map.len() >= self.max {

@@ -19,8 +19,34 @@ pub struct Tool {
 
 const VERSIONS: &[&str] = &["2025-11-25", "2025-06-18", "2025-03-26"];
 
+/// Serves a tool list given as MCP tool objects, answering every call with `call(name, args)`.
+pub fn serve_dynamic(
+    server_name: &str,
+    tools: Vec<Value>,
+    call: fn(&str, &Value) -> Result<String, String>,
+) {
+    serve_with(server_name, &tools, &|name, args| {
+        tools
+            .iter()
+            .any(|t| t["name"] == name)
+            .then(|| call(name, args))
+    });
+}
+
 /// Serves MCP over stdin/stdout until stdin closes.
 pub fn serve(server_name: &str, tools: &[Tool]) {
+    let listed: Vec<Value> = tools
+        .iter()
+        .map(|t| json!({"name": t.name, "description": t.description, "inputSchema": t.input_schema}))
+        .collect();
+    serve_with(server_name, &listed, &|name, args| {
+        tools.iter().find(|t| t.name == name).map(|t| (t.run)(args))
+    });
+}
+
+type Dispatch<'a> = &'a dyn Fn(&str, &Value) -> Option<Result<String, String>>;
+
+fn serve_with(server_name: &str, listed: &[Value], dispatch: Dispatch<'_>) {
     let stdin = std::io::stdin();
     let mut out = std::io::stdout().lock();
     for line in stdin.lock().lines() {
@@ -59,22 +85,14 @@ pub fn serve(server_name: &str, tools: &[Tool]) {
                 }))
             }
             "ping" => Ok(json!({})),
-            "tools/list" => Ok(json!({"tools": tools.iter().map(|t| json!({
-                "name": t.name,
-                "description": t.description,
-                "inputSchema": t.input_schema,
-            })).collect::<Vec<_>>()})),
+            "tools/list" => Ok(json!({ "tools": listed })),
             "tools/call" => {
                 let name = params["name"].as_str().unwrap_or_default();
-                match tools.iter().find(|t| t.name == name) {
-                    Some(tool) => {
-                        let args = params.get("arguments").cloned().unwrap_or(json!({}));
-                        Ok(match (tool.run)(&args) {
-                            Ok(text) => json!({"content":[{"type":"text","text":text}]}),
-                            Err(text) => {
-                                json!({"content":[{"type":"text","text":text}],"isError":true})
-                            }
-                        })
+                let args = params.get("arguments").cloned().unwrap_or(json!({}));
+                match dispatch(name, &args) {
+                    Some(Ok(text)) => Ok(json!({"content":[{"type":"text","text":text}]})),
+                    Some(Err(text)) => {
+                        Ok(json!({"content":[{"type":"text","text":text}],"isError":true}))
                     }
                     None => Err((-32602, format!("unknown tool: {name}"))),
                 }

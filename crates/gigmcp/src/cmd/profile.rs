@@ -34,6 +34,13 @@ pub enum ProfileCmd {
         server: String,
         tool: String,
     },
+    /// Turn meta-tools mode on or off for profile SLUG: the profile then exposes
+    /// search_tools, load_tools and call_tool instead of every tool.
+    MetaTools {
+        slug: String,
+        #[arg(value_parser = ["on", "off"])]
+        mode: String,
+    },
     /// List profiles with their servers and explicit tool choices.
     List,
 }
@@ -105,6 +112,14 @@ pub async fn run(cmd: ProfileCmd, ctx: &Context) -> anyhow::Result<()> {
         ProfileCmd::ResetTool { slug, server, tool } => {
             set_tool(ctx, &slug, &server, &tool, None).await?;
             println!("{slug}: {server}_{tool} back to its default");
+        }
+        ProfileCmd::MetaTools { slug, mode } => {
+            let on = mode == "on";
+            store
+                .set_profile_meta_tools(&slug, on)
+                .await
+                .with_context(|| format!("setting meta-tools mode of {slug}"))?;
+            println!("{slug}: meta-tools mode {mode}");
         }
         ProfileCmd::List => {
             for p in store.list_profiles().await? {

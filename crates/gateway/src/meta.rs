@@ -1,0 +1,193 @@
+//! Meta-tools mode: instead of every tool, a profile exposes `search_tools`, `load_tools` and
+//! `call_tool`, so a client pulls in only what a task needs. Only tools the profile permits can
+//! be found, loaded or called.
+
+use crate::aggregate::{self, PermittedTool, tool_error};
+use crate::http::Inner;
+use crate::profiles::ProfileState;
+use crate::session::Session;
+use gigmcp_mcp::jsonrpc::ErrorObject;
+use gigmcp_toolsearch::{Index, ToolDoc};
+use serde_json::{Map, Value, json};
+
+pub const SEARCH: &str = "search_tools";
+pub const LOAD: &str = "load_tools";
+pub const CALL: &str = "call_tool";
+
+const MAX_RESULTS: u64 = 50;
+const MAX_LOAD: usize = 50;
+
+/// The three meta-tools as MCP tool objects.
+pub fn meta_tools() -> Vec<Value> {
+    vec![
+        json!({
+            "name": SEARCH,
+            "description": "Search this profile's tools by what you want to do (e.g. \"create a task in asana\"). Returns the best matches with their server, description and input schema. Load the ones you need with load_tools, or call them directly with call_tool.",
+            "inputSchema": {"type": "object", "properties": {
+                "query": {"type": "string", "description": "The task, in plain language"},
+                "limit": {"type": "integer", "minimum": 1, "maximum": MAX_RESULTS, "description": "Most results to return (default 10)"}
+            }, "required": ["query"]},
+            "annotations": {"readOnlyHint": true, "openWorldHint": false}
+        }),
+        json!({
+            "name": LOAD,
+            "description": "Add tools (by the names search_tools returned) to this session's tool list; the client is told the list changed.",
+            "inputSchema": {"type": "object", "properties": {
+                "names": {"type": "array", "items": {"type": "string"}, "minItems": 1, "maxItems": MAX_LOAD}
+            }, "required": ["names"]},
+            "annotations": {"readOnlyHint": true, "openWorldHint": false}
+        }),
+        json!({
+            "name": CALL,
+            "description": "Call any tool of this profile by name (as search_tools returned it) with its arguments.",
+            "inputSchema": {"type": "object", "properties": {
+                "name": {"type": "string"},
+                "arguments": {"type": "object"}
+            }, "required": ["name"]}
+        }),
+    ]
+}
+
+/// `tools/list` in meta-tools mode: the meta-tools, then what this session loaded.
+pub async fn list(gw: &Inner, state: &ProfileState, session: &Session) -> Value {
+    let mut tools = meta_tools();
+    let loaded = session.loaded();
+    if !loaded.is_empty() {
+        for t in aggregate::permitted_tools(gw, state).await {
+            let namespaced = t.namespaced();
+            if namespaced
+                .get("name")
+                .and_then(Value::as_str)
+                .is_some_and(|n| loaded.contains(n))
+            {
+                tools.push(namespaced);
+            }
+        }
+    }
+    json!({ "tools": tools })
+}
+
+fn structured(text_summary: String, structured: Value) -> Value {
+    json!({ "content": [{ "type": "text", "text": text_summary }], "structuredContent": structured })
+}
+
+/// Ranks the permitted tools for `query`.
+pub fn search(tools: &[PermittedTool<'_>], query: &str, limit: usize) -> Vec<Value> {
+    let mut docs = Vec::with_capacity(tools.len());
+    let mut positions = Vec::with_capacity(tools.len());
+    for (i, t) in tools.iter().enumerate() {
+        if let Ok(doc) = ToolDoc::from_mcp_tool(&t.server.name, &t.tool) {
+            docs.push(doc);
+            positions.push(i);
+        }
+    }
+    let index = Index::build(docs);
+    index
+        .search(query, limit)
+        .into_iter()
+        .map(|hit| {
+            let t = &tools[positions[hit.doc]];
+            json!({
+                "name": aggregate::namespaced(&t.server.name, t.name()),
+                "server": t.server.name,
+                "description": t.tool.get("description").cloned().unwrap_or(Value::Null),
+                "inputSchema": t.tool.get("inputSchema").cloned().unwrap_or(json!({"type": "object"})),
+                "score": hit.score,
+            })
+        })
+        .collect()
+}
+
+/// Handles a `tools/call` of a meta-tool; `None` if `name` is not one.
+pub async fn call(
+    gw: &Inner,
+    state: &ProfileState,
+    session: &Session,
+    name: &str,
+    arguments: &Value,
+) -> Option<Result<Value, ErrorObject>> {
+    let args = arguments.as_object().cloned().unwrap_or_default();
+    Some(match name {
+        SEARCH => {
+            let Some(query) = args
+                .get("query")
+                .and_then(Value::as_str)
+                .filter(|q| !q.trim().is_empty())
+            else {
+                return Some(Ok(tool_error(
+                    "search_tools needs a non-empty `query` string".into(),
+                )));
+            };
+            let limit = args
+                .get("limit")
+                .and_then(Value::as_u64)
+                .unwrap_or(10)
+                .clamp(1, MAX_RESULTS) as usize;
+            let tools = aggregate::permitted_tools(gw, state).await;
+            let hits = search(&tools, query, limit);
+            let summary = if hits.is_empty() {
+                format!("no tool matches {query:?}; try other words")
+            } else {
+                serde_json::to_string(&hits).unwrap_or_default()
+            };
+            Ok(structured(summary, json!({ "tools": hits })))
+        }
+        LOAD => {
+            let names: Vec<String> = args
+                .get("names")
+                .and_then(Value::as_array)
+                .map(|a| {
+                    a.iter()
+                        .filter_map(|v| v.as_str().map(str::to_owned))
+                        .collect()
+                })
+                .unwrap_or_default();
+            if names.is_empty() || names.len() > MAX_LOAD {
+                return Some(Ok(tool_error(format!(
+                    "load_tools needs `names`: 1 to {MAX_LOAD} tool names"
+                ))));
+            }
+            let permitted: std::collections::HashSet<String> =
+                aggregate::permitted_tools(gw, state)
+                    .await
+                    .iter()
+                    .map(|t| aggregate::namespaced(&t.server.name, t.name()))
+                    .collect();
+            let (known, unknown): (Vec<String>, Vec<String>) =
+                names.into_iter().partition(|n| permitted.contains(n));
+            if !unknown.is_empty() {
+                return Some(Ok(tool_error(format!(
+                    "unknown tools: {}; use search_tools to find the exact names",
+                    unknown.join(", ")
+                ))));
+            }
+            let added = session.load(known.clone());
+            if added > 0 {
+                session
+                    .push(json!({"jsonrpc": "2.0", "method": "notifications/tools/list_changed"}));
+            }
+            Ok(structured(
+                format!("loaded {}; they are now in tools/list", known.join(", ")),
+                json!({ "loaded": known }),
+            ))
+        }
+        CALL => {
+            let Some(target) = args.get("name").and_then(Value::as_str) else {
+                return Some(Ok(tool_error("call_tool needs the tool's `name`".into())));
+            };
+            if [SEARCH, LOAD, CALL].contains(&target) {
+                return Some(Ok(tool_error(
+                    "call_tool calls the profile's tools, not the meta-tools".into(),
+                )));
+            }
+            let mut params = Map::new();
+            params.insert("name".into(), json!(target));
+            params.insert(
+                "arguments".into(),
+                args.get("arguments").cloned().unwrap_or_else(|| json!({})),
+            );
+            aggregate::call_permitted(gw, state, target, params).await
+        }
+        _ => return None,
+    })
+}
