@@ -25,15 +25,14 @@ pub const NAMESPACE_FLAGS: u64 = (libc::CLONE_NEWNS
     | libc::CLONE_NEWPID
     | libc::CLONE_NEWNET) as u64;
 
-/// Socket families a server may create: local, IPv4/IPv6 (raw and packet sockets also need
-/// CAP_NET_RAW, which nobody has), and netlink (read-only without CAP_NET_ADMIN; glibc's
-/// getifaddrs and getaddrinfo use it).
-const SOCKET_FAMILIES: [i32; 4] = [
-    libc::AF_UNIX,
-    libc::AF_INET,
-    libc::AF_INET6,
-    libc::AF_NETLINK,
-];
+/// Sockets a server may create: any local (AF_UNIX) or netlink socket (read-only without
+/// CAP_NET_ADMIN; glibc's getifaddrs and getaddrinfo use it), and TCP (SOCK_STREAM) over IPv4 or
+/// IPv6 — whose connects Landlock limits to the proxy ports. No UDP, raw or packet socket: a
+/// server cannot reach host UDP services on its host-side address, and DNS goes through the proxy.
+const ANY_TYPE_FAMILIES: [i32; 2] = [libc::AF_UNIX, libc::AF_NETLINK];
+const STREAM_ONLY_FAMILIES: [i32; 2] = [libc::AF_INET, libc::AF_INET6];
+/// The socket type without SOCK_NONBLOCK/SOCK_CLOEXEC.
+const SOCK_TYPE_MASK: u64 = 0xf;
 
 /// Syscalls allowed without argument checks, common to all architectures.
 const COMMON: &[libc::c_long] = &[
@@ -324,13 +323,22 @@ pub fn filters() -> Result<[BpfProgram; 2], FilterError> {
             0,
         )?])?],
     );
-    allow.insert(
-        libc::SYS_socket,
-        SOCKET_FAMILIES
-            .iter()
-            .map(|f| arg_eq(0, *f as u64))
-            .collect::<Result<_, _>>()?,
-    );
+    let mut socket_rules: Vec<SeccompRule> = ANY_TYPE_FAMILIES
+        .iter()
+        .map(|f| arg_eq(0, *f as u64))
+        .collect::<Result<_, _>>()?;
+    for family in STREAM_ONLY_FAMILIES {
+        socket_rules.push(SeccompRule::new(vec![
+            SeccompCondition::new(0, SeccompCmpArgLen::Dword, SeccompCmpOp::Eq, family as u64)?,
+            SeccompCondition::new(
+                1,
+                SeccompCmpArgLen::Dword,
+                SeccompCmpOp::MaskedEq(SOCK_TYPE_MASK),
+                libc::SOCK_STREAM as u64,
+            )?,
+        ])?);
+    }
+    allow.insert(libc::SYS_socket, socket_rules);
     let allowlist = SeccompFilter::new(
         allow,
         SeccompAction::Errno(libc::EPERM as u32),
