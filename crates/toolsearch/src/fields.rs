@@ -17,24 +17,21 @@ pub(crate) const LENGTH_NORM: [f32; FIELDS] = [0.0, 0.5, 0.75, 0.75, 0.75];
 /// Raw word pieces considered per piece of text (a description, a parameter's description).
 pub(crate) const MAX_PIECES_PER_TEXT: usize = 1024;
 
-/// The analysed terms of each field of `doc`, in field order.
-pub(crate) fn field_terms(doc: &ToolDoc) -> [Vec<String>; FIELDS] {
-    let mut out: [Vec<String>; FIELDS] = Default::default();
-    out[SERVER] = server_terms(&doc.server);
-    analyze(&doc.name, MAX_PIECES_PER_TEXT, |t| out[NAME].push(t));
-    analyze(&doc.description, MAX_PIECES_PER_TEXT, |t| out[2].push(t));
+/// Calls `emit(field, term)` for every analysed term of `doc`, field by field.
+pub(crate) fn for_each_term(doc: &ToolDoc, mut emit: impl FnMut(usize, &str)) {
+    server_terms(&doc.server, |t| emit(SERVER, t));
+    analyze(&doc.name, MAX_PIECES_PER_TEXT, |t| emit(NAME, t));
+    analyze(&doc.description, MAX_PIECES_PER_TEXT, |t| emit(2, t));
     for (name, description) in &doc.params {
-        analyze(name, MAX_PIECES_PER_TEXT, |t| out[3].push(t));
-        analyze(description, MAX_PIECES_PER_TEXT, |t| out[4].push(t));
+        analyze(name, MAX_PIECES_PER_TEXT, |t| emit(3, t));
+        analyze(description, MAX_PIECES_PER_TEXT, |t| emit(4, t));
     }
-    out
 }
 
 /// A server's terms, plus its pieces run together when it has several (`zoho-books` also
 /// yields `zohobook`), so both "zoho books" and "zohobooks" find it.
-fn server_terms(server: &str) -> Vec<String> {
-    let mut terms = Vec::new();
-    analyze(server, MAX_PIECES_PER_TEXT, |t| terms.push(t));
+fn server_terms(server: &str, mut emit: impl FnMut(&str)) {
+    analyze(server, MAX_PIECES_PER_TEXT, &mut emit);
     let mut joined = String::new();
     let mut pieces = 0;
     split_words(server, MAX_PIECES_PER_TEXT, |p| {
@@ -42,14 +39,19 @@ fn server_terms(server: &str) -> Vec<String> {
         pieces += 1;
     });
     if pieces > 1 {
-        terms.push(stem(&joined));
+        emit(&stem(&joined));
     }
-    terms
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn field_terms(doc: &ToolDoc) -> [Vec<String>; FIELDS] {
+        let mut out: [Vec<String>; FIELDS] = Default::default();
+        for_each_term(doc, |f, t| out[f].push(t.to_owned()));
+        out
+    }
 
     #[test]
     fn fields_are_analysed_separately() {
@@ -60,8 +62,8 @@ mod tests {
             params: vec![("customer_id".into(), "The customer".into())],
         };
         let f = field_terms(&doc);
-        assert_eq!(f[0], ["zoho", "book", "zohobook"]);
-        assert_eq!(f[1], ["creat", "invoic"]);
+        assert_eq!(f[SERVER], ["zoho", "book", "zohobook"]);
+        assert_eq!(f[NAME], ["creat", "invoic"]);
         assert_eq!(f[2], ["creat", "invoic", "customer"]);
         assert_eq!(f[3], ["customer", "id"]);
         assert_eq!(f[4], ["customer"]);
@@ -73,6 +75,6 @@ mod tests {
             server: "asana".into(),
             ..ToolDoc::default()
         };
-        assert_eq!(field_terms(&doc)[0], ["asana"]);
+        assert_eq!(field_terms(&doc)[SERVER], ["asana"]);
     }
 }

@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 
 use crate::doc::ToolDoc;
-use crate::fields::{FIELDS, LENGTH_NORM, NAME, SERVER, WEIGHTS, field_terms};
+use crate::fields::{FIELDS, LENGTH_NORM, NAME, SERVER, WEIGHTS, for_each_term};
 
 /// BM25 term-frequency saturation.
 const K1: f32 = 1.2;
@@ -62,28 +62,38 @@ impl Index {
             "a tool search index holds at most u32::MAX tools"
         );
         let mut vocab: HashMap<Box<str>, u32> = HashMap::new();
-        let mut slot: HashMap<u32, usize> = HashMap::new();
+        // Per term id: (1 + position of the last tool that used it, its slot in that tool's
+        // `terms`), so counting a tool's terms needs no per-tool map.
+        let mut seen: Vec<(u32, u32)> = Vec::new();
         let mut stats = Vec::with_capacity(docs.len());
         let mut total = [0f64; FIELDS];
         let mut name_lens = Vec::with_capacity(docs.len());
-        for doc in &docs {
-            slot.clear();
+        for (pos, doc) in docs.iter().enumerate() {
+            let stamp = pos as u32 + 1;
             let mut st = DocStats {
                 terms: Vec::new(),
                 lens: [0; FIELDS],
             };
-            for (field, terms) in field_terms(doc).into_iter().enumerate() {
-                st.lens[field] = u32::try_from(terms.len()).unwrap_or(u32::MAX);
-                total[field] += f64::from(st.lens[field]);
-                for term in terms {
-                    let next = u32::try_from(vocab.len()).unwrap_or(u32::MAX);
-                    let id = *vocab.entry(term.into_boxed_str()).or_insert(next);
-                    let i = *slot.entry(id).or_insert_with(|| {
-                        st.terms.push((id, [0; FIELDS]));
-                        st.terms.len() - 1
-                    });
-                    st.terms[i].1[field] += 1;
+            for_each_term(doc, |field, term| {
+                st.lens[field] = st.lens[field].saturating_add(1);
+                let id = match vocab.get(term) {
+                    Some(&id) => id,
+                    None => {
+                        let id = u32::try_from(vocab.len()).unwrap_or(u32::MAX);
+                        vocab.insert(term.into(), id);
+                        seen.push((0, 0));
+                        id
+                    }
+                };
+                let entry = &mut seen[id as usize];
+                if entry.0 != stamp {
+                    *entry = (stamp, st.terms.len() as u32);
+                    st.terms.push((id, [0; FIELDS]));
                 }
+                st.terms[entry.1 as usize].1[field] += 1;
+            });
+            for (t, l) in total.iter_mut().zip(st.lens) {
+                *t += f64::from(l);
             }
             let in_name = st.terms.iter().filter(|(_, tf)| in_name(tf)).count();
             name_lens.push(u16::try_from(in_name).unwrap_or(u16::MAX));

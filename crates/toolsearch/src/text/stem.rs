@@ -7,16 +7,24 @@
 
 /// Returns the stem of a lowercase word.
 pub(crate) fn stem(word: &str) -> String {
+    let mut out = String::new();
+    stem_into(word, &mut out);
+    out
+}
+
+/// Replaces the contents of `out` with the stem of `word` (no allocation once `out` is large
+/// enough).
+pub(crate) fn stem_into(word: &str, out: &mut String) {
+    out.clear();
+    out.push_str(word);
     if word.len() < 4 || !word.is_ascii() || word.bytes().any(|b| b.is_ascii_digit()) {
-        return word.to_owned();
+        return;
     }
-    let mut w = word.to_owned();
-    strip_plural(&mut w);
-    strip_verb_suffix(&mut w);
-    if w.len() > 3 && w.ends_with('e') {
-        w.pop();
+    strip_plural(out);
+    strip_verb_suffix(out);
+    if out.len() > 3 && out.ends_with('e') {
+        out.pop();
     }
-    w
 }
 
 fn strip_plural(w: &mut String) {
