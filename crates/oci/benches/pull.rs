@@ -1,7 +1,8 @@
 //! Pull + verify + extract of a ~50 MB, 3-layer image from a real loopback `docker-registry`, cold
 //! (empty cache) and cached (rootfs present: manifest/config re-read and re-verified from the cache).
 //!
-//! `cargo bench -p gigmcp-oci --bench pull` (needs `docker-registry` on PATH).
+//! `cargo bench -p gigmcp-oci --bench pull` (needs `docker-registry` on PATH); set
+//! `GIGMCP_OCI_BENCH_DIR=/dev/shm` to put the cache on tmpfs.
 
 #[path = "../tests/common/mod.rs"]
 mod common;
@@ -94,7 +95,11 @@ fn bench(c: &mut Criterion) {
     let src: ImageSource = format!("{}/bench/img@{}", reg.host, img.manifest_digest)
         .parse()
         .unwrap();
-    let work = tempfile::tempdir().unwrap();
+    // GIGMCP_OCI_BENCH_DIR picks the file system of the cache (default: the temp dir).
+    let work = match std::env::var_os("GIGMCP_OCI_BENCH_DIR") {
+        Some(d) => tempfile::tempdir_in(d).unwrap(),
+        None => tempfile::tempdir().unwrap(),
+    };
     let puller_at = |cache: &std::path::Path| {
         let mut o = PullOptions::new(cache);
         o.client.insecure_hosts.push(reg.host.clone());
@@ -115,6 +120,26 @@ fn bench(c: &mut Criterion) {
                 let r = rt.block_on(p.pull(&src)).unwrap();
                 assert!(!r.cached);
                 cache
+            },
+            BatchSize::PerIteration,
+        )
+    });
+    // Blobs cached, rootfs removed before each iteration: extraction (+ re-hash, diff_id) alone.
+    let blobs_only = puller_at(&work.path().join("blobs-only"));
+    let rootfs = rt.block_on(blobs_only.pull(&src)).unwrap().rootfs;
+    let trash = work.path().join("trash");
+    std::fs::create_dir(&trash).unwrap();
+    g.bench_function("extract_from_cached_blobs", |b| {
+        b.iter_batched(
+            || {
+                let gone = tempfile::tempdir_in(&trash).unwrap();
+                std::fs::rename(&rootfs, gone.path().join("r")).unwrap();
+                gone
+            },
+            |gone| {
+                let r = rt.block_on(blobs_only.pull(&src)).unwrap();
+                assert!(!r.cached);
+                gone
             },
             BatchSize::PerIteration,
         )

@@ -104,7 +104,7 @@ impl Cache {
             .await
             .map_err(Error::io("create temp blob", &tmp))?;
         Ok(BlobWriter {
-            file: Some(file),
+            file: Some(tokio::io::BufWriter::with_capacity(1 << 20, file)),
             tmp,
             dst: self.blob_path(digest),
             expected: digest.clone(),
@@ -118,7 +118,7 @@ impl Cache {
 /// A streamed blob write that is renamed into the cache only once the digest and size match.
 /// Dropping it without [`BlobWriter::commit`] removes the temp file.
 pub struct BlobWriter {
-    file: Option<tokio::fs::File>,
+    file: Option<tokio::io::BufWriter<tokio::fs::File>>,
     tmp: PathBuf,
     dst: PathBuf,
     expected: Digest,
