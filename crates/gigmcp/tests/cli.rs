@@ -1,0 +1,233 @@
+//! The `gigmcp` binary end to end, as an operator uses it: install a server, create a profile,
+//! store a secret, serve, call a tool; then restart on the same data (SQLite and PostgreSQL)
+//! and find every profile, token and secret still there.
+
+use gigmcp_store::StoreUrl;
+use gigmcp_store::testing::{Driver, TestDb};
+use serde_json::{Value, json};
+use std::io::Write;
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+const KEY: &str = "5f0c2a2bd3c9e7a1b4d6f8091a2b3c4d5e6f708192a3b4c5d6e7f8091a2b3c4d";
+
+struct Env {
+    data_dir: std::path::PathBuf,
+    database_url: Option<String>,
+}
+
+impl Env {
+    fn cmd(&self) -> Command {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_gigmcp"));
+        c.env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("GIG_DATA_DIR", &self.data_dir)
+            .env("GIG_MASTER_KEY", KEY)
+            .env("GIG_LOG", "warn");
+        if let Some(url) = &self.database_url {
+            c.env("GIG_DATABASE_URL", url);
+        }
+        c
+    }
+
+    fn run(&self, args: &[&str], stdin: Option<&str>) -> Output {
+        let mut child = self
+            .cmd()
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut input = child.stdin.take().unwrap();
+        if let Some(text) = stdin {
+            input.write_all(text.as_bytes()).unwrap();
+        }
+        drop(input);
+        let out = child.wait_with_output().unwrap();
+        assert!(
+            out.status.success(),
+            "gigmcp {args:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        out
+    }
+
+    fn serve(&self, port: u16) -> Child {
+        let bootstrap = gigmcp_testkit::static_bin("gigmcp-bootstrap", "gigmcp-bootstrap");
+        self.cmd()
+            .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
+            .env("GIG_BOOTSTRAP", bootstrap)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap()
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+async fn echo_through(port: u16, token: &str) -> Value {
+    let url = format!("http://127.0.0.1:{port}/mcp/p/dev");
+    let http = reqwest::Client::new();
+    let started = Instant::now();
+    let init = loop {
+        let r = http
+            .post(&url)
+            .bearer_auth(token)
+            .header("content-type", "application/json")
+            .header("accept", "application/json, text/event-stream")
+            .body(r#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"t","version":"0"}}}"#)
+            .send()
+            .await;
+        match r {
+            Ok(r) => break r,
+            Err(_) if started.elapsed() < Duration::from_secs(20) => {
+                tokio::time::sleep(Duration::from_millis(50)).await
+            }
+            Err(e) => panic!("gateway did not come up: {e}"),
+        }
+    };
+    assert_eq!(init.status(), 200);
+    let session = init.headers()["mcp-session-id"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    http.post(&url)
+        .bearer_auth(token)
+        .header("content-type", "application/json")
+        .header("accept", "application/json, text/event-stream")
+        .header("mcp-session-id", session)
+        .body(json!({"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"echo_echo","arguments":{"message":"hello"}}}).to_string())
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
+async fn operator_flow_survives_a_restart(driver: Driver) {
+    let db = TestDb::new(driver).await;
+    let env = Env {
+        data_dir: db.dir.path().to_path_buf(),
+        database_url: match &db.url {
+            StoreUrl::Sqlite { .. } => None,
+            StoreUrl::Postgres { url } => Some(url.clone()),
+        },
+    };
+    let echo = gigmcp_testkit::static_bin("gigmcp-test-servers", "echo");
+    env.run(
+        &["server", "add", "echo", "--binary", echo.to_str().unwrap()],
+        None,
+    );
+    let created = env.run(&["profile", "create", "dev"], None);
+    let token = String::from_utf8(created.stdout)
+        .unwrap()
+        .trim()
+        .to_string();
+    assert!(token.starts_with("gig_"), "{token}");
+    env.run(&["profile", "add-server", "dev", "echo"], None);
+    env.run(
+        &["credential", "set", "echo", "--profile", "dev"],
+        Some("s3cret-value\n"),
+    );
+
+    for round in 0..2 {
+        let port = free_port();
+        let mut gateway = env.serve(port);
+        let out = echo_through(port, &token).await;
+        gateway.kill().unwrap();
+        gateway.wait().unwrap();
+        assert_eq!(
+            out["result"]["content"][0]["text"], "echo: hello",
+            "round {round}: {out}"
+        );
+    }
+    let listed = String::from_utf8(env.run(&["profile", "list"], None).stdout).unwrap();
+    assert!(
+        listed.contains("dev") && listed.contains("servers=echo"),
+        "{listed}"
+    );
+    let creds = String::from_utf8(env.run(&["credential", "list"], None).stdout).unwrap();
+    assert!(
+        creds.contains("echo") && creds.contains("default"),
+        "{creds}"
+    );
+    assert!(
+        !creds.contains("s3cret-value"),
+        "listing shows metadata only"
+    );
+    // the token is stored only as a hash, the secret only encrypted
+    if let StoreUrl::Sqlite { path } = &db.url {
+        let bytes = std::fs::read(path).unwrap();
+        let hay = String::from_utf8_lossy(&bytes);
+        assert!(!hay.contains(&token) && !hay.contains("s3cret-value") && !hay.contains(KEY));
+    }
+}
+
+#[tokio::test]
+async fn operator_flow_survives_a_restart_on_sqlite() {
+    operator_flow_survives_a_restart(Driver::Sqlite).await;
+}
+
+#[tokio::test]
+async fn operator_flow_survives_a_restart_on_postgres() {
+    operator_flow_survives_a_restart(Driver::Postgres).await;
+}
+
+#[test]
+fn serve_refuses_to_start_without_a_master_key_and_says_how_to_make_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_gigmcp"))
+        .env_clear()
+        .env("GIG_DATA_DIR", dir.path())
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("GIG_MASTER_KEY") && err.contains("openssl rand -hex 32"),
+        "{err}"
+    );
+}
+
+#[test]
+fn bad_settings_name_the_variable_and_the_fix() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_gigmcp"))
+        .env_clear()
+        .env("GIG_DATA_DIR", dir.path())
+        .env("GIG_MASTER_KEY", KEY)
+        .env("GIG_LISTEN", "not-an-address")
+        .arg("serve")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("GIG_LISTEN") && err.contains("HOST:PORT"),
+        "{err}"
+    );
+}
+
+#[test]
+fn names_are_validated() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_gigmcp"))
+        .env_clear()
+        .env("GIG_DATA_DIR", dir.path())
+        .args(["profile", "create", "Bad_Slug"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("invalid slug"), "{err}");
+}
