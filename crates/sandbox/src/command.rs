@@ -19,6 +19,41 @@ const MAX_ROOT_ENTRIES: usize = 128;
 /// Size of the sandbox's `/dev/shm`.
 const SHM_BYTES: u64 = 16 << 20;
 
+/// Host-wide kernel information in `/proc` a sandbox has no business reading (as Docker masks
+/// them): files are covered by `/dev/null` (unreadable on the nodev procfs), directories by an
+/// empty read-only tmpfs.
+const MASKED_PROC_FILES: &[&str] = &[
+    "/proc/kcore",
+    "/proc/keys",
+    "/proc/key-users",
+    "/proc/timer_list",
+    "/proc/timer_stats",
+    "/proc/sched_debug",
+    "/proc/latency_stats",
+    "/proc/sysrq-trigger",
+];
+const MASKED_PROC_DIRS: &[&str] = &["/proc/acpi", "/proc/scsi", "/proc/asound"];
+
+/// A `/proc` entry to hide in every sandbox.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ProcMask {
+    File(&'static str),
+    Dir(&'static str),
+}
+
+/// The masks that apply on this kernel (bwrap cannot mount over entries that do not exist).
+pub fn proc_masks() -> Vec<ProcMask> {
+    let files = MASKED_PROC_FILES
+        .iter()
+        .filter(|p| Path::new(p).exists())
+        .map(|p| ProcMask::File(p));
+    let dirs = MASKED_PROC_DIRS
+        .iter()
+        .filter(|p| Path::new(p).is_dir())
+        .map(|p| ProcMask::Dir(p));
+    files.chain(dirs).collect()
+}
+
 /// One top-level entry of an image rootfs, as it will appear in the sandbox.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum RootEntry {
@@ -82,6 +117,7 @@ pub struct CommandInputs<'a> {
     /// fd to which bwrap writes its JSON info (child pid, namespaces).
     pub info_fd: i32,
     pub allowed_tcp_ports: &'a [u16],
+    pub proc_masks: &'a [ProcMask],
 }
 
 /// The bwrap argv (without `bwrap` itself).
@@ -116,6 +152,12 @@ pub fn bwrap_args(i: &CommandInputs<'_>) -> Vec<OsString> {
         "--proc", "/proc", "--dev", "/dev", "--perms", "1777", "--size", &tmp, "--tmpfs", "/tmp",
         "--perms", "1777", "--size", &shm, "--tmpfs", "/dev/shm",
     ]);
+    for m in i.proc_masks {
+        match m {
+            ProcMask::File(p) => push(&["--ro-bind", "/dev/null", p]),
+            ProcMask::Dir(p) => push(&["--size", "4096", "--tmpfs", p, "--remount-ro", p]),
+        }
+    }
     let mut argv: Vec<OsString> = Vec::new();
     let mut chdir = "/".to_string();
     match &i.spec.program {
@@ -191,6 +233,7 @@ mod tests {
             go_fd: 7,
             info_fd: 8,
             allowed_tcp_ports: &[3128],
+            proc_masks: &[ProcMask::File("/proc/keys"), ProcMask::Dir("/proc/acpi")],
         })
         .into_iter()
         .map(|s| s.into_string().unwrap())
@@ -233,6 +276,11 @@ mod tests {
             &["--size", &(64u64 << 20).to_string(), "--tmpfs", "/tmp"]
         ));
         assert!(has_seq(&a, &["--remount-ro", "/"]));
+        assert!(has_seq(&a, &["--ro-bind", "/dev/null", "/proc/keys"]));
+        assert!(has_seq(
+            &a,
+            &["--tmpfs", "/proc/acpi", "--remount-ro", "/proc/acpi"]
+        ));
         let tail: Vec<&str> = a[a.len() - 8..].iter().map(String::as_str).collect();
         assert_eq!(
             tail,

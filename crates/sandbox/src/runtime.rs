@@ -12,7 +12,7 @@
 
 use crate::access::{Need, check_reachable};
 use crate::cgroup::{CgroupLayout, SandboxCgroup};
-use crate::command::{CommandInputs, RootEntry, bwrap_args, root_entries};
+use crate::command::{CommandInputs, ProcMask, RootEntry, bwrap_args, proc_masks, root_entries};
 use crate::config::RuntimeConfig;
 use crate::error::SandboxError;
 use crate::net::{NetLease, Network};
@@ -79,6 +79,7 @@ struct Inner {
     slots: Slots,
     cgroups: Option<CgroupLayout>,
     network: Option<Network>,
+    proc_masks: Vec<ProcMask>,
     next_id: AtomicU64,
     live: Mutex<HashMap<u64, LiveEntry>>,
 }
@@ -151,6 +152,7 @@ impl SandboxRuntime {
                 slots: Slots::new(capacity),
                 cgroups,
                 network,
+                proc_masks: proc_masks(),
                 next_id: AtomicU64::new(1),
                 live: Mutex::new(HashMap::new()),
                 config,
@@ -253,6 +255,7 @@ impl SandboxRuntime {
             go_fd,
             info_fd,
             allowed_tcp_ports: &ports,
+            proc_masks: &inner.proc_masks,
         });
         let mut cmd = tokio::process::Command::new(&inner.bwrap);
         cmd.args(&args)

@@ -74,6 +74,8 @@ async fn filesystem_escapes_fail() {
         secret.to_str().unwrap(),
         "/tmp/b-secret",
         "/proc/1/environ",
+        "/proc/timer_list",
+        "/proc/keys",
     ] {
         assert_contained(&mut a, "read_file", json!({"path": path})).await;
     }
@@ -174,7 +176,10 @@ async fn network_escapes_fail_and_only_the_proxy_port_is_reachable() {
     // No UDP at all: not to the outside (DNS), not to host services on the host-side address.
     for addr in ["8.8.8.8:53".to_string(), format!("{}:53", a_addr.host)] {
         let u = assert_contained(&mut a, "udp_send", json!({"addr": addr})).await;
-        assert!(u["detail"].as_str().unwrap().starts_with("udp socket"), "{u}");
+        assert!(
+            u["detail"].as_str().unwrap().starts_with("udp socket"),
+            "{u}"
+        );
     }
     for kind in ["raw", "packet"] {
         assert_contained(&mut a, "raw_socket", json!({"kind": kind})).await;
