@@ -267,6 +267,66 @@ impl SandboxCgroup {
 mod tests {
     use super::*;
 
+    fn read(p: &Path) -> String {
+        std::fs::read_to_string(p).unwrap()
+    }
+
+    #[test]
+    fn v2_limits_are_written_in_the_kernel_formats() {
+        let parent = tempfile::tempdir().unwrap();
+        let layout = CgroupLayout::V2 {
+            parent: parent.path().to_path_buf(),
+        };
+        let limits = Limits {
+            memory_bytes: 64 << 20,
+            pids: 32,
+            cpu_millis: 250,
+            tmp_bytes: 4096,
+        };
+        let cg = layout.create("s1", &limits).unwrap();
+        let dir = parent.path().join("s1");
+        assert_eq!(read(&dir.join("memory.max")), (64u64 << 20).to_string());
+        assert_eq!(read(&dir.join("memory.swap.max")), "0");
+        assert_eq!(read(&dir.join("pids.max")), "32");
+        assert_eq!(read(&dir.join("cpu.max")), "25000 100000");
+        assert!(!cg.oom_killed());
+        std::fs::write(
+            dir.join("memory.events"),
+            "low 0\nhigh 0\nmax 3\noom 1\noom_kill 1\n",
+        )
+        .unwrap();
+        assert!(cg.oom_killed());
+    }
+
+    #[test]
+    fn v1_limits_go_to_each_controller() {
+        let root = tempfile::tempdir().unwrap();
+        let parents: Vec<(&'static str, PathBuf)> = V1_CONTROLLERS
+            .iter()
+            .map(|c| {
+                let p = root.path().join(c);
+                std::fs::create_dir(&p).unwrap();
+                (*c, p)
+            })
+            .collect();
+        let layout = CgroupLayout::V1 { parents };
+        let cg = layout.create("s2", &Limits::default()).unwrap();
+        let d = |c: &str| root.path().join(c).join("s2");
+        assert_eq!(
+            read(&d("memory").join("memory.limit_in_bytes")),
+            (512u64 << 20).to_string()
+        );
+        assert_eq!(read(&d("pids").join("pids.max")), "256");
+        assert_eq!(read(&d("cpu").join("cpu.cfs_quota_us")), "100000");
+        assert_eq!(read(&d("cpu").join("cpu.cfs_period_us")), "100000");
+        std::fs::write(
+            d("memory").join("memory.oom_control"),
+            "oom_kill_disable 0\nunder_oom 0\noom_kill 0\n",
+        )
+        .unwrap();
+        assert!(!cg.oom_killed());
+    }
+
     #[test]
     fn own_path_reads_v1_and_v2_lines() {
         let text = "9:name=systemd:/\n4:memory:/a/b\n1:cpu,cpuacct:/c\n0::/unified/x\n";
