@@ -65,6 +65,16 @@ impl CgroupLayout {
             let own_dir = root.join(own);
             let parent = own_dir.join(name);
             std::fs::create_dir_all(&parent).map_err(cg_err(&parent))?;
+            // v2's "no internal processes" rule: a cgroup that holds processes (this gateway)
+            // cannot hand controllers to children. Move the gateway into a leaf of its own first.
+            let own_ctl = own_dir.join("cgroup.subtree_control");
+            if std::fs::write(&own_ctl, "+memory +pids +cpu")
+                .is_err_and(|e| e.raw_os_error() == Some(libc::EBUSY))
+            {
+                let leaf = own_dir.join(format!("{name}-gateway"));
+                std::fs::create_dir_all(&leaf).map_err(cg_err(&leaf))?;
+                write_file(&leaf.join("cgroup.procs"), &std::process::id().to_string())?;
+            }
             for dir in [&own_dir, &parent] {
                 let ctl = dir.join("cgroup.subtree_control");
                 std::fs::write(&ctl, "+memory +pids +cpu").map_err(|e| SandboxError::Config(format!(
