@@ -68,7 +68,13 @@ impl ToolDoc {
             .or_else(|| obj.get("annotations")?.get("title")?.as_str());
         let description = obj.get("description").and_then(Value::as_str);
         let description = match (title, description) {
-            (Some(t), Some(d)) => truncate(&format!("{t}. {d}"), MAX_DESCRIPTION_CHARS),
+            (Some(t), Some(d)) => {
+                let (t, d) = (
+                    truncate(t, MAX_DESCRIPTION_CHARS),
+                    truncate(d, MAX_DESCRIPTION_CHARS),
+                );
+                truncate(&format!("{t}. {d}"), MAX_DESCRIPTION_CHARS)
+            }
             (Some(t), None) => truncate(t, MAX_DESCRIPTION_CHARS),
             (None, Some(d)) => truncate(d, MAX_DESCRIPTION_CHARS),
             (None, None) => String::new(),

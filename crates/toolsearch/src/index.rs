@@ -269,6 +269,12 @@ mod tests {
     }
 
     #[test]
+    fn index_can_be_shared_across_threads() {
+        fn shareable<T: Send + Sync + Clone>() {}
+        shareable::<Index>();
+    }
+
+    #[test]
     fn empty_index_is_fine() {
         let idx = Index::build(Vec::new());
         assert!(idx.is_empty());
