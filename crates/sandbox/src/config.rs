@@ -166,6 +166,32 @@ impl RuntimeConfig {
     }
 }
 
+impl RuntimeConfig {
+    /// Gives this runtime identity number `n` (0..=99): its own host uid range, cgroup name,
+    /// link prefix and (if networking is on) address pool `10.(120+n).0.0/16`. Runtimes that
+    /// coexist — several gateways on one host, or parallel tests in one process — need distinct
+    /// identities; [`crate::SandboxRuntime::new`] refuses a duplicate within a process.
+    pub fn instance(mut self, n: u8) -> Result<Self, SandboxError> {
+        if n > 99 {
+            return Err(SandboxError::Config(format!(
+                "runtime instance {n} is out of range 0..=99"
+            )));
+        }
+        self.host_uid_base = 1_800_000_000 + u32::from(n) * 65_536;
+        self.max_sandboxes = self.max_sandboxes.min(65_536);
+        self.cgroup_name = format!("gigmcp-{n}");
+        let letters: String = [b'a' + n / 26, b'a' + n % 26]
+            .iter()
+            .map(|b| *b as char)
+            .collect();
+        if let Some(net) = &mut self.network {
+            net.link_prefix = format!("gig{letters}");
+            net.pool = Ipv4Pool::new(Ipv4Addr::new(10, 120 + n, 0, 0), 16)?;
+        }
+        Ok(self)
+    }
+}
+
 /// Where the bootstrap binary is expected: `$GIG_BOOTSTRAP`, else `gigmcp-bootstrap` next to the
 /// running executable.
 pub fn default_bootstrap_path() -> PathBuf {
@@ -204,6 +230,24 @@ mod tests {
         assert!("10.88.0.1/16".parse::<Ipv4Pool>().is_err());
         assert!("10.88.0.0/31".parse::<Ipv4Pool>().is_err());
         assert!("10.88.0.0".parse::<Ipv4Pool>().is_err());
+    }
+
+    #[test]
+    fn instances_get_disjoint_identities() {
+        let mk = |n| {
+            let mut c = RuntimeConfig::new("/b".into());
+            c.network = Some(NetworkConfig::default());
+            c.instance(n).unwrap()
+        };
+        let (a, b) = (mk(0), mk(27));
+        assert_ne!(a.host_uid_base, b.host_uid_base);
+        assert!(a.host_uid_base + a.max_sandboxes <= b.host_uid_base);
+        assert_ne!(a.cgroup_name, b.cgroup_name);
+        let (na, nb) = (a.network.unwrap(), b.network.unwrap());
+        assert_eq!(na.link_prefix, "gigaa");
+        assert_eq!(nb.link_prefix, "gigbb");
+        assert_eq!(nb.pool.to_string(), "10.147.0.0/16");
+        assert!(RuntimeConfig::new("/b".into()).instance(100).is_err());
     }
 
     #[test]
