@@ -285,7 +285,11 @@ impl<'a> Extractor<'a> {
     /// counters.
     pub fn finish(self) -> Result<ExtractStats> {
         for (rel, mode) in self.dir_modes.iter().rev() {
-            let abs = self.root.join(rel);
+            // A later layer may have replaced a parent by a symlink: re-check every component so
+            // that chmod never follows one out of the rootfs.
+            let Ok(abs) = self.resolve_existing(rel) else {
+                continue;
+            };
             if fs::symlink_metadata(&abs).is_ok_and(|m| m.file_type().is_dir()) {
                 fs::set_permissions(&abs, fs::Permissions::from_mode(*mode))
                     .map_err(Error::io("chmod", &abs))?;

@@ -526,3 +526,42 @@ async fn tampered_layout_blobs_are_refused() {
     );
     w.assert_clean();
 }
+
+#[tokio::test]
+async fn directory_modes_never_follow_a_replaced_parent() {
+    let w = Work::new();
+    let victim = w.path().join("outside/b");
+    std::fs::create_dir(&victim).unwrap();
+    std::fs::set_permissions(&victim, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let mut private = raw_header(EntryType::Directory, b"a/b/", 0);
+    private.set_mode(0o700);
+    private.set_cksum();
+    let outside = w.path().join("outside");
+    let img = image(
+        vec![
+            tar_of(vec![dir("a/"), (private, vec![])]),
+            // Replacing a directory by a symlink is legitimate; the deferred chmod of a/b must not follow it.
+            tar_of(vec![(
+                raw_link(
+                    EntryType::Symlink,
+                    b"a",
+                    outside.to_str().unwrap().as_bytes(),
+                ),
+                vec![],
+            )]),
+        ],
+        LayerCompression::Gzip,
+    );
+    let pulled = w.pull(&img, Limits::default()).await.unwrap();
+    assert!(
+        std::fs::symlink_metadata(pulled.rootfs.join("a"))
+            .unwrap()
+            .file_type()
+            .is_symlink()
+    );
+    assert_eq!(
+        std::fs::metadata(&victim).unwrap().permissions().mode() & 0o7777,
+        0o755,
+        "host directory untouched"
+    );
+}
