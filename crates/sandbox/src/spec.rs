@@ -46,14 +46,15 @@ impl SandboxSpec {
             reason,
         };
         if self.name.is_empty()
-            || self.name.len() > 64
+            || self.name.len() > 128
             || !self
                 .name
                 .bytes()
                 .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.')
         {
             return Err(bad(
-                "name must be 1-64 characters of [A-Za-z0-9._-] (it names cgroups and logs)".into(),
+                "name must be 1-128 characters of [A-Za-z0-9._-] (it names cgroups and logs)"
+                    .into(),
             ));
         }
         if self.args.len() > MAX_ARGS || self.env.len() > MAX_ENV {
