@@ -52,58 +52,8 @@ impl Index {
         if groups.is_empty() {
             return Vec::new();
         }
-        let n = self.docs.len();
-        let mut scores = vec![0f32; n];
-        let mut matched: Vec<u32> = Vec::new();
-        let mut best: Vec<f32> = Vec::new();
-        let mut touched: Vec<u32> = Vec::new();
-        let mut add = |scores: &mut [f32], doc: u32, v: f32| {
-            let s = &mut scores[doc as usize];
-            if *s == 0.0 {
-                matched.push(doc);
-            }
-            *s += v;
-        };
-        for g in &groups {
-            if let [(term, w)] = g.members[..] {
-                for p in self.postings(term) {
-                    add(&mut scores, p.doc, w * p.score);
-                }
-                continue;
-            }
-            best.resize(n, 0.0);
-            for &(term, w) in &g.members {
-                for p in self.postings(term) {
-                    let v = w * p.score;
-                    let b = &mut best[p.doc as usize];
-                    if *b == 0.0 {
-                        touched.push(p.doc);
-                    }
-                    if v > *b {
-                        *b = v;
-                    }
-                }
-            }
-            for doc in touched.drain(..) {
-                let v = std::mem::take(&mut best[doc as usize]);
-                add(&mut scores, doc, v);
-            }
-        }
-        // Coverage of each tool's qualified name: every distinct query term found in it counts
-        // with its best weight in the query (1 asked, SYNONYM_WEIGHT as a synonym).
-        let mut asked: Vec<(u32, f32)> = Vec::new();
-        for &(term, w) in groups.iter().flat_map(|g| &g.members) {
-            match asked.iter_mut().find(|(t, _)| *t == term) {
-                Some(a) => a.1 = a.1.max(w),
-                None => asked.push((term, w)),
-            }
-        }
-        let mut covered = vec![0f32; n];
-        for &(term, w) in &asked {
-            for p in self.postings(term).iter().filter(|p| p.in_name) {
-                covered[p.doc as usize] += w;
-            }
-        }
+        let (scores, matched) = self.accumulate(&groups);
+        let covered = self.name_coverage(&groups);
         let mut hits: Vec<Hit> = matched
             .into_iter()
             .map(|d| d as usize)
@@ -129,6 +79,69 @@ impl Index {
         }
         hits.sort_unstable_by(order);
         hits
+    }
+
+    /// BM25F score of every tool (dense) and the tools with a non-zero score, in first-match
+    /// order. Within a group a tool scores its best member.
+    fn accumulate(&self, groups: &[Group]) -> (Vec<f32>, Vec<u32>) {
+        let n = self.docs.len();
+        let mut scores = vec![0f32; n];
+        let mut matched: Vec<u32> = Vec::new();
+        let mut best: Vec<f32> = Vec::new();
+        let mut touched: Vec<u32> = Vec::new();
+        let mut add = |scores: &mut [f32], doc: u32, v: f32| {
+            let s = &mut scores[doc as usize];
+            if *s == 0.0 {
+                matched.push(doc);
+            }
+            *s += v;
+        };
+        for g in groups {
+            if let [(term, w)] = g.members[..] {
+                for p in self.postings(term) {
+                    add(&mut scores, p.doc, w * p.score);
+                }
+                continue;
+            }
+            best.resize(n, 0.0);
+            for &(term, w) in &g.members {
+                for p in self.postings(term) {
+                    let v = w * p.score;
+                    let b = &mut best[p.doc as usize];
+                    if *b == 0.0 {
+                        touched.push(p.doc);
+                    }
+                    if v > *b {
+                        *b = v;
+                    }
+                }
+            }
+            for doc in touched.drain(..) {
+                let v = std::mem::take(&mut best[doc as usize]);
+                add(&mut scores, doc, v);
+            }
+        }
+        (scores, matched)
+    }
+
+    /// Per tool, how many of its qualified-name terms the query asks for: every distinct query
+    /// term found in the server or tool name counts with its best weight in the query (1 asked,
+    /// [`SYNONYM_WEIGHT`] as a synonym).
+    fn name_coverage(&self, groups: &[Group]) -> Vec<f32> {
+        let mut asked: Vec<(u32, f32)> = Vec::new();
+        for &(term, w) in groups.iter().flat_map(|g| &g.members) {
+            match asked.iter_mut().find(|(t, _)| *t == term) {
+                Some(a) => a.1 = a.1.max(w),
+                None => asked.push((term, w)),
+            }
+        }
+        let mut covered = vec![0f32; self.docs.len()];
+        for &(term, w) in &asked {
+            for p in self.postings(term).iter().filter(|p| p.in_name) {
+                covered[p.doc as usize] += w;
+            }
+        }
+        covered
     }
 
     /// The query's term groups: each kept word with its synonyms, then adjacent words run
