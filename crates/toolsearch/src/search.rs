@@ -10,6 +10,8 @@ pub const MAX_QUERY_BYTES: usize = 1024;
 pub const MAX_QUERY_WORDS: usize = 32;
 /// How much a synonym counts relative to the word actually asked for.
 const SYNONYM_WEIGHT: f32 = 0.5;
+// Accumulation treats a zero score as "not matched yet": every contribution must be positive.
+const _: () = assert!(SYNONYM_WEIGHT > 0.0);
 /// Share of the final score that depends on how much of the tool's qualified name (server and
 /// tool name) the query covers: `asana/create_task` answers "create a task in asana" better than
 /// `asana/create_task_comment` does.

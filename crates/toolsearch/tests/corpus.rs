@@ -49,6 +49,7 @@ const CASES: &[(&str, &str, &str)] = &[
     ("create a task in asana", "asana", "create_task"),
     ("send a slack message", "slack", "conversations_add_message"),
     ("create a new jira issue", "jira", "create_issue"),
+    // Synonym: "open" an issue is creating one.
     ("open an issue in linear", "linear", "create_issue"),
     ("create a stripe customer", "stripe", "create_customer"),
     ("refund a stripe charge", "stripe", "create_refund"),
@@ -82,7 +83,7 @@ const CASES: &[(&str, &str, &str)] = &[
     ("archive a notion page", "notion", "archive_notion_page"),
     ("merge a pull request", "bitbucket", "merge_pull_request"),
     ("list slack channels", "slack", "channels_list"),
-    // Synonym: pipedrive calls it `add_deal`.
+    // Pipedrive calls it `add_deal`.
     ("create a deal in pipedrive", "pipedrive", "add_deal"),
     (
         "list open pagerduty incidents",
