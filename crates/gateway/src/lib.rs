@@ -6,6 +6,7 @@
 pub mod aggregate;
 pub mod auth;
 pub mod config;
+pub mod egress;
 pub mod http;
 pub mod meta;
 pub mod names;

@@ -1,0 +1,214 @@
+//! Wiring of the egress proxy to sandboxes: one CONNECT listener on each networked sandbox's
+//! host-side address, the sandbox's identity (server, profile, owner, manifest allowlist,
+//! sealed injections) registered under its address, secrets read from the vault at the moment
+//! of each request, and audit events written to the store without blocking the data path.
+
+use gigmcp_proxy::{
+    AuditEvent, AuditSink, BoxFuture, CertificateAuthority, Cidr, CredentialError,
+    CredentialSource, EgressProxy, IdentityTable, ListenerHandle, ProxyConfig, ProxyDeps, Resolver,
+    SandboxIdentity, SystemResolver,
+};
+use gigmcp_store::{ServerId, Store, UserId};
+use gigmcp_vault::Keyring;
+use std::collections::HashMap;
+use std::io;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::Arc;
+use zeroize::Zeroizing;
+
+/// Port of the CONNECT proxy on every sandbox's host-side address.
+pub const PROXY_PORT: u16 = 3128;
+/// Where the sandbox finds the egress CA certificate.
+pub const CA_PATH: &str = "/etc/gigmcp/egress-ca.pem";
+
+/// Operator settings for egress.
+#[derive(Clone, Debug, Default)]
+pub struct EgressSettings {
+    /// Private ranges upstreams may resolve to despite the SSRF guard.
+    pub allowed_ranges: Vec<Cidr>,
+    /// Extra PEM roots trusted for upstream certificates.
+    pub extra_roots_pem: Option<String>,
+    /// Fixed name → address answers consulted before the system resolver.
+    pub resolve: HashMap<String, IpAddr>,
+}
+
+/// Why egress could not be set up.
+#[derive(Debug, thiserror::Error)]
+pub enum EgressError {
+    #[error("egress proxy: {0}")]
+    Proxy(String),
+}
+
+/// Answers from fixed overrides first, then from the system resolver.
+struct OverrideResolver {
+    fixed: HashMap<String, IpAddr>,
+}
+
+impl Resolver for OverrideResolver {
+    fn lookup<'a>(&'a self, host: &'a str, port: u16) -> BoxFuture<'a, io::Result<Vec<IpAddr>>> {
+        match self.fixed.get(&host.to_ascii_lowercase()) {
+            Some(ip) => {
+                let ip = *ip;
+                Box::pin(async move { Ok(vec![ip]) })
+            }
+            None => SystemResolver.lookup(host, port),
+        }
+    }
+}
+
+/// Secrets from the vault: the credential key is `<owner id>:<server id>`.
+struct VaultCredentials {
+    store: Store,
+    keyring: Arc<Keyring>,
+}
+
+/// The key under which an install's secrets are found.
+pub fn credential_key(owner: UserId, server: ServerId) -> String {
+    format!("{}:{}", owner.0, server.0)
+}
+
+impl CredentialSource for VaultCredentials {
+    fn secret<'a>(
+        &'a self,
+        identity: &'a SandboxIdentity,
+        credential_id: &'a str,
+    ) -> BoxFuture<'a, Result<Zeroizing<String>, CredentialError>> {
+        Box::pin(async move {
+            let not_found = || CredentialError::NotFound {
+                credential_key: identity.credential_key.clone(),
+                credential_id: credential_id.to_string(),
+            };
+            let (owner, server) = identity
+                .credential_key
+                .split_once(':')
+                .ok_or_else(not_found)?;
+            let (Ok(owner), Ok(server)) = (owner.parse(), server.parse()) else {
+                return Err(not_found());
+            };
+            let secret = gigmcp_vault::get_secret(
+                &self.store,
+                &self.keyring,
+                UserId(owner),
+                ServerId(server),
+                credential_id,
+            )
+            .await
+            .map_err(|e| CredentialError::Unavailable(e.to_string()))?
+            .ok_or_else(not_found)?;
+            let text = String::from_utf8(secret.to_vec())
+                .map_err(|_| CredentialError::Unavailable("secret is not UTF-8".into()))?;
+            Ok(Zeroizing::new(text))
+        })
+    }
+}
+
+/// The running egress proxy.
+pub struct Egress {
+    proxy: EgressProxy,
+    table: Arc<IdentityTable>,
+}
+
+/// A sandbox's registration with the proxy; dropping it closes its listener and forgets it.
+pub struct EgressLease {
+    _listener: ListenerHandle,
+    table: Arc<IdentityTable>,
+    ip: IpAddr,
+}
+
+impl Drop for EgressLease {
+    fn drop(&mut self) {
+        self.table.remove(self.ip);
+    }
+}
+
+impl Egress {
+    /// Starts the proxy with a fresh CA (a new one each start) and an audit writer.
+    pub fn start(
+        settings: EgressSettings,
+        store: Store,
+        keyring: Arc<Keyring>,
+    ) -> Result<Self, EgressError> {
+        let ca = CertificateAuthority::generate("Gig'MCP egress CA")
+            .map_err(|e| EgressError::Proxy(e.to_string()))?;
+        let (audit, mut events) = AuditSink::channel(4096);
+        let table = Arc::new(IdentityTable::new());
+        let config = ProxyConfig {
+            allowed_ranges: settings.allowed_ranges,
+            extra_roots_pem: settings.extra_roots_pem,
+            ..ProxyConfig::default()
+        };
+        let proxy = EgressProxy::new(
+            config,
+            ProxyDeps {
+                ca: Arc::new(ca),
+                identities: table.clone(),
+                credentials: Arc::new(VaultCredentials {
+                    store: store.clone(),
+                    keyring,
+                }),
+                resolver: Arc::new(OverrideResolver {
+                    fixed: settings.resolve,
+                }),
+                audit,
+            },
+        )
+        .map_err(|e| EgressError::Proxy(e.to_string()))?;
+        tokio::spawn(async move {
+            while let Some(event) = events.recv().await {
+                record(&store, &event).await;
+            }
+        });
+        Ok(Self { proxy, table })
+    }
+
+    /// The CA certificate sandboxes must trust.
+    pub fn ca_pem(&self) -> &str {
+        self.proxy.ca_pem()
+    }
+
+    /// Opens the proxy on `host` (a sandbox's host-side address) for the sandbox at `sandbox`.
+    pub async fn attach(
+        &self,
+        host: Ipv4Addr,
+        sandbox: Ipv4Addr,
+        identity: SandboxIdentity,
+    ) -> Result<EgressLease, EgressError> {
+        let listener = self
+            .proxy
+            .bind_connect(SocketAddr::from((host, PROXY_PORT)))
+            .await
+            .map_err(|e| EgressError::Proxy(e.to_string()))?;
+        let ip = IpAddr::V4(sandbox);
+        self.table.insert(ip, identity);
+        Ok(EgressLease {
+            _listener: listener,
+            table: self.table.clone(),
+            ip,
+        })
+    }
+}
+
+async fn record(store: &Store, e: &AuditEvent) {
+    let (actor, target) = match &e.subject {
+        Some(s) => (s.owner.clone(), format!("{}/{}", s.profile, s.server)),
+        None => ("unknown-sandbox".to_string(), e.peer.to_string()),
+    };
+    let detail = serde_json::json!({
+        "host": e.host, "method": e.method, "path": e.path,
+        "decision": format!("{:?}", e.decision), "status": e.status,
+        "bytes_up": e.bytes_up, "bytes_down": e.bytes_down,
+        "duration_ms": e.duration.as_millis() as u64,
+        "entrusted": e.subject.as_ref().is_some_and(|s| s.entrusted),
+    });
+    tracing::info!(target: "gigmcp::egress", %actor, %target, host = %e.host, method = %e.method,
+        path = %e.path, decision = ?e.decision, status = ?e.status, "egress");
+    let event = gigmcp_store::AuditEvent {
+        actor,
+        action: "egress.request".into(),
+        target,
+        detail: detail.to_string(),
+    };
+    if let Err(err) = store.append_audit(event).await {
+        tracing::warn!(error = %err, "could not record an egress audit event");
+    }
+}
