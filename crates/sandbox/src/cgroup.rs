@@ -130,6 +130,13 @@ impl CgroupLayout {
         }
     }
 
+    /// Removes this runtime's parent directories if no sandbox cgroup is left in them.
+    pub fn remove_parents(&self) {
+        for parent in self.parents() {
+            let _ = std::fs::remove_dir(parent);
+        }
+    }
+
     /// Creates the cgroup of one sandbox with `limits` applied.
     pub fn create(&self, id: &str, limits: &Limits) -> Result<SandboxCgroup, SandboxError> {
         let mut cg = SandboxCgroup {

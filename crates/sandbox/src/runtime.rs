@@ -430,6 +430,15 @@ impl SandboxRuntime {
     }
 }
 
+impl Drop for Inner {
+    fn drop(&mut self) {
+        // Every reaper holds the Inner, so no sandbox of this runtime is left.
+        if let Some(layout) = &self.cgroups {
+            layout.remove_parents();
+        }
+    }
+}
+
 impl Inner {
     async fn release(&self, mut res: Resources) {
         if let Some(cg) = res.cgroup.take()

@@ -298,4 +298,23 @@ async fn shutdown_leaves_no_process_link_or_cgroup() {
     for (_, h) in &handles {
         assert_eq!(h.wait().await, ExitReason::Killed);
     }
+    // Dropping the last reference to the runtime removes its parent cgroup too.
+    let parent_exists = || {
+        let own = std::fs::read_to_string("/proc/self/cgroup").unwrap();
+        let mem = own
+            .lines()
+            .find_map(|l| {
+                l.split_once(":memory:")
+                    .map(|(_, p)| p.trim_start_matches('/').to_string())
+            })
+            .unwrap();
+        std::path::Path::new("/sys/fs/cgroup/memory")
+            .join(mem)
+            .join(&cgroup_name)
+            .exists()
+    };
+    assert!(parent_exists());
+    drop(handles);
+    drop(rt);
+    assert!(!parent_exists(), "runtime's cgroup parent left behind");
 }
