@@ -62,6 +62,32 @@ impl Cache {
             .join(format!("{prefix}-{}", hex::encode(rnd))))
     }
 
+    /// Removes staging leftovers (of crashed pulls) older than `older_than`; returns how many. Safe
+    /// to call while other pulls run, as long as `older_than` exceeds the longest pull.
+    pub fn remove_stale_temp(&self, older_than: std::time::Duration) -> Result<usize> {
+        let tmp = self.root.join("tmp");
+        let mut removed = 0;
+        for e in std::fs::read_dir(&tmp).map_err(Error::io("read directory", &tmp))? {
+            let e = e.map_err(Error::io("read directory", &tmp))?;
+            let meta = e.metadata().map_err(Error::io("stat", e.path()))?;
+            let old = meta
+                .modified()
+                .ok()
+                .and_then(|m| m.elapsed().ok())
+                .is_some_and(|age| age > older_than);
+            if old {
+                let p = e.path();
+                if meta.is_dir() {
+                    std::fs::remove_dir_all(&p).map_err(Error::io("remove", &p))?;
+                } else {
+                    std::fs::remove_file(&p).map_err(Error::io("remove", &p))?;
+                }
+                removed += 1;
+            }
+        }
+        Ok(removed)
+    }
+
     /// Reads a small cached blob, re-verifying its digest (a damaged cache entry is removed and reported
     /// as absent). `Ok(None)` when absent.
     pub fn read_small(&self, digest: &Digest, limit: u64) -> Result<Option<Vec<u8>>> {
@@ -224,6 +250,28 @@ mod tests {
             0,
             "temp files are cleaned up"
         );
+    }
+
+    #[test]
+    fn stale_temp_entries_are_swept() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = Cache::open(dir.path()).unwrap();
+        let old = cache.temp_path("rootfs").unwrap();
+        std::fs::create_dir_all(old.join("x/y")).unwrap();
+        let fresh = cache.temp_path("blob").unwrap();
+        std::fs::write(&fresh, b"partial").unwrap();
+        let past = std::time::SystemTime::now() - std::time::Duration::from_secs(7200);
+        std::fs::File::open(&old)
+            .unwrap()
+            .set_modified(past)
+            .unwrap();
+        assert_eq!(
+            cache
+                .remove_stale_temp(std::time::Duration::from_secs(3600))
+                .unwrap(),
+            1
+        );
+        assert!(!old.exists() && fresh.exists());
     }
 
     #[test]

@@ -113,6 +113,12 @@ pub struct PackOutput {
     pub destination: String,
 }
 
+impl std::fmt::Display for PackOutput {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} {}", self.digest, self.destination)
+    }
+}
+
 /// Runs `pack`.
 pub async fn run(args: &PackArgs) -> Result<PackOutput> {
     let (tar, default_entry) = match (&args.binary, &args.dir) {
@@ -481,6 +487,57 @@ mod tests {
         let (g1, _) = compress(&t1, LayerCompression::Gzip).unwrap();
         let (g2, _) = compress(&t2, LayerCompression::Gzip).unwrap();
         assert_eq!(g1, g2);
+    }
+
+    #[derive(clap::Parser, Debug)]
+    struct Cli {
+        #[command(flatten)]
+        pack: PackArgs,
+    }
+
+    #[test]
+    fn clap_definition_is_consistent_and_parses() {
+        use clap::{CommandFactory, Parser};
+        Cli::command().debug_assert();
+        let c = Cli::try_parse_from([
+            "pack",
+            "--binary",
+            "/bin/x",
+            "--env",
+            "A=1",
+            "--push",
+            "127.0.0.1:5000/gig/x:v1",
+            "--insecure",
+        ])
+        .unwrap();
+        assert_eq!(c.pack.push.unwrap().tag, "v1");
+        assert_eq!(c.pack.compression, LayerCompression::Gzip);
+        let c = Cli::try_parse_from([
+            "pack",
+            "--dir",
+            "/r",
+            "--entrypoint",
+            "/bin/sh",
+            "--layout",
+            "/l",
+            "--tag",
+            "t",
+        ])
+        .unwrap();
+        assert_eq!(c.pack.layout.as_deref(), Some(Path::new("/l")));
+        for bad in [
+            &[
+                "pack", "--binary", "/b", "--dir", "/d", "--layout", "/l", "--tag", "t",
+            ][..],
+            &["pack", "--binary", "/b"],
+            &["pack", "--binary", "/b", "--layout", "/l"],
+            &[
+                "pack", "--binary", "/b", "--layout", "/l", "--tag", "t", "--push", "h.io/r:t",
+            ],
+            &["pack", "--binary", "/b", "--push", "h.io/r"],
+        ] {
+            assert!(Cli::try_parse_from(bad).is_err(), "{bad:?}");
+        }
     }
 
     #[test]
