@@ -249,6 +249,22 @@ impl SandboxCgroup {
         })
     }
 
+    /// Like [`Self::destroy`], blocking (for drop paths, e.g. a tokio runtime shutting down
+    /// with sandboxes still running); gives up silently after about a second.
+    pub fn destroy_blocking(&self) {
+        for _ in 0..100 {
+            let mut busy = false;
+            for d in self.dirs.iter().filter(|d| d.exists()) {
+                kill_procs(d);
+                busy |= std::fs::remove_dir(d).is_err();
+            }
+            if !busy {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
     /// Kills every process left in the sandbox and removes its cgroup directories.
     pub async fn destroy(&self) -> Result<(), SandboxError> {
         for attempt in 0..200 {

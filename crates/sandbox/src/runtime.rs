@@ -455,6 +455,31 @@ impl Inner {
     }
 }
 
+/// Frees a sandbox's resources synchronously if its reaper is dropped before finishing (its
+/// tokio runtime shut down): the child is killed by `kill_on_drop`, the cgroup removed here, the
+/// veth goes with the network namespace.
+struct ReapGuard {
+    inner: Arc<Inner>,
+    id: u64,
+    res: Option<Resources>,
+}
+
+impl Drop for ReapGuard {
+    fn drop(&mut self) {
+        if let Some(mut res) = self.res.take() {
+            if let Some(cg) = res.cgroup.take() {
+                cg.destroy_blocking();
+            }
+            self.inner.slots.release(res.slot);
+            self.inner
+                .live
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .remove(&self.id);
+        }
+    }
+}
+
 async fn reap(
     inner: Arc<Inner>,
     id: u64,
@@ -463,6 +488,11 @@ async fn reap(
     mut kill_rx: watch::Receiver<bool>,
     exit_tx: watch::Sender<Option<ExitReason>>,
 ) {
+    let mut guard = ReapGuard {
+        inner: inner.clone(),
+        id,
+        res: Some(res),
+    };
     let mut killed = false;
     let status = loop {
         tokio::select! {
@@ -475,7 +505,14 @@ async fn reap(
             }
         }
     };
-    let oom = res.cgroup.as_ref().is_some_and(SandboxCgroup::oom_killed);
+    let res_ref = guard
+        .res
+        .as_ref()
+        .expect("resources present until released");
+    let oom = res_ref
+        .cgroup
+        .as_ref()
+        .is_some_and(SandboxCgroup::oom_killed);
     let reason = match status {
         _ if oom => ExitReason::OutOfMemory,
         _ if killed => ExitReason::Killed,
@@ -489,12 +526,15 @@ async fn reap(
             ExitReason::Killed
         }
     };
-    inner.release(res).await;
+    if let Some(res) = guard.res.take() {
+        inner.release(res).await;
+    }
     inner
         .live
         .lock()
         .unwrap_or_else(|e| e.into_inner())
         .remove(&id);
+    drop(guard);
     let _ = exit_tx.send(Some(reason));
 }
 

@@ -219,6 +219,52 @@ async fn resource_bombs_are_contained() {
     call(&mut c2, "identity", json!({})).await;
 }
 
+/// Sandbox cgroups of the runtime named `cgroup_name` (v1 memory hierarchy, as on CI).
+fn sandbox_cgroups(cgroup_name: &str) -> usize {
+    let own = std::fs::read_to_string("/proc/self/cgroup").unwrap();
+    let mem = own
+        .lines()
+        .find_map(|l| {
+            l.split_once(":memory:")
+                .map(|(_, p)| p.trim_start_matches('/').to_string())
+        })
+        .unwrap();
+    let parent = std::path::Path::new("/sys/fs/cgroup/memory")
+        .join(mem)
+        .join(cgroup_name);
+    std::fs::read_dir(parent)
+        .map(|d| {
+            d.filter_map(|e| e.ok())
+                .filter(|e| e.path().is_dir())
+                .count()
+        })
+        .unwrap_or(0)
+}
+
+#[test]
+fn a_tokio_runtime_ending_with_sandboxes_running_leaves_no_cgroup() {
+    let cfg = config(BINARY_ID, true, vec![]);
+    let cgroup_name = cfg.cgroup_name.clone();
+    let tokio_rt = tokio::runtime::Runtime::new().unwrap();
+    let (rt, pid) = tokio_rt.block_on(async {
+        let rt = runtime(cfg).await;
+        let sb = rt.spawn(&hostile("orphan", None)).await.unwrap();
+        let pid = sb.pid();
+        std::mem::forget(sb); // as if the gateway lost track of it
+        (rt, pid)
+    });
+    assert_eq!(sandbox_cgroups(&cgroup_name), 1);
+    drop(tokio_rt);
+    assert_eq!(sandbox_cgroups(&cgroup_name), 0, "cgroup left behind");
+    assert!(
+        !std::path::Path::new(&format!("/proc/{pid}")).exists() || {
+            std::thread::sleep(std::time::Duration::from_millis(200));
+            !std::path::Path::new(&format!("/proc/{pid}/cmdline")).exists()
+        }
+    );
+    drop(rt);
+}
+
 fn links_with_prefix(prefix: &str) -> Vec<String> {
     std::fs::read_dir("/sys/class/net")
         .unwrap()
