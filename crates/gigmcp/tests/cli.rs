@@ -231,3 +231,64 @@ fn names_are_validated() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("invalid slug"), "{err}");
 }
+
+#[test]
+fn a_server_added_with_a_manifest_is_linted_first() {
+    let dir = tempfile::tempdir().unwrap();
+    let env = Env {
+        data_dir: dir.path().to_path_buf(),
+        database_url: None,
+    };
+    let echo = gigmcp_testkit::static_bin("gigmcp-test-servers", "echo");
+    let manifest = |egress: &str, default: bool| {
+        format!(
+            "schemaVersion: 1\nname: echo\nversion: 0.1.0\nsource: {{repo: github.com/gigmcp/gigmcp, tag: v0.1.0}}\n\
+             image: {{ref: ghcr.io/gigmcp/echo, digest: \"sha256:{}\", entrypoint: /echo}}\n\
+             tier: sealed\ndisplayName: Echo\ncategory: testing\nentitlements:\n  egress: {egress}\n\
+             tools:\n  - name: echo\n    default: {default}\n",
+            "ab".repeat(32)
+        )
+    };
+    let bad = dir.path().join("bad.yaml");
+    std::fs::write(&bad, manifest(r#"["*", "10.0.0.1"]"#, true)).unwrap();
+    let out = env
+        .cmd()
+        .args([
+            "server",
+            "add",
+            "echo",
+            "--binary",
+            echo.to_str().unwrap(),
+            "--manifest",
+            bad.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("not acceptable") && err.contains("egress"),
+        "{err}"
+    );
+    assert!(
+        err.matches("error").count() >= 2,
+        "every problem is listed: {err}"
+    );
+
+    let good = dir.path().join("good.yaml");
+    std::fs::write(&good, manifest("[api.example.com]", true)).unwrap();
+    let out = env.run(
+        &[
+            "server",
+            "add",
+            "echo",
+            "--binary",
+            echo.to_str().unwrap(),
+            "--manifest",
+            good.to_str().unwrap(),
+        ],
+        None,
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("egress: api.example.com"), "{text}");
+}

@@ -4,6 +4,7 @@ use super::Context;
 use anyhow::{Context as _, bail};
 use clap::Subcommand;
 use gigmcp_gateway::names;
+use gigmcp_registry::{Denylist, Manifest, Severity, lint_manifest};
 use gigmcp_store::{NewServer, ServerSource};
 use std::os::unix::fs::PermissionsExt;
 use std::path::PathBuf;
@@ -16,6 +17,11 @@ pub enum ServerCmd {
         /// Path of a statically linked MCP server speaking stdio.
         #[arg(long)]
         binary: PathBuf,
+        /// A registry manifest (YAML) declaring what the server may do: egress allowlist,
+        /// credentials and how they are injected, its tools and which are on by default.
+        /// Without one the server gets no network and exposes all its tools.
+        #[arg(long)]
+        manifest: Option<PathBuf>,
     },
     /// List installed servers.
     List,
@@ -25,8 +31,13 @@ pub enum ServerCmd {
 
 pub async fn run(cmd: ServerCmd, ctx: &Context) -> anyhow::Result<()> {
     match cmd {
-        ServerCmd::Add { name, binary } => {
+        ServerCmd::Add {
+            name,
+            binary,
+            manifest,
+        } => {
             names::validate("server name", &name)?;
+            let manifest = manifest.as_deref().map(load_manifest).transpose()?;
             let meta = std::fs::metadata(&binary)
                 .with_context(|| format!("--binary {}: cannot read it", binary.display()))?;
             if !meta.is_file() {
@@ -53,7 +64,32 @@ pub async fn run(cmd: ServerCmd, ctx: &Context) -> anyhow::Result<()> {
                     },
                 })
                 .await?;
-            println!("added server {} ({})", server.name, dest.display());
+            if let Some(m) = &manifest {
+                let hash = m.runtime_hash();
+                let json = serde_json::to_string(m)?;
+                ctx.store
+                    .set_server_manifest(server.id, &json, &hash)
+                    .await?;
+                // Installing from the CLI is the operator's consent to what the manifest asks.
+                ctx.store.set_server_consent(server.id, Some(&hash)).await?;
+                println!(
+                    "added server {} ({}), tier {:?}, egress: {}",
+                    server.name,
+                    dest.display(),
+                    m.tier,
+                    if m.entitlements.egress.is_empty() {
+                        "none".to_string()
+                    } else {
+                        m.entitlements.egress.join(", ")
+                    }
+                );
+            } else {
+                println!(
+                    "added server {} ({}), no manifest: no network, all tools exposed",
+                    server.name,
+                    dest.display()
+                );
+            }
         }
         ServerCmd::List => {
             for s in ctx.store.list_servers().await? {
@@ -71,4 +107,37 @@ pub async fn run(cmd: ServerCmd, ctx: &Context) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// Reads and checks a manifest with the registry's own lint rules; every problem is listed.
+fn load_manifest(path: &std::path::Path) -> anyhow::Result<Manifest> {
+    let meta = std::fs::metadata(path)
+        .with_context(|| format!("--manifest {}: cannot read it", path.display()))?;
+    if meta.len() > 1024 * 1024 {
+        bail!(
+            "--manifest {}: larger than 1 MiB; not a manifest",
+            path.display()
+        );
+    }
+    let bytes = std::fs::read(path)
+        .with_context(|| format!("--manifest {}: cannot read it", path.display()))?;
+    let parsed =
+        Manifest::from_yaml(&bytes).with_context(|| format!("--manifest {}", path.display()))?;
+    // Lint under the path the registry would keep it at, so the path rules hold too.
+    let registry_path = format!("manifests/{}/{}.yaml", parsed.name, parsed.version);
+    let denylist = Denylist::parse_with_builtin("").map_err(|e| anyhow::anyhow!("{e}"))?;
+    let (manifest, diagnostics) = lint_manifest(&registry_path, &bytes, &denylist);
+    let errors: Vec<String> = diagnostics
+        .iter()
+        .filter(|d| d.severity == Severity::Error)
+        .map(|d| d.to_string())
+        .collect();
+    if !errors.is_empty() {
+        bail!(
+            "--manifest {} is not acceptable:\n  {}",
+            path.display(),
+            errors.join("\n  ")
+        );
+    }
+    manifest.ok_or_else(|| anyhow::anyhow!("--manifest {}: did not parse", path.display()))
 }
