@@ -24,6 +24,8 @@ struct Front {
     realm: String,
     token: String,
     basic: Option<String>,
+    /// Gate with a `Basic` challenge (checked against `basic`) instead of a bearer token.
+    basic_gate: bool,
     issued: AtomicUsize,
     http: reqwest::Client,
 }
@@ -59,12 +61,20 @@ async fn token(
 
 async fn gate(State(f): State<Arc<Front>>, req: Request) -> Response {
     let path = req.uri().path().to_owned();
-    let authorized = req
+    let presented = req
         .headers()
         .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        == Some(format!("Bearer {}", f.token).as_str());
-    if !authorized {
+        .and_then(|v| v.to_str().ok());
+    if f.basic_gate {
+        if presented != f.basic.as_deref() {
+            let mut resp = StatusCode::UNAUTHORIZED.into_response();
+            resp.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static(r#"Basic realm="gig""#),
+            );
+            return resp;
+        }
+    } else if presented != Some(format!("Bearer {}", f.token).as_str()) {
         let repo = path
             .strip_prefix("/v2/")
             .and_then(|p| {
@@ -107,6 +117,14 @@ async fn gate(State(f): State<Arc<Front>>, req: Request) -> Response {
 }
 
 async fn start_front(backend: &str, basic: Option<(&str, &str)>) -> (String, Arc<Front>) {
+    start_front_with(backend, basic, false).await
+}
+
+async fn start_front_with(
+    backend: &str,
+    basic: Option<(&str, &str)>,
+    basic_gate: bool,
+) -> (String, Arc<Front>) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let host = listener.local_addr().unwrap().to_string();
     let front = Arc::new(Front {
@@ -119,6 +137,7 @@ async fn start_front(backend: &str, basic: Option<(&str, &str)>) -> (String, Arc
                 base64::engine::general_purpose::STANDARD.encode(format!("{u}:{p}"))
             )
         }),
+        basic_gate,
         issued: AtomicUsize::new(0),
         http: reqwest::Client::new(),
     });
@@ -214,4 +233,33 @@ async fn token_endpoint_with_credentials() {
         b"authenticated"
     );
     assert_eq!(state.issued.load(Ordering::SeqCst), 1);
+}
+
+#[tokio::test]
+async fn basic_challenge_uses_configured_credentials() {
+    let reg = Registry::start();
+    let digest = publish(&reg).await;
+    let (front, _state) = start_front_with(&reg.host, Some(("bob", "pw")), true).await;
+    let src: ImageSource = format!("{front}/gig/private@{digest}").parse().unwrap();
+    let work = tempfile::tempdir().unwrap();
+    let e = puller(&front, &work.path().join("cache"), None)
+        .pull(&src)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(e, Error::Auth { ref reason, .. } if reason.contains("Basic")),
+        "{e:?}"
+    );
+    let creds = Credentials {
+        username: "bob".into(),
+        password: "pw".into(),
+    };
+    let img = puller(&front, &work.path().join("cache"), Some(creds))
+        .pull(&src)
+        .await
+        .unwrap();
+    assert_eq!(
+        std::fs::read(img.rootfs.join("bin/app")).unwrap(),
+        b"authenticated"
+    );
 }
