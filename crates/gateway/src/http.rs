@@ -41,6 +41,7 @@ pub const UNSUPPORTED_PROTOCOL_VERSION: i64 = -32022;
 pub struct Inner {
     pub store: Store,
     pub profiles: ProfileCache,
+    pub search: crate::meta::SearchCache,
     pub sessions: Sessions,
     pub supervisor: Arc<Supervisor>,
     pub config: GatewayConfig,
@@ -72,6 +73,7 @@ impl Gateway {
         let inner = Arc::new(Inner {
             store,
             profiles: ProfileCache::new(Duration::from_secs(2), 10_000),
+            search: Default::default(),
             sessions: Sessions::new(10_000, Duration::from_secs(3600)),
             supervisor,
             config,

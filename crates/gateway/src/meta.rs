@@ -7,8 +7,13 @@ use crate::http::Inner;
 use crate::profiles::ProfileState;
 use crate::session::Session;
 use gigmcp_mcp::jsonrpc::ErrorObject;
+use gigmcp_store::ProfileId;
 use gigmcp_toolsearch::{Index, ToolDoc};
 use serde_json::{Map, Value, json};
+use std::collections::HashMap;
+use std::collections::hash_map::DefaultHasher;
+use std::hash::{Hash, Hasher};
+use std::sync::{Arc, Mutex};
 
 pub const SEARCH: &str = "search_tools";
 pub const LOAD: &str = "load_tools";
@@ -71,31 +76,87 @@ fn structured(text_summary: String, structured: Value) -> Value {
     json!({ "content": [{ "type": "text", "text": text_summary }], "structuredContent": structured })
 }
 
-/// Ranks the permitted tools for `query`.
-pub fn search(tools: &[PermittedTool<'_>], query: &str, limit: usize) -> Vec<Value> {
-    let mut docs = Vec::with_capacity(tools.len());
-    let mut positions = Vec::with_capacity(tools.len());
-    for (i, t) in tools.iter().enumerate() {
-        if let Ok(doc) = ToolDoc::from_mcp_tool(&t.server.name, &t.tool) {
-            docs.push(doc);
-            positions.push(i);
-        }
+/// A search index over one profile's permitted tools, with what each hit returns.
+struct SearchIndex {
+    index: Index,
+    /// Per indexed document: (namespaced name, server, description, input schema).
+    entries: Vec<(String, String, Value, Value)>,
+}
+
+/// Built indexes by profile, reused while the profile's permitted tools stay the same.
+#[derive(Default)]
+pub struct SearchCache {
+    map: Mutex<HashMap<ProfileId, (u64, Arc<SearchIndex>)>>,
+}
+
+fn fingerprint(tools: &[PermittedTool<'_>]) -> u64 {
+    let mut h = DefaultHasher::new();
+    for t in tools {
+        t.server.name.hash(&mut h);
+        t.tool.to_string().hash(&mut h);
     }
-    let index = Index::build(docs);
-    index
-        .search(query, limit)
-        .into_iter()
-        .map(|hit| {
-            let t = &tools[positions[hit.doc]];
-            json!({
-                "name": aggregate::namespaced(&t.server.name, t.name()),
-                "server": t.server.name,
-                "description": t.tool.get("description").cloned().unwrap_or(Value::Null),
-                "inputSchema": t.tool.get("inputSchema").cloned().unwrap_or(json!({"type": "object"})),
-                "score": hit.score,
+    h.finish()
+}
+
+impl SearchCache {
+    fn index_for(&self, profile: ProfileId, tools: &[PermittedTool<'_>]) -> Arc<SearchIndex> {
+        let fp = fingerprint(tools);
+        if let Some((seen, index)) = self
+            .map
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&profile)
+            && *seen == fp
+        {
+            return index.clone();
+        }
+        let mut docs = Vec::with_capacity(tools.len());
+        let mut entries = Vec::with_capacity(tools.len());
+        for t in tools {
+            if let Ok(doc) = ToolDoc::from_mcp_tool(&t.server.name, &t.tool) {
+                docs.push(doc);
+                entries.push((
+                    aggregate::namespaced(&t.server.name, t.name()),
+                    t.server.name.clone(),
+                    t.tool.get("description").cloned().unwrap_or(Value::Null),
+                    t.tool
+                        .get("inputSchema")
+                        .cloned()
+                        .unwrap_or(json!({"type": "object"})),
+                ));
+            }
+        }
+        let built = Arc::new(SearchIndex {
+            index: Index::build(docs),
+            entries,
+        });
+        let mut map = self.map.lock().unwrap_or_else(|e| e.into_inner());
+        if map.len() > 10_000 {
+            map.clear();
+        }
+        map.insert(profile, (fp, built.clone()));
+        built
+    }
+
+    /// Ranks the permitted tools for `query`, best first.
+    pub fn search(
+        &self,
+        profile: ProfileId,
+        tools: &[PermittedTool<'_>],
+        query: &str,
+        limit: usize,
+    ) -> Vec<Value> {
+        let index = self.index_for(profile, tools);
+        index
+            .index
+            .search(query, limit)
+            .into_iter()
+            .map(|hit| {
+                let (name, server, description, schema) = &index.entries[hit.doc];
+                json!({ "name": name, "server": server, "description": description, "inputSchema": schema, "score": hit.score })
             })
-        })
-        .collect()
+            .collect()
+    }
 }
 
 /// Handles a `tools/call` of a meta-tool; `None` if `name` is not one.
@@ -124,7 +185,7 @@ pub async fn call(
                 .unwrap_or(10)
                 .clamp(1, MAX_RESULTS) as usize;
             let tools = aggregate::permitted_tools(gw, state).await;
-            let hits = search(&tools, query, limit);
+            let hits = gw.search.search(state.profile.id, &tools, query, limit);
             let summary = if hits.is_empty() {
                 format!("no tool matches {query:?}; try other words")
             } else {
