@@ -118,7 +118,15 @@ pub struct CommandInputs<'a> {
     pub info_fd: i32,
     pub allowed_tcp_ports: &'a [u16],
     pub proc_masks: &'a [ProcMask],
+    /// The host side of the sandbox's veth pair, substituted for [`HOST_ADDR_TOKEN`] in the
+    /// spec's environment values.
+    pub host_addr: Option<std::net::Ipv4Addr>,
 }
+
+/// In a spec's environment values, stands for the host-side address of the sandbox's veth pair
+/// (where the egress proxy listens), which is only known once the sandbox has its slot: e.g.
+/// `HTTPS_PROXY=http://{gig_host_addr}:3128`.
+pub const HOST_ADDR_TOKEN: &str = "{gig_host_addr}";
 
 /// The bwrap argv (without `bwrap` itself).
 pub fn bwrap_args(i: &CommandInputs<'_>) -> Vec<OsString> {
@@ -144,7 +152,13 @@ pub fn bwrap_args(i: &CommandInputs<'_>) -> Vec<OsString> {
         "--clearenv",
     ]);
     for (k, v) in &i.spec.env {
-        push(&["--setenv", k, v]);
+        let v = match i.host_addr {
+            Some(addr) if v.contains(HOST_ADDR_TOKEN) => {
+                v.replace(HOST_ADDR_TOKEN, &addr.to_string())
+            }
+            _ => v.clone(),
+        };
+        push(&["--setenv", k, &v]);
     }
     let tmp = i.limits.tmp_bytes.to_string();
     let shm = SHM_BYTES.to_string();
@@ -230,6 +244,7 @@ mod tests {
             limits: &Limits::default(),
             bootstrap: Path::new("/opt/gig/gigmcp-bootstrap"),
             root_entries: entries,
+            host_addr: Some(std::net::Ipv4Addr::new(10, 88, 0, 1)),
             go_fd: 7,
             info_fd: 8,
             allowed_tcp_ports: &[3128],
@@ -251,10 +266,20 @@ mod tests {
             name: "echo".into(),
             program: ProgramSource::StaticBinary("/srv/echo".into()),
             args: vec!["--flag".into()],
-            env: vec![("A".into(), "1".into())],
+            env: vec![
+                ("A".into(), "1".into()),
+                (
+                    "HTTPS_PROXY".into(),
+                    format!("http://{HOST_ADDR_TOKEN}:3128"),
+                ),
+            ],
             limits: None,
         };
         let a = args_of(&spec, &[]);
+        assert!(has_seq(
+            &a,
+            &["--setenv", "HTTPS_PROXY", "http://10.88.0.1:3128"]
+        ));
         for flag in [
             "--unshare-user",
             "--unshare-pid",

@@ -14,12 +14,13 @@ mod config;
 mod elf;
 mod error;
 mod net;
+mod pidfd;
 mod runtime;
 mod sandbox;
 mod slots;
 mod spec;
 
-pub use command::{BOOTSTRAP_PATH, SANDBOX_ID, SERVER_PATH};
+pub use command::{BOOTSTRAP_PATH, HOST_ADDR_TOKEN, SANDBOX_ID, SERVER_PATH};
 pub use config::{Ipv4Pool, Limits, NetworkConfig, RuntimeConfig, default_bootstrap_path};
 pub use error::SandboxError;
 pub use runtime::SandboxRuntime;

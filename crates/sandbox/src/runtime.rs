@@ -256,6 +256,11 @@ impl SandboxRuntime {
             info_fd,
             allowed_tcp_ports: &ports,
             proc_masks: &inner.proc_masks,
+            host_addr: inner
+                .config
+                .network
+                .as_ref()
+                .map(|n| n.pool.addresses(res.slot).0),
         });
         let mut cmd = tokio::process::Command::new(&inner.bwrap);
         cmd.args(&args)
