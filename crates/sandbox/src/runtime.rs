@@ -16,6 +16,7 @@ use crate::command::{CommandInputs, ProcMask, RootEntry, bwrap_args, proc_masks,
 use crate::config::RuntimeConfig;
 use crate::error::SandboxError;
 use crate::net::{NetLease, Network};
+use crate::pidfd::PidFd;
 use crate::sandbox::{ExitReason, Sandbox, SandboxAddresses, SandboxHandle};
 use crate::slots::Slots;
 use crate::spec::{ProgramSource, SandboxSpec};
@@ -348,6 +349,14 @@ impl SandboxRuntime {
                 return Err(fail_child(&mut child, spec, e).await);
             }
         };
+        // The sandbox's init is bwrap's unreaped child, so its pid cannot have been reused yet.
+        let init = match PidFd::open(child_pid) {
+            Ok(p) => p,
+            Err(e) => {
+                let e = SandboxError::io("opening a pidfd for the sandbox", e);
+                return Err(fail_child(&mut child, spec, e).await);
+            }
+        };
         let mut go_w = go_w;
         if let Err(e) = go_w.write_all(b"G") {
             let e = SandboxError::io("sending the go signal to the bootstrap", e);
@@ -385,7 +394,15 @@ impl SandboxRuntime {
         };
         // The slot now belongs to the reaper; make `spawn` not release it again.
         res.slot = u32::MAX;
-        tokio::spawn(reap(self.inner.clone(), id, child, taken, kill_rx, exit_tx));
+        // Built before the task is spawned: a task dropped unpolled still cleans up.
+        let guard = ReapGuard {
+            inner: self.inner.clone(),
+            id,
+            child,
+            init,
+            res: Some(taken),
+        };
+        tokio::spawn(reap(guard, kill_rx, exit_tx));
         tracing::debug!(
             sandbox = %spec.name, pid, child_pid,
             fork_us = t_spawned.as_micros() as u64,
@@ -461,52 +478,67 @@ impl Inner {
 }
 
 /// Frees a sandbox's resources synchronously if its reaper is dropped before finishing (its
-/// tokio runtime shut down): the child is killed by `kill_on_drop`, the cgroup removed here, the
-/// veth goes with the network namespace.
+/// tokio runtime shut down): kills and reaps bwrap (a zombie would keep the cgroup busy), removes
+/// the cgroup and frees the slot; the veth goes with the network namespace.
 struct ReapGuard {
     inner: Arc<Inner>,
     id: u64,
+    child: Child,
+    init: PidFd,
     res: Option<Resources>,
 }
 
 impl Drop for ReapGuard {
     fn drop(&mut self) {
-        if let Some(mut res) = self.res.take() {
-            if let Some(cg) = res.cgroup.take() {
-                cg.destroy_blocking();
+        let Some(mut res) = self.res.take() else {
+            return;
+        };
+        // Kill the sandbox's init first: bwrap reaps it and exits, so no zombie is orphaned to
+        // a host reaper while still counted in the cgroup. bwrap itself only as a last resort.
+        self.init.kill();
+        for i in 0..150 {
+            if !matches!(self.child.try_wait(), Ok(None)) {
+                break;
             }
-            self.inner.slots.release(res.slot);
-            self.inner
-                .live
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .remove(&self.id);
+            if i == 100 {
+                let _ = self.child.start_kill();
+            }
+            std::thread::sleep(std::time::Duration::from_millis(10));
         }
+        if let Some(cg) = res.cgroup.take() {
+            cg.destroy_blocking();
+        }
+        self.inner.slots.release(res.slot);
+        self.inner
+            .live
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&self.id);
     }
 }
 
 async fn reap(
-    inner: Arc<Inner>,
-    id: u64,
-    mut child: Child,
-    res: Resources,
+    mut guard: ReapGuard,
     mut kill_rx: watch::Receiver<bool>,
     exit_tx: watch::Sender<Option<ExitReason>>,
 ) {
-    let mut guard = ReapGuard {
-        inner: inner.clone(),
-        id,
-        res: Some(res),
-    };
+    let (inner, id) = (guard.inner.clone(), guard.id);
+    // After a kill request: the init's SIGKILL, then bwrap's if it has not exited by then.
+    let mut escalate: Option<std::pin::Pin<Box<tokio::time::Sleep>>> = None;
     let mut killed = false;
     let status = loop {
         tokio::select! {
-            status = child.wait() => break status,
+            status = guard.child.wait() => break status,
             changed = kill_rx.changed(), if !killed => {
                 if changed.is_err() || *kill_rx.borrow() {
                     killed = true;
-                    let _ = child.start_kill();
+                    guard.init.kill();
+                    escalate = Some(Box::pin(tokio::time::sleep(std::time::Duration::from_secs(1))));
                 }
+            }
+            () = async { escalate.as_mut().expect("guarded").await }, if escalate.is_some() => {
+                escalate = None;
+                let _ = guard.child.start_kill();
             }
         }
     };
