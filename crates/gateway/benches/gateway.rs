@@ -84,6 +84,7 @@ async fn main() {
     let mut raw = RawConfig::defaults();
     raw.data_dir = dir.path().display().to_string();
     raw.bootstrap = Some(bootstrap.display().to_string());
+    raw.sandbox_network = false; // echo has no manifest, so it would get no network anyway
     let config = GatewayConfig::from_raw(raw).unwrap();
     let store = Store::connect(&StoreUrl::sqlite_in(dir.path()))
         .await
@@ -98,7 +99,11 @@ async fn main() {
         .await
         .unwrap();
     let owner = store.ensure_user("admin", Role::Admin).await.unwrap();
-    let gateway = Gateway::start(config, store.clone()).await.unwrap();
+    let keyring =
+        gigmcp_vault::Keyring::new(gigmcp_vault::MasterKey::generate().unwrap(), Vec::new());
+    let gateway = Gateway::start(config, store.clone(), std::sync::Arc::new(keyring))
+        .await
+        .unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(axum::serve(listener, router(gateway.clone())).into_future());

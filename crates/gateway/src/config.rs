@@ -2,8 +2,12 @@
 //!
 //! Every error names the setting (flag and environment variable) and says how to fix it.
 
-use gigmcp_sandbox::RuntimeConfig;
+use crate::egress::EgressSettings;
+use gigmcp_proxy::Cidr;
+use gigmcp_sandbox::{Ipv4Pool, RuntimeConfig};
 use gigmcp_store::StoreUrl;
+use std::collections::HashMap;
+use std::net::IpAddr;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -31,6 +35,16 @@ pub struct RawConfig {
     pub idle_timeout_secs: u64,
     pub bwrap: String,
     pub bootstrap: Option<String>,
+    /// Give servers whose manifest grants egress a network (veth + egress proxy).
+    pub sandbox_network: bool,
+    /// Address pool for sandbox veth pairs (/30 each).
+    pub sandbox_pool: String,
+    /// Private ranges (CIDR) upstreams may resolve to despite the SSRF guard.
+    pub egress_allow_ranges: Vec<String>,
+    /// PEM file of extra roots trusted for upstream certificates.
+    pub egress_ca_bundle: Option<String>,
+    /// `host=ip` answers the egress proxy uses before the system resolver.
+    pub egress_resolve: Vec<String>,
 }
 
 /// The validated configuration.
@@ -50,6 +64,17 @@ pub struct GatewayConfig {
     /// A server unused this long is stopped (it starts again on the next request).
     pub idle_timeout: Duration,
     pub sandbox: RuntimeConfig,
+    /// Networking for servers with egress entitlements; `None`: no server gets a network.
+    pub network: Option<NetworkSettings>,
+}
+
+/// Sandbox networking and egress settings.
+#[derive(Clone, Debug)]
+pub struct NetworkSettings {
+    pub pool: Ipv4Pool,
+    /// Prefix of host-side link names (at most 8 characters).
+    pub link_prefix: String,
+    pub egress: EgressSettings,
 }
 
 impl GatewayConfig {
@@ -120,6 +145,62 @@ impl GatewayConfig {
             .unwrap_or_else(gigmcp_sandbox::default_bootstrap_path);
         let mut sandbox = RuntimeConfig::new(bootstrap);
         sandbox.bwrap = PathBuf::from(raw.bwrap);
+        let network = if raw.sandbox_network {
+            let pool: Ipv4Pool =
+                raw.sandbox_pool
+                    .parse()
+                    .map_err(|e: gigmcp_sandbox::SandboxError| ConfigError {
+                        setting: "--sandbox-pool / GIG_SANDBOX_POOL",
+                        value: raw.sandbox_pool.clone(),
+                        problem: e.to_string(),
+                        fix: "give an IPv4 network in CIDR form, e.g. 10.88.0.0/16".into(),
+                    })?;
+            let mut allowed_ranges = Vec::new();
+            for r in &raw.egress_allow_ranges {
+                allowed_ranges.push(r.parse::<Cidr>().map_err(|e| ConfigError {
+                    setting: "--egress-allow-range / GIG_EGRESS_ALLOW_RANGES",
+                    value: r.clone(),
+                    problem: e.to_string(),
+                    fix: "give CIDR ranges such as 192.168.10.0/24".into(),
+                })?);
+            }
+            let extra_roots_pem = match &raw.egress_ca_bundle {
+                None => None,
+                Some(path) => Some(std::fs::read_to_string(path).map_err(|e| ConfigError {
+                    setting: "--egress-ca-bundle / GIG_EGRESS_CA_BUNDLE",
+                    value: path.clone(),
+                    problem: format!("cannot read it ({e})"),
+                    fix: "give a readable PEM file of CA certificates".into(),
+                })?),
+            };
+            let mut resolve = HashMap::new();
+            for entry in &raw.egress_resolve {
+                let parsed = entry.split_once('=').and_then(|(h, ip)| {
+                    Some((
+                        h.trim().to_ascii_lowercase(),
+                        ip.trim().parse::<IpAddr>().ok()?,
+                    ))
+                });
+                let (host, ip) = parsed.ok_or_else(|| ConfigError {
+                    setting: "--egress-resolve / GIG_EGRESS_RESOLVE",
+                    value: entry.clone(),
+                    problem: "not host=ip".into(),
+                    fix: "give entries like api.internal.example=192.168.10.5".into(),
+                })?;
+                resolve.insert(host, ip);
+            }
+            Some(NetworkSettings {
+                pool,
+                link_prefix: "gigv".into(),
+                egress: EgressSettings {
+                    allowed_ranges,
+                    extra_roots_pem,
+                    resolve,
+                },
+            })
+        } else {
+            None
+        };
         Ok(Self {
             listen,
             data_dir,
@@ -133,6 +214,7 @@ impl GatewayConfig {
             call_timeout,
             idle_timeout,
             sandbox,
+            network,
         })
     }
 }
@@ -157,6 +239,11 @@ impl RawConfig {
             idle_timeout_secs: 600,
             bwrap: "bwrap".into(),
             bootstrap: None,
+            sandbox_network: true,
+            sandbox_pool: "10.88.0.0/16".into(),
+            egress_allow_ranges: Vec::new(),
+            egress_ca_bundle: None,
+            egress_resolve: Vec::new(),
         }
     }
 }

@@ -8,6 +8,8 @@
 use crate::aggregate;
 use crate::auth::{self, AuthError};
 use crate::config::GatewayConfig;
+use crate::egress::Egress;
+use crate::launch::Networked;
 use crate::profiles::{ProfileCache, ProfileState};
 use crate::session::{Session, Sessions};
 use crate::supervisor::BackendEvent;
@@ -20,8 +22,9 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use gigmcp_mcp::jsonrpc::{ErrorObject, Id, Message, code};
 use gigmcp_mcp::version;
-use gigmcp_sandbox::{SandboxError, SandboxRuntime};
+use gigmcp_sandbox::{NetworkConfig, SandboxError, SandboxRuntime};
 use gigmcp_store::{Profile, Store};
+use gigmcp_vault::Keyring;
 use http::{HeaderMap, HeaderValue, StatusCode, header};
 use serde_json::{Value, json};
 use std::convert::Infallible;
@@ -56,14 +59,63 @@ pub struct Gateway(Arc<Inner>);
 pub enum StartError {
     #[error("sandbox runtime unavailable: {0}")]
     Sandbox(#[from] SandboxError),
+    #[error(
+        "sandbox networking unavailable ({0}); it needs root (CAP_NET_ADMIN). Run as root, or set GIG_SANDBOX_NETWORK=off so that no server gets network egress"
+    )]
+    Network(SandboxError),
+    #[error(transparent)]
+    Egress(#[from] crate::egress::EgressError),
+    #[error("preparing {path}: {error}")]
+    RunDir { path: String, error: std::io::Error },
 }
 
 impl Gateway {
     /// Builds the gateway on an open store and starts its idle reaper.
-    pub async fn start(config: GatewayConfig, store: Store) -> Result<Self, StartError> {
+    /// `keyring` opens the credentials the egress proxy injects and entrusted servers receive.
+    pub async fn start(
+        config: GatewayConfig,
+        store: Store,
+        keyring: Arc<Keyring>,
+    ) -> Result<Self, StartError> {
         let runtime = SandboxRuntime::new(config.sandbox.clone()).await?;
+        let networked = match &config.network {
+            None => None,
+            Some(net) => {
+                let mut cfg = config.sandbox.clone();
+                // A second runtime: its own uids, cgroup and links.
+                cfg.host_uid_base = config.sandbox.host_uid_base + config.sandbox.max_sandboxes;
+                cfg.cgroup_name = format!("{}-net", config.sandbox.cgroup_name);
+                cfg.network = Some(NetworkConfig {
+                    pool: net.pool,
+                    link_prefix: net.link_prefix.clone(),
+                    allowed_tcp_ports: vec![crate::egress::PROXY_PORT],
+                });
+                let runtime = SandboxRuntime::new(cfg)
+                    .await
+                    .map_err(StartError::Network)?;
+                let egress = Arc::new(Egress::start(
+                    net.egress.clone(),
+                    store.clone(),
+                    keyring.clone(),
+                )?);
+                let run_dir = config.data_dir.join("run");
+                let _ = std::fs::remove_dir_all(&run_dir);
+                std::fs::create_dir_all(&run_dir).map_err(|error| StartError::RunDir {
+                    path: run_dir.display().to_string(),
+                    error,
+                })?;
+                Some(Networked {
+                    runtime,
+                    egress,
+                    store: store.clone(),
+                    keyring,
+                    run_dir,
+                })
+            }
+        };
         let supervisor = Arc::new(Supervisor::new(
             runtime,
+            networked,
             SupervisorConfig {
                 call_timeout: config.call_timeout,
                 start_timeout: Duration::from_secs(30),

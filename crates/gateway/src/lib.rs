@@ -8,6 +8,7 @@ pub mod auth;
 pub mod config;
 pub mod egress;
 pub mod http;
+pub mod launch;
 pub mod meta;
 pub mod names;
 pub mod profiles;

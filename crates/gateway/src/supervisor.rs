@@ -7,11 +7,10 @@
 use gigmcp_mcp::jsonrpc::{ErrorObject, Message, code};
 use gigmcp_mcp::stdio::{Line, read_bounded_line};
 use gigmcp_mcp::{ClientError, StdioClient, StdioClientConfig};
-use gigmcp_sandbox::{ProgramSource, SandboxHandle, SandboxRuntime, SandboxSpec};
-use gigmcp_store::{Profile, ProfileId, Server, ServerId, ServerSource};
+use gigmcp_sandbox::{SandboxHandle, SandboxRuntime};
+use gigmcp_store::{Profile, ProfileId, Server, ServerId};
 use serde_json::{Value, json};
 use std::collections::HashMap;
-use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -59,6 +58,8 @@ pub struct Backend {
     /// The server's `InitializeResult`.
     pub init: Value,
     sandbox: Arc<SandboxHandle>,
+    /// The sandbox's registration with the egress proxy, if it has network egress.
+    _egress: Option<crate::egress::EgressLease>,
     tools: tokio::sync::Mutex<Option<Arc<Vec<Value>>>>,
     /// Compiled input schemas by tool name (`None`: the schema does not compile; not checked).
     validators: Mutex<HashMap<String, Option<Arc<jsonschema::Validator>>>>,
@@ -203,6 +204,7 @@ pub struct SupervisorConfig {
 /// Owns every running backend.
 pub struct Supervisor {
     runtime: SandboxRuntime,
+    networked: Option<crate::launch::Networked>,
     config: SupervisorConfig,
     slots: Mutex<HashMap<(ProfileId, ServerId), Arc<Slot>>>,
     started: AtomicU64,
@@ -210,9 +212,16 @@ pub struct Supervisor {
 }
 
 impl Supervisor {
-    pub fn new(runtime: SandboxRuntime, config: SupervisorConfig) -> Self {
+    /// `networked`: the runtime with per-sandbox networking and the egress proxy, for servers
+    /// whose manifest grants egress; `None` means no server gets a network.
+    pub fn new(
+        runtime: SandboxRuntime,
+        networked: Option<crate::launch::Networked>,
+        config: SupervisorConfig,
+    ) -> Self {
         Self {
             runtime,
+            networked,
             config,
             slots: Mutex::new(HashMap::new()),
             started: AtomicU64::new(0),
@@ -260,24 +269,36 @@ impl Supervisor {
         server: &Server,
     ) -> Result<Arc<Backend>, BackendError> {
         let started_at = Instant::now();
-        let program = match &server.source {
-            ServerSource::LocalBinary { path } => ProgramSource::StaticBinary(PathBuf::from(path)),
+        let start_error = |reason: String| BackendError::Start {
+            server: server.name.clone(),
+            reason,
         };
-        let spec = SandboxSpec {
-            name: format!("{}.{}", profile.slug, server.name),
-            program,
-            args: Vec::new(),
-            env: Vec::new(),
-            limits: None,
-        };
-        let sandbox = self
-            .runtime
-            .spawn(&spec)
+        let launch = crate::launch::plan(&self.runtime, self.networked.as_ref(), profile, server)
             .await
-            .map_err(|e| BackendError::Start {
-                server: server.name.clone(),
-                reason: e.to_string(),
-            })?;
+            .map_err(|e| start_error(e.to_string()))?;
+        let sandbox = launch
+            .runtime
+            .spawn(&launch.spec)
+            .await
+            .map_err(|e| start_error(e.to_string()))?;
+        let egress_lease = match (
+            launch.identity,
+            sandbox.addresses(),
+            self.networked.as_ref(),
+        ) {
+            (Some(identity), Some(addrs), Some(net)) => Some(
+                net.egress
+                    .attach(addrs.host, addrs.sandbox, identity)
+                    .await
+                    .map_err(|e| start_error(e.to_string()))?,
+            ),
+            (Some(_), _, _) => {
+                return Err(start_error(
+                    "the sandbox got no network address for its egress".into(),
+                ));
+            }
+            _ => None,
+        };
         self.started.fetch_add(1, Ordering::Relaxed);
         let gigmcp_sandbox::Sandbox {
             stdin,
@@ -325,6 +346,7 @@ impl Supervisor {
             client,
             init,
             sandbox: handle,
+            _egress: egress_lease,
             tools: tokio::sync::Mutex::new(None),
             validators: Mutex::new(HashMap::new()),
             last_used: Mutex::new(Instant::now()),
@@ -380,6 +402,9 @@ impl Supervisor {
             }
         }
         self.runtime.shutdown().await;
+        if let Some(net) = &self.networked {
+            net.runtime.shutdown().await;
+        }
     }
 }
 

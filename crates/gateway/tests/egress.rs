@@ -3,6 +3,9 @@
 //! and the request audited in the store. Sandboxes are stood in for by clients bound to their
 //! own loopback source addresses; the upstream is a local HTTPS server with its own CA.
 
+mod common;
+
+use common::upstream::{HOST, UPSTREAM_IP, upstream};
 use gigmcp_gateway::egress::{Egress, EgressSettings, PROXY_PORT, credential_key};
 use gigmcp_proxy::{CertificateAuthority, Injection, SandboxIdentity};
 use gigmcp_registry::egress::EgressPolicy;
@@ -12,62 +15,7 @@ use rustls::pki_types::ServerName;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpSocket};
-
-const UPSTREAM_IP: Ipv4Addr = Ipv4Addr::new(127, 0, 0, 44);
-const HOST: &str = "api.example.test";
-
-/// An HTTPS upstream that answers 200 `authorized` only to `Authorization: Bearer <key>`.
-async fn upstream(ca: &CertificateAuthority, key: &'static str) {
-    let (chain, leaf_key) = ca.mint_leaf(HOST).unwrap();
-    let config = rustls::ServerConfig::builder_with_provider(Arc::new(
-        rustls::crypto::aws_lc_rs::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .unwrap()
-    .with_no_client_auth()
-    .with_single_cert(chain, leaf_key)
-    .unwrap();
-    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
-    let listener = TcpListener::bind((UPSTREAM_IP, 443)).await.unwrap();
-    tokio::spawn(async move {
-        loop {
-            let Ok((tcp, _)) = listener.accept().await else {
-                break;
-            };
-            let acceptor = acceptor.clone();
-            tokio::spawn(async move {
-                let Ok(mut tls) = acceptor.accept(tcp).await else {
-                    return;
-                };
-                let mut buf = Vec::new();
-                let mut chunk = [0u8; 4096];
-                while !buf.windows(4).any(|w| w == b"\r\n\r\n") {
-                    match tls.read(&mut chunk).await {
-                        Ok(0) | Err(_) => return,
-                        Ok(n) => buf.extend_from_slice(&chunk[..n]),
-                    }
-                }
-                let head = String::from_utf8_lossy(&buf).to_ascii_lowercase();
-                let ok = head.contains(&format!(
-                    "\r\nauthorization: bearer {}\r\n",
-                    key.to_ascii_lowercase()
-                ));
-                let (status, body) = if ok {
-                    ("200 OK", "authorized")
-                } else {
-                    ("403 Forbidden", "denied")
-                };
-                let resp = format!(
-                    "HTTP/1.1 {status}\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
-                    body.len()
-                );
-                let _ = tls.write_all(resp.as_bytes()).await;
-                let _ = tls.shutdown().await;
-            });
-        }
-    });
-}
+use tokio::net::TcpSocket;
 
 /// A "sandbox" at `source` asks the proxy at `proxy` for `https://HOST/` with the placeholder.
 async fn request_via_proxy(
@@ -163,7 +111,7 @@ async fn each_owner_s_vault_secret_replaces_the_placeholder_and_every_request_is
         resolve: [(HOST.to_string(), IpAddr::V4(UPSTREAM_IP))].into(),
     };
     let egress = Egress::start(settings, store.clone(), keyring).unwrap();
-    upstream(&upstream_ca, "ALICEKEY").await;
+    upstream(&upstream_ca, &[("ALICEKEY", "alice")]).await;
 
     let identity = |owner: &gigmcp_store::User, allow: &str| SandboxIdentity {
         server: "api".into(),
@@ -196,7 +144,7 @@ async fn each_owner_s_vault_secret_replaces_the_placeholder_and_every_request_is
     // alice's sandbox sends only the placeholder; the upstream sees her real key
     let out = request_via_proxy(alice_sb, alice_host, egress.ca_pem(), "GIG_PLACEHOLDER_1").await;
     assert!(
-        out.starts_with("HTTP/1.1 200") && out.ends_with("authorized"),
+        out.starts_with("HTTP/1.1 200") && out.ends_with("hello alice"),
         "{out}"
     );
     assert!(!out.contains("ALICEKEY"));

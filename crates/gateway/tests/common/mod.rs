@@ -2,14 +2,19 @@
 //! static test servers installed, a profile and its token.
 #![allow(dead_code)] // each test file uses a different part
 
+pub mod upstream;
+
 use gigmcp_gateway::config::RawConfig;
 use gigmcp_gateway::{Gateway, GatewayConfig, router, token};
 use gigmcp_store::{NewProfile, NewServer, Role, ServerSource, Store, StoreUrl};
+use gigmcp_vault::{Keyring, MasterKey};
 use serde_json::{Value, json};
 use std::net::SocketAddr;
+use std::sync::Arc;
 
 pub struct TestGateway {
     pub gateway: Gateway,
+    pub keyring: Keyring,
     pub addr: SocketAddr,
     pub store: Store,
     _dir: tempfile::TempDir,
@@ -25,6 +30,12 @@ impl TestGateway {
     /// Starts a gateway with the given tuning applied to the defaults.
     pub async fn start_with(tune: impl FnOnce(&mut RawConfig)) -> Self {
         let dir = tempfile::tempdir().unwrap();
+        // Sandboxes run as unprivileged uids: what they get bound must be reachable.
+        std::fs::set_permissions(
+            dir.path(),
+            std::os::unix::fs::PermissionsExt::from_mode(0o755),
+        )
+        .unwrap();
         let mut raw = RawConfig::defaults();
         raw.listen = "127.0.0.1:0".into();
         raw.data_dir = dir.path().display().to_string();
@@ -33,6 +44,8 @@ impl TestGateway {
                 .display()
                 .to_string(),
         );
+        // Only the egress tests give sandboxes a network (each with its own pool and links).
+        raw.sandbox_network = false;
         tune(&mut raw);
         let mut config = GatewayConfig::from_raw(raw).unwrap();
         // Several gateways share this test process: give each sandbox runtime its own uid range
@@ -42,10 +55,17 @@ impl TestGateway {
         config.sandbox.max_sandboxes = 256;
         config.sandbox.host_uid_base = 1_800_000_000 + n * 1_000;
         config.sandbox.cgroup_name = format!("gigmcp-test-{}-{n}", std::process::id());
+        if let Some(net) = config.network.as_mut() {
+            net.pool = format!("10.{}.0.0/16", 100 + n).parse().unwrap();
+            net.link_prefix = format!("gt{}", (b'a' + (n % 26) as u8) as char);
+        }
         let store = Store::connect(&StoreUrl::sqlite_in(dir.path()))
             .await
             .unwrap();
-        let gateway = Gateway::start(config, store.clone()).await.unwrap();
+        let keyring = Keyring::new(MasterKey::generate().unwrap(), Vec::new());
+        let gateway = Gateway::start(config, store.clone(), Arc::new(keyring.clone()))
+            .await
+            .unwrap();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let app = router(gateway.clone());
@@ -54,6 +74,7 @@ impl TestGateway {
         });
         TestGateway {
             gateway,
+            keyring,
             addr,
             store,
             _dir: dir,
@@ -81,7 +102,17 @@ impl TestGateway {
 
     /// Creates a profile serving the named servers and returns its token.
     pub async fn add_profile(&self, slug: &str, servers: &[&str]) -> TestProfile {
-        let owner = self.store.ensure_user("admin", Role::Admin).await.unwrap();
+        self.add_profile_of("admin", slug, servers).await
+    }
+
+    /// Like [`Self::add_profile`], owned by user `owner` (created if needed).
+    pub async fn add_profile_of(&self, owner: &str, slug: &str, servers: &[&str]) -> TestProfile {
+        let role = if owner == "admin" {
+            Role::Admin
+        } else {
+            Role::User
+        };
+        let owner = self.store.ensure_user(owner, role).await.unwrap();
         let t = token::generate();
         let profile = self
             .store

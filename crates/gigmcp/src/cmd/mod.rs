@@ -161,5 +161,10 @@ pub fn raw_config(args: &serve::ServeArgs, store: &StoreArgs) -> anyhow::Result<
         idle_timeout_secs: args.idle_timeout,
         bwrap: args.bwrap.clone(),
         bootstrap: args.bootstrap.clone(),
+        sandbox_network: args.sandbox_network == "on",
+        sandbox_pool: args.sandbox_pool.clone(),
+        egress_allow_ranges: args.egress_allow_ranges.clone(),
+        egress_ca_bundle: args.egress_ca_bundle.clone(),
+        egress_resolve: args.egress_resolve.clone(),
     })
 }

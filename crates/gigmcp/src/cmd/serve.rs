@@ -34,6 +34,30 @@ pub struct ServeArgs {
     /// The static sandbox bootstrap binary (default: gigmcp-bootstrap beside gigmcp).
     #[arg(long, env = "GIG_BOOTSTRAP")]
     pub bootstrap: Option<String>,
+    /// Give servers whose manifest grants egress a network (a veth pair and the egress proxy);
+    /// `off`: no server gets a network. Needs root.
+    #[arg(long, env = "GIG_SANDBOX_NETWORK", default_value = "on", value_parser = ["on", "off"])]
+    pub sandbox_network: String,
+    /// Address pool for the sandboxes' /30 links.
+    #[arg(long, env = "GIG_SANDBOX_POOL", default_value = "10.88.0.0/16")]
+    pub sandbox_pool: String,
+    /// Private ranges (CIDR) upstreams may resolve to despite the SSRF guard, comma-separated.
+    #[arg(
+        long = "egress-allow-range",
+        env = "GIG_EGRESS_ALLOW_RANGES",
+        value_delimiter = ','
+    )]
+    pub egress_allow_ranges: Vec<String>,
+    /// PEM file of extra CA certificates trusted for upstream TLS.
+    #[arg(long, env = "GIG_EGRESS_CA_BUNDLE")]
+    pub egress_ca_bundle: Option<String>,
+    /// `host=ip` answers the egress proxy uses before DNS, comma-separated.
+    #[arg(
+        long = "egress-resolve",
+        env = "GIG_EGRESS_RESOLVE",
+        value_delimiter = ','
+    )]
+    pub egress_resolve: Vec<String>,
 }
 
 pub async fn run(args: ServeArgs, store_args: &StoreArgs) -> anyhow::Result<()> {
@@ -45,7 +69,7 @@ pub async fn run(args: ServeArgs, store_args: &StoreArgs) -> anyhow::Result<()> 
         .await
         .with_context(|| format!("opening the store at {}", config.store))?;
     let listen = config.listen;
-    let gateway = Gateway::start(config, store).await?;
+    let gateway = Gateway::start(config, store, std::sync::Arc::new(keyring)).await?;
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .with_context(|| {

@@ -1,0 +1,158 @@
+//! Sealed credentials end to end through real sandboxes: a server with egress entitlements gets
+//! a veth pair and HTTPS_PROXY; it sends only a placeholder, and the local HTTPS upstream (its
+//! own CA) sees each profile owner's real key. Hosts outside the manifest's allowlist are
+//! refused; the server's environment never holds the secret.
+
+mod common;
+
+use common::upstream::{HOST, UPSTREAM_IP, upstream};
+use common::{RawClient, TestGateway};
+use gigmcp_proxy::CertificateAuthority;
+use gigmcp_registry::Manifest;
+use serde_json::{Value, json};
+
+const MANIFEST: &str = r#"
+schemaVersion: 1
+name: fetch
+version: 0.1.0
+source: {repo: github.com/gigmcp/gigmcp, tag: v0.1.0}
+image: {ref: ghcr.io/gigmcp/fetch, digest: "sha256:abababababababababababababababababababababababababababababababab", entrypoint: /fetch}
+tier: sealed
+displayName: Fetch
+category: testing
+entitlements:
+  egress: [api.example.test]
+credentials:
+  - id: api_key
+    type: api_key
+    provider: example
+    inject: {header: Authorization, format: "Bearer {token}"}
+tools:
+  - {name: fetch, default: true}
+  - {name: env, default: true}
+"#;
+
+async fn text(c: &RawClient, id: i64, tool: &str, args: Value) -> String {
+    let out = c
+        .call(id, "tools/call", json!({"name": tool, "arguments": args}))
+        .await;
+    out["result"]["content"][0]["text"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{out}"))
+        .to_string()
+}
+
+#[tokio::test]
+async fn each_owner_s_key_is_injected_at_the_boundary_and_never_enters_the_sandbox() {
+    let upstream_ca = CertificateAuthority::generate("test upstream CA").unwrap();
+    let bundle = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(bundle.path(), upstream_ca.cert_pem()).unwrap();
+    upstream(&upstream_ca, &[("ALICEKEY", "alice"), ("BOBKEY", "bob")]).await;
+    let bundle_path = bundle.path().display().to_string();
+    let gw = TestGateway::start_with(|raw| {
+        raw.sandbox_network = true;
+        raw.egress_allow_ranges = vec!["127.0.0.0/8".into()];
+        raw.egress_ca_bundle = Some(bundle_path);
+        raw.egress_resolve = vec![
+            format!("{HOST}={UPSTREAM_IP}"),
+            format!("evil.example.test={UPSTREAM_IP}"),
+        ];
+    })
+    .await;
+    gw.add_server("fetch", "fetch").await;
+    let server = gw.store.server_by_name("fetch").await.unwrap().unwrap();
+    let manifest = Manifest::from_yaml(MANIFEST.as_bytes()).unwrap();
+    gw.store
+        .set_server_manifest(
+            server.id,
+            &serde_json::to_string(&manifest).unwrap(),
+            &manifest.runtime_hash(),
+        )
+        .await
+        .unwrap();
+    let alice = gw.add_profile_of("alice", "alice-work", &["fetch"]).await;
+    let bob = gw.add_profile_of("bob", "bob-work", &["fetch"]).await;
+    for (user, key) in [("alice", "ALICEKEY"), ("bob", "BOBKEY")] {
+        let owner = gw.store.user_by_username(user).await.unwrap().unwrap();
+        gigmcp_vault::put_secret(
+            &gw.store,
+            &gw.keyring,
+            owner.id,
+            server.id,
+            "api_key",
+            key.as_bytes(),
+        )
+        .await
+        .unwrap();
+    }
+    let mut a = RawClient::new(gw.url("alice-work"), &alice.token);
+    let mut b = RawClient::new(gw.url("bob-work"), &bob.token);
+    a.initialize().await;
+    b.initialize().await;
+
+    let url = format!("https://{HOST}/v1/me");
+    // both at once: each gets its own owner's key
+    let (ra, rb) = tokio::join!(
+        text(&a, 2, "fetch_fetch", json!({"url": url})),
+        text(&b, 2, "fetch_fetch", json!({"url": url}))
+    );
+    assert_eq!(ra, "HTTP/1.1 200 OK\nhello alice");
+    assert_eq!(rb, "HTTP/1.1 200 OK\nhello bob");
+
+    // the sandbox holds a placeholder, a proxy on its host-side address and the CA; never the key
+    let env = text(&a, 3, "fetch_env", json!({})).await;
+    assert!(
+        env.contains("GIG_CREDENTIAL_API_KEY=gigmcp-placeholder-"),
+        "{env}"
+    );
+    assert!(env.contains("HTTPS_PROXY=http://10."), "{env}");
+    assert!(
+        env.contains("SSL_CERT_FILE=/etc/gigmcp/egress-ca.pem"),
+        "{env}"
+    );
+    assert!(
+        !env.contains("ALICEKEY") && !env.contains("BOBKEY"),
+        "{env}"
+    );
+
+    // a host outside the manifest's allowlist is refused at CONNECT
+    let denied = text(
+        &a,
+        4,
+        "fetch_fetch",
+        json!({"url": "https://evil.example.test/"}),
+    )
+    .await;
+    assert!(denied.starts_with("HTTP/1.1 403"), "{denied}");
+
+    // and the requests were audited
+    let mut events = Vec::new();
+    for _ in 0..50 {
+        events = gw
+            .store
+            .list_audit(100)
+            .await
+            .unwrap()
+            .into_iter()
+            .filter(|e| e.action == "egress.request")
+            .collect();
+        if events.len() >= 3 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(
+        events
+            .iter()
+            .any(|e| e.actor == "alice" && e.target == "alice-work/fetch"),
+        "{events:?}"
+    );
+    assert!(events.iter().any(|e| e.actor == "bob"), "{events:?}");
+    assert!(
+        events
+            .iter()
+            .any(|e| e.detail.contains("evil.example.test")),
+        "{events:?}"
+    );
+    gw.stop().await;
+}
