@@ -23,7 +23,9 @@ impl Env {
             .env("PATH", std::env::var("PATH").unwrap_or_default())
             .env("GIG_DATA_DIR", &self.data_dir)
             .env("GIG_MASTER_KEY", KEY)
-            .env("GIG_LOG", "warn");
+            .env("GIG_LOG", "warn")
+            // tests run concurrently; none of these servers has egress
+            .env("GIG_SANDBOX_NETWORK", "off");
         if let Some(url) = &self.database_url {
             c.env("GIG_DATABASE_URL", url);
         }

@@ -7,6 +7,8 @@ use gigmcp_registry::{IndexError, VerifyError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum CliError {
+    #[error("pack: {0}")]
+    Pack(#[from] gigmcp_oci::Error),
     #[error("{path}: {source}")]
     Io {
         path: PathBuf,

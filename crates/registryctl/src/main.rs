@@ -33,6 +33,9 @@ enum Command {
     Sign(cmd::sign::Args),
     Verify(cmd::verify::Args),
     BuildArgs(cmd::build_args::Args),
+    /// Build a deterministic OCI image (same inputs, same digest) from a binary or a directory,
+    /// into an OCI image layout or pushed to a registry; prints `<digest> <destination>`.
+    Pack(gigmcp_oci::pack::PackArgs),
 }
 
 fn run(cli: Cli) -> Result<(), CliError> {
@@ -44,6 +47,7 @@ fn run(cli: Cli) -> Result<(), CliError> {
         Command::Sign(a) => cmd::sign::run(a),
         Command::Verify(a) => cmd::verify::run(a),
         Command::BuildArgs(a) => cmd::build_args::run(a),
+        Command::Pack(a) => cmd::pack::run(a),
     }
 }
 

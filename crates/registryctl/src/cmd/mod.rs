@@ -5,6 +5,7 @@ pub mod build_index;
 pub mod keygen;
 pub mod lint;
 pub mod lint_toolspecs;
+pub mod pack;
 pub mod sign;
 pub mod verify;
 
