@@ -35,7 +35,7 @@ enum Command {
     BuildArgs(cmd::build_args::Args),
     /// Build a deterministic OCI image (same inputs, same digest) from a binary or a directory,
     /// into an OCI image layout or pushed to a registry; prints `<digest> <destination>`.
-    Pack(gigmcp_oci::pack::PackArgs),
+    Pack(Box<gigmcp_oci::pack::PackArgs>),
 }
 
 fn run(cli: Cli) -> Result<(), CliError> {
@@ -47,7 +47,7 @@ fn run(cli: Cli) -> Result<(), CliError> {
         Command::Sign(a) => cmd::sign::run(a),
         Command::Verify(a) => cmd::verify::run(a),
         Command::BuildArgs(a) => cmd::build_args::run(a),
-        Command::Pack(a) => cmd::pack::run(a),
+        Command::Pack(a) => cmd::pack::run(*a),
     }
 }
 
