@@ -82,7 +82,6 @@ pub fn is_static_elf(path: &Path) -> bool {
     })
 }
 
-
 /// Where `scripts/test-deps` puts the external test peers (Python venv, npm packages).
 pub fn testenv_dir() -> PathBuf {
     std::env::var_os("GIG_TESTENV")
