@@ -184,17 +184,23 @@ async fn operator_flow_survives_a_restart_on_postgres() {
     operator_flow_survives_a_restart(Driver::Postgres).await;
 }
 
-#[test]
-fn serve_refuses_to_start_without_a_master_key_and_says_how_to_make_one() {
+/// Runs `gigmcp ARGS` on a fresh data dir with only `vars` set; it must fail. Returns stderr.
+fn fails(vars: &[(&str, &str)], args: &[&str]) -> String {
     let dir = tempfile::tempdir().unwrap();
     let out = Command::new(env!("CARGO_BIN_EXE_gigmcp"))
         .env_clear()
         .env("GIG_DATA_DIR", dir.path())
-        .args(["serve", "--listen", "127.0.0.1:0"])
+        .envs(vars.iter().copied())
+        .args(args)
         .output()
         .unwrap();
-    assert!(!out.status.success());
-    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "gigmcp {args:?} should have failed");
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+#[test]
+fn serve_refuses_to_start_without_a_master_key_and_says_how_to_make_one() {
+    let err = fails(&[], &["serve", "--listen", "127.0.0.1:0"]);
     assert!(
         err.contains("GIG_MASTER_KEY") && err.contains("openssl rand -hex 32"),
         "{err}"
@@ -203,17 +209,10 @@ fn serve_refuses_to_start_without_a_master_key_and_says_how_to_make_one() {
 
 #[test]
 fn bad_settings_name_the_variable_and_the_fix() {
-    let dir = tempfile::tempdir().unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_gigmcp"))
-        .env_clear()
-        .env("GIG_DATA_DIR", dir.path())
-        .env("GIG_MASTER_KEY", KEY)
-        .env("GIG_LISTEN", "not-an-address")
-        .arg("serve")
-        .output()
-        .unwrap();
-    assert!(!out.status.success());
-    let err = String::from_utf8_lossy(&out.stderr);
+    let err = fails(
+        &[("GIG_MASTER_KEY", KEY), ("GIG_LISTEN", "not-an-address")],
+        &["serve"],
+    );
     assert!(
         err.contains("GIG_LISTEN") && err.contains("HOST:PORT"),
         "{err}"
@@ -222,15 +221,7 @@ fn bad_settings_name_the_variable_and_the_fix() {
 
 #[test]
 fn names_are_validated() {
-    let dir = tempfile::tempdir().unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_gigmcp"))
-        .env_clear()
-        .env("GIG_DATA_DIR", dir.path())
-        .args(["profile", "create", "Bad_Slug"])
-        .output()
-        .unwrap();
-    assert!(!out.status.success());
-    let err = String::from_utf8_lossy(&out.stderr);
+    let err = fails(&[], &["profile", "create", "Bad_Slug"]);
     assert!(err.contains("invalid slug"), "{err}");
 }
 
