@@ -5,11 +5,12 @@
 
 mod common;
 
-use common::upstream::{HOST, UPSTREAM_IP, upstream};
+use common::upstream::{HOST, UPSTREAM_IP, upstream, upstream_at};
 use common::{RawClient, TestGateway};
 use gigmcp_proxy::CertificateAuthority;
 use gigmcp_registry::Manifest;
 use serde_json::{Value, json};
+use std::net::Ipv4Addr;
 
 const MANIFEST: &str = r#"
 schemaVersion: 1
@@ -154,5 +155,103 @@ async fn each_owner_s_key_is_injected_at_the_boundary_and_never_enters_the_sandb
             .any(|e| e.detail.contains("evil.example.test")),
         "{events:?}"
     );
+    gw.stop().await;
+}
+
+const ENTRUSTED: &str = r#"
+schemaVersion: 1
+name: fetch
+version: 0.1.0
+source: {repo: github.com/gigmcp/gigmcp, tag: v0.1.0}
+image: {ref: ghcr.io/gigmcp/fetch, digest: "sha256:abababababababababababababababababababababababababababababababab", entrypoint: /fetch}
+tier: entrusted
+displayName: Fetch
+category: testing
+entitlements:
+  egress: [api.example.test]
+credentials:
+  - id: api_key
+    type: api_key
+    provider: example
+    inject: {env: API_KEY}
+tools:
+  - {name: fetch, default: true}
+  - {name: env, default: true}
+"#;
+
+#[tokio::test]
+async fn an_entrusted_server_holds_its_secret_and_still_reaches_only_allowed_hosts() {
+    let upstream_ca = CertificateAuthority::generate("test upstream CA").unwrap();
+    let bundle = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(bundle.path(), upstream_ca.cert_pem()).unwrap();
+    // its own upstream address, so this test can run beside the sealed one
+    let bundle_path = bundle.path().display().to_string();
+    let ip = Ipv4Addr::new(127, 0, 0, 43);
+    upstream_at(ip, &upstream_ca, &[("CAROLKEY", "carol")]).await;
+    let gw = TestGateway::start_with(|raw| {
+        raw.sandbox_network = true;
+        raw.egress_allow_ranges = vec!["127.0.0.0/8".into()];
+        raw.egress_ca_bundle = Some(bundle_path);
+        raw.egress_resolve = vec![format!("{HOST}={ip}"), format!("evil.example.test={ip}")];
+    })
+    .await;
+    gw.add_server("fetch", "fetch").await;
+    let server = gw.store.server_by_name("fetch").await.unwrap().unwrap();
+    let manifest = Manifest::from_yaml(ENTRUSTED.as_bytes()).unwrap();
+    gw.store
+        .set_server_manifest(
+            server.id,
+            &serde_json::to_string(&manifest).unwrap(),
+            &manifest.runtime_hash(),
+        )
+        .await
+        .unwrap();
+    let carol = gw.add_profile_of("carol", "carol-work", &["fetch"]).await;
+    let mut c = RawClient::new(gw.url("carol-work"), &carol.token);
+    c.initialize().await;
+
+    // without a stored secret the server does not start, and the error says how to fix it
+    let out = c
+        .call(
+            2,
+            "tools/call",
+            json!({"name": "fetch_env", "arguments": {}}),
+        )
+        .await;
+    let message = out["error"]["message"].as_str().unwrap_or_default();
+    assert!(
+        message.contains("gigmcp credential set fetch --profile carol-work"),
+        "{out}"
+    );
+
+    let owner = gw.store.user_by_username("carol").await.unwrap().unwrap();
+    gigmcp_vault::put_secret(
+        &gw.store,
+        &gw.keyring,
+        owner.id,
+        server.id,
+        "api_key",
+        b"CAROLKEY",
+    )
+    .await
+    .unwrap();
+    let env = text(&c, 3, "fetch_env", json!({})).await;
+    assert!(env.lines().any(|l| l == "API_KEY=CAROLKEY"), "{env}");
+    let ok = text(
+        &c,
+        4,
+        "fetch_fetch",
+        json!({"url": format!("https://{HOST}/")}),
+    )
+    .await;
+    assert_eq!(ok, "HTTP/1.1 200 OK\nhello carol");
+    let denied = text(
+        &c,
+        5,
+        "fetch_fetch",
+        json!({"url": "https://evil.example.test/"}),
+    )
+    .await;
+    assert!(denied.starts_with("HTTP/1.1 403"), "{denied}");
     gw.stop().await;
 }

@@ -12,6 +12,15 @@ pub const HOST: &str = "api.example.test";
 /// An HTTPS upstream on `UPSTREAM_IP:443` for `HOST`: answers 200 `hello <user>` to
 /// `Authorization: Bearer <key>` of a known user, 403 `denied` to anything else.
 pub async fn upstream(ca: &CertificateAuthority, users: &[(&'static str, &'static str)]) {
+    upstream_at(UPSTREAM_IP, ca, users).await;
+}
+
+/// [`upstream`] on another loopback address, for tests that run side by side.
+pub async fn upstream_at(
+    ip: Ipv4Addr,
+    ca: &CertificateAuthority,
+    users: &[(&'static str, &'static str)],
+) {
     let users = users.to_vec();
     let (chain, leaf_key) = ca.mint_leaf(HOST).unwrap();
     let config = rustls::ServerConfig::builder_with_provider(Arc::new(
@@ -23,7 +32,7 @@ pub async fn upstream(ca: &CertificateAuthority, users: &[(&'static str, &'stati
     .with_single_cert(chain, leaf_key)
     .unwrap();
     let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
-    let listener = TcpListener::bind((UPSTREAM_IP, 443)).await.unwrap();
+    let listener = TcpListener::bind((ip, 443)).await.unwrap();
     tokio::spawn(async move {
         loop {
             let Ok((tcp, _)) = listener.accept().await else {
