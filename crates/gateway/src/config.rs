@@ -45,6 +45,8 @@ pub struct RawConfig {
     pub egress_ca_bundle: Option<String>,
     /// `host=ip` answers the egress proxy uses before the system resolver.
     pub egress_resolve: Vec<String>,
+    /// Image registries (`host[:port]`) reached over plain HTTP; keep to loopback/test ones.
+    pub insecure_registries: Vec<String>,
 }
 
 /// The validated configuration.
@@ -66,6 +68,8 @@ pub struct GatewayConfig {
     pub sandbox: RuntimeConfig,
     /// Networking for servers with egress entitlements; `None`: no server gets a network.
     pub network: Option<NetworkSettings>,
+    /// Image registries reached over plain HTTP.
+    pub insecure_registries: Vec<String>,
 }
 
 /// Sandbox networking and egress settings.
@@ -215,6 +219,7 @@ impl GatewayConfig {
             idle_timeout,
             sandbox,
             network,
+            insecure_registries: raw.insecure_registries,
         })
     }
 }
@@ -244,6 +249,7 @@ impl RawConfig {
             egress_allow_ranges: Vec::new(),
             egress_ca_bundle: None,
             egress_resolve: Vec::new(),
+            insecure_registries: Vec::new(),
         }
     }
 }

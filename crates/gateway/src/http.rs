@@ -67,6 +67,16 @@ pub enum StartError {
     Egress(#[from] crate::egress::EgressError),
     #[error("preparing {path}: {error}")]
     RunDir { path: String, error: std::io::Error },
+    #[error("image cache: {0}")]
+    Images(gigmcp_oci::Error),
+}
+
+/// The image puller over the data dir's image cache (shared with `gigmcp server add --image`).
+pub fn images_puller(config: &GatewayConfig) -> Result<gigmcp_oci::Puller, gigmcp_oci::Error> {
+    let mut options = gigmcp_oci::PullOptions::new(config.data_dir.join("images"));
+    options.client.insecure_hosts = config.insecure_registries.clone();
+    options.progress = gigmcp_oci::Progress::Never;
+    gigmcp_oci::Puller::new(options)
 }
 
 impl Gateway {
@@ -113,9 +123,11 @@ impl Gateway {
                 })
             }
         };
+        let images = Arc::new(images_puller(&config).map_err(StartError::Images)?);
         let supervisor = Arc::new(Supervisor::new(
             runtime,
             networked,
+            images,
             SupervisorConfig {
                 call_timeout: config.call_timeout,
                 start_timeout: Duration::from_secs(30),

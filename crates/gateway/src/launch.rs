@@ -9,6 +9,7 @@
 //!   Entrusted credentials: the owner's secret is put in the variable the manifest names.
 
 use crate::egress::{CA_PATH, Egress, PROXY_PORT, credential_key};
+use gigmcp_oci::{ImageSource, Puller};
 use gigmcp_proxy::{Injection, SandboxIdentity};
 use gigmcp_registry::{InjectTarget, Manifest, Tier};
 use gigmcp_sandbox::{HOST_ADDR_TOKEN, ProgramSource, SandboxRuntime, SandboxSpec};
@@ -130,15 +131,67 @@ fn assemble_rootfs(
     }
 }
 
+/// An image server's program: its verified rootfs (pulled on first use, cached by digest).
+async fn image_program(
+    images: &Puller,
+    reference: &str,
+) -> Result<(ProgramSource, Vec<(String, String)>), LaunchError> {
+    let source: ImageSource = reference
+        .parse()
+        .map_err(|e: gigmcp_oci::Error| LaunchError::Other(e.to_string()))?;
+    let pulled = images
+        .pull(&source)
+        .await
+        .map_err(|e| LaunchError::Other(format!("pulling {reference}: {e}")))?;
+    let argv = pulled.config.argv();
+    if argv.is_empty() {
+        return Err(LaunchError::Other(format!(
+            "image {reference} names no entrypoint or cmd"
+        )));
+    }
+    let program = ProgramSource::Rootfs {
+        dir: pulled.rootfs,
+        entrypoint: argv,
+        workdir: pulled.config.working_dir.clone(),
+    };
+    Ok((program, pulled.config.env.clone()))
+}
+
 /// Decides how to launch `server` for `profile`.
 pub async fn plan<'a>(
     isolated: &'a SandboxRuntime,
     networked: Option<&'a Networked>,
+    images: &Puller,
     profile: &Profile,
     server: &Server,
 ) -> Result<Launch<'a>, LaunchError> {
-    let ServerSource::LocalBinary { path } = &server.source;
-    let binary = PathBuf::from(path);
+    let binary = match &server.source {
+        ServerSource::LocalBinary { path } => PathBuf::from(path),
+        ServerSource::Image { reference } => {
+            let wants_egress = server
+                .manifest
+                .as_deref()
+                .and_then(|m| serde_json::from_str::<Manifest>(m).ok())
+                .is_some_and(|m| !m.entitlements.egress.is_empty());
+            if wants_egress {
+                return Err(LaunchError::Other(
+                    "egress for image servers is not available yet (the egress CA cannot be placed in a shared read-only image root); install it without egress entitlements or as a static binary".into(),
+                ));
+            }
+            let (program, env) = image_program(images, reference).await?;
+            return Ok(Launch {
+                runtime: isolated,
+                spec: SandboxSpec {
+                    name: format!("{}.{}", profile.slug, server.name),
+                    program,
+                    args: Vec::new(),
+                    env,
+                    limits: None,
+                },
+                identity: None,
+            });
+        }
+    };
     let name = format!("{}.{}", profile.slug, server.name);
     let manifest: Option<Manifest> = match server.manifest.as_deref() {
         Some(text) => {

@@ -204,6 +204,7 @@ pub struct SupervisorConfig {
 /// Owns every running backend.
 pub struct Supervisor {
     runtime: SandboxRuntime,
+    images: Arc<gigmcp_oci::Puller>,
     networked: Option<crate::launch::Networked>,
     config: SupervisorConfig,
     slots: Mutex<HashMap<(ProfileId, ServerId), Arc<Slot>>>,
@@ -217,10 +218,12 @@ impl Supervisor {
     pub fn new(
         runtime: SandboxRuntime,
         networked: Option<crate::launch::Networked>,
+        images: Arc<gigmcp_oci::Puller>,
         config: SupervisorConfig,
     ) -> Self {
         Self {
             runtime,
+            images,
             networked,
             config,
             slots: Mutex::new(HashMap::new()),
@@ -273,9 +276,15 @@ impl Supervisor {
             server: server.name.clone(),
             reason,
         };
-        let launch = crate::launch::plan(&self.runtime, self.networked.as_ref(), profile, server)
-            .await
-            .map_err(|e| start_error(e.to_string()))?;
+        let launch = crate::launch::plan(
+            &self.runtime,
+            self.networked.as_ref(),
+            &self.images,
+            profile,
+            server,
+        )
+        .await
+        .map_err(|e| start_error(e.to_string()))?;
         let sandbox = launch
             .runtime
             .spawn(&launch.spec)

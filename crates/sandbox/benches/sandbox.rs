@@ -6,8 +6,7 @@
 //!
 //! Run as root: `cargo bench -p gigmcp-sandbox --bench sandbox`.
 
-#[path = "../tests/common/rootfs.rs"]
-mod rootfs;
+use gigmcp_testkit::rootfs;
 
 use gigmcp_sandbox::{
     NetworkConfig, ProgramSource, RuntimeConfig, Sandbox, SandboxRuntime, SandboxSpec,

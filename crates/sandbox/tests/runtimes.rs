@@ -5,9 +5,9 @@
 
 mod common;
 
-use common::rootfs;
 use common::*;
 use gigmcp_sandbox::{ProgramSource, SandboxSpec};
+use gigmcp_testkit::rootfs;
 use serde_json::json;
 
 const BINARY_ID: u32 = 2;

@@ -13,24 +13,35 @@ pub enum ServerSource {
         /// Path of the copied binary.
         path: String,
     },
+    /// An OCI image pinned by digest (`host/repo@sha256:…` or `oci:DIR@sha256:…`), pulled and
+    /// verified into the gateway's image cache.
+    Image {
+        /// The pinned reference.
+        reference: String,
+    },
 }
 
 impl ServerSource {
     fn kind(&self) -> &'static str {
         match self {
             Self::LocalBinary { .. } => "local_binary",
+            Self::Image { .. } => "oci_image",
         }
     }
 
     fn location(&self) -> &str {
         match self {
             Self::LocalBinary { path } => path,
+            Self::Image { reference } => reference,
         }
     }
 
     fn from_columns(kind: &str, location: String) -> Result<Self, StoreError> {
         match kind {
             "local_binary" => Ok(Self::LocalBinary { path: location }),
+            "oci_image" => Ok(Self::Image {
+                reference: location,
+            }),
             other => Err(StoreError::Invalid {
                 field: "servers.source_kind",
                 reason: format!(

@@ -548,3 +548,24 @@ async fn credentials_compare_and_swap() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn image_servers_keep_their_pinned_reference() {
+    for_each_driver(|driver, db| async move {
+        let store = db.store().await;
+        let reference = format!("registry.example/mcp/everything@sha256:{}", "ab".repeat(32));
+        let created = store
+            .create_server(NewServer {
+                name: "everything".into(),
+                source: ServerSource::Image {
+                    reference: reference.clone(),
+                },
+            })
+            .await
+            .unwrap();
+        let read = store.server_by_name("everything").await.unwrap().unwrap();
+        assert_eq!(read, created, "{driver:?}");
+        assert_eq!(read.source, ServerSource::Image { reference }, "{driver:?}");
+    })
+    .await;
+}

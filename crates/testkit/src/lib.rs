@@ -5,6 +5,8 @@
 //! dir of its own, so it never waits on the lock of the `cargo test` that called it).
 #![forbid(unsafe_code)]
 
+pub mod rootfs;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Mutex;

@@ -58,6 +58,13 @@ pub struct ServeArgs {
         value_delimiter = ','
     )]
     pub egress_resolve: Vec<String>,
+    /// Image registries (`host[:port]`) reached over plain HTTP, comma-separated; loopback/test only.
+    #[arg(
+        long = "insecure-registry",
+        env = "GIG_INSECURE_REGISTRIES",
+        value_delimiter = ','
+    )]
+    pub insecure_registries: Vec<String>,
 }
 
 pub async fn run(args: ServeArgs, store_args: &StoreArgs) -> anyhow::Result<()> {

@@ -23,6 +23,20 @@ pub enum ServerCmd {
         #[arg(long)]
         manifest: Option<PathBuf>,
     },
+    /// Install an OCI image pinned by digest as server NAME: pulled, verified byte for byte and
+    /// extracted into the data dir's image cache now; its entrypoint runs sandboxed.
+    AddImage {
+        name: String,
+        /// `host/repo@sha256:<digest>` or `oci:<layout dir>@sha256:<digest>`.
+        reference: String,
+        /// Registries (`host[:port]`) to reach over plain HTTP; loopback/test registries only.
+        #[arg(
+            long = "insecure-registry",
+            env = "GIG_INSECURE_REGISTRIES",
+            value_delimiter = ','
+        )]
+        insecure_registries: Vec<String>,
+    },
     /// List installed servers.
     List,
     /// Uninstall server NAME.
@@ -91,10 +105,56 @@ pub async fn run(cmd: ServerCmd, ctx: &Context) -> anyhow::Result<()> {
                 );
             }
         }
+        ServerCmd::AddImage {
+            name,
+            reference,
+            insecure_registries,
+        } => {
+            names::validate("server name", &name)?;
+            if ctx.store.server_by_name(&name).await?.is_some() {
+                bail!("server {name} already exists; remove it first or pick another name");
+            }
+            let source: gigmcp_oci::ImageSource = reference.parse().with_context(|| {
+                format!("{reference}: give host/repo@sha256:<64 hex> or oci:<dir>@sha256:<64 hex>")
+            })?;
+            let mut options = gigmcp_oci::PullOptions::new(ctx.data_dir.join("images"));
+            options.client.insecure_hosts = insecure_registries;
+            let pulled = gigmcp_oci::Puller::new(options)?
+                .pull(&source)
+                .await
+                .with_context(|| format!("pulling {reference}"))?;
+            if pulled.config.argv().is_empty() {
+                bail!(
+                    "{reference}: the image names no entrypoint or cmd, so there is nothing to run"
+                );
+            }
+            let server = ctx
+                .store
+                .create_server(NewServer {
+                    name: name.clone(),
+                    source: ServerSource::Image {
+                        reference: reference.clone(),
+                    },
+                })
+                .await?;
+            println!(
+                "added server {} from {} (verified, {}), runs {:?}",
+                server.name,
+                reference,
+                pulled.manifest_digest,
+                pulled.config.argv()
+            );
+        }
         ServerCmd::List => {
             for s in ctx.store.list_servers().await? {
-                let ServerSource::LocalBinary { path } = &s.source;
-                println!("{}\tlocal binary\t{}", s.name, path);
+                match &s.source {
+                    ServerSource::LocalBinary { path } => {
+                        println!("{}\tlocal binary\t{}", s.name, path)
+                    }
+                    ServerSource::Image { reference } => {
+                        println!("{}\timage\t{}", s.name, reference)
+                    }
+                }
             }
         }
         ServerCmd::Remove { name } => {

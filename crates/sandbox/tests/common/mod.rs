@@ -8,7 +8,6 @@ use gigmcp_sandbox::{
 };
 use serde_json::{Value, json};
 
-pub mod rootfs;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;

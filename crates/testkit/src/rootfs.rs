@@ -1,7 +1,6 @@
 //! Builds image-like root filesystems for dynamic runtimes from the host's own binaries (what an
 //! OCI image of Node or Python would hold): the interpreter, the libraries `ldd` names, and the
-//! app. Shared by the tests and the bench.
-#![allow(dead_code)]
+//! app. Shared by the sandbox and gateway tests and the sandbox bench.
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
@@ -13,7 +12,7 @@ pub const EVERYTHING_ENTRY: &str =
 
 /// `npm install`s the everything server once per checkout into `target/test-npm/everything`.
 pub fn everything_modules() -> PathBuf {
-    let dir = gigmcp_testkit::workspace_root().join("target/test-npm/everything");
+    let dir = crate::workspace_root().join("target/test-npm/everything");
     let entry = dir.join("node_modules/@modelcontextprotocol/server-everything/dist/index.js");
     if !entry.is_file() {
         std::fs::create_dir_all(&dir).unwrap();
