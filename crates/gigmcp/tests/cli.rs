@@ -285,3 +285,51 @@ fn a_server_added_with_a_manifest_is_linted_first() {
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("egress: api.example.com"), "{text}");
 }
+
+#[tokio::test]
+async fn add_image_pulls_and_verifies_before_recording_the_server() {
+    let dir = tempfile::tempdir().unwrap();
+    let env = Env {
+        data_dir: dir.path().join("data"),
+        database_url: None,
+    };
+    let echo = gigmcp_testkit::static_bin("gigmcp-test-servers", "echo");
+    let layout = dir.path().join("layout");
+    let packed = gigmcp_oci::pack::run(&gigmcp_oci::pack::PackArgs {
+        binary: Some(echo),
+        dir: None,
+        entrypoint: Vec::new(),
+        cmd: Vec::new(),
+        env: Vec::new(),
+        workdir: None,
+        layout: Some(layout.clone()),
+        tag: Some("v1".into()),
+        push: None,
+        insecure: false,
+        chunk_size: None,
+        arch: gigmcp_oci::platform::goarch(std::env::consts::ARCH).to_owned(),
+        compression: gigmcp_oci::pack::LayerCompression::Gzip,
+    })
+    .await
+    .unwrap();
+    let digest = packed.digest.to_string();
+
+    let tampered = format!("oci:{}@sha256:{}", layout.display(), "1".repeat(64));
+    let out = env
+        .cmd()
+        .args(["server", "add-image", "bad", &tampered])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&env.run(&["server", "list"], None).stdout)
+            .trim()
+            .is_empty()
+    );
+
+    let reference = format!("oci:{}@{digest}", layout.display());
+    let out = env.run(&["server", "add-image", "echo", &reference], None);
+    assert!(String::from_utf8_lossy(&out.stdout).contains("verified"));
+    let listed = String::from_utf8(env.run(&["server", "list"], None).stdout).unwrap();
+    assert!(listed.contains("echo\timage\toci:"), "{listed}");
+}
