@@ -333,3 +333,79 @@ async fn add_image_pulls_and_verifies_before_recording_the_server() {
     let listed = String::from_utf8(env.run(&["server", "list"], None).stdout).unwrap();
     assert!(listed.contains("echo\timage\toci:"), "{listed}");
 }
+
+#[test]
+fn vault_rotate_moves_every_secret_to_the_new_key() {
+    const NEW: &str = "0f1e2d3c4b5a69788796a5b4c3d2e1f00112233445566778899aabbccddeeff0";
+    let dir = tempfile::tempdir().unwrap();
+    let env = Env {
+        data_dir: dir.path().to_path_buf(),
+        database_url: None,
+    };
+    let echo = gigmcp_testkit::static_bin("gigmcp-test-servers", "echo");
+    env.run(
+        &["server", "add", "echo", "--binary", echo.to_str().unwrap()],
+        None,
+    );
+    env.run(&["profile", "create", "dev"], None);
+    for name in ["a", "b", "c"] {
+        env.run(
+            &[
+                "credential",
+                "set",
+                "echo",
+                "--profile",
+                "dev",
+                "--name",
+                name,
+            ],
+            Some("secret"),
+        );
+    }
+    let status = |new_key: bool| {
+        let mut c = env.cmd();
+        if new_key {
+            c.env("GIG_MASTER_KEY", NEW)
+                .env("GIG_MASTER_KEY_PREVIOUS", KEY);
+        }
+        let out = c.args(["vault", "status"]).output().unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let before = status(false);
+    assert!(before.contains("3  current"), "{before}");
+    // with only the new key, the old secrets are reported as unreadable, with the fix
+    let out = env
+        .cmd()
+        .env("GIG_MASTER_KEY", NEW)
+        .args(["vault", "status"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("GIG_MASTER_KEY_PREVIOUS"));
+
+    let out = env
+        .cmd()
+        .env("GIG_MASTER_KEY", NEW)
+        .env("GIG_MASTER_KEY_PREVIOUS", KEY)
+        .args(["vault", "rotate"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let after = status(true);
+    assert!(after.contains("3  current"), "{after}");
+    assert!(
+        !after
+            .lines()
+            .any(|l| l.contains("previous") && !l.contains(" 0  ")),
+        "{after}"
+    );
+}
