@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::upstream::{HOST, UPSTREAM_IP, upstream, upstream_at};
+use common::upstream::{HOST, UPSTREAM_IP, upstream_at};
 use common::{RawClient, TestGateway};
 use gigmcp_proxy::CertificateAuthority;
 use gigmcp_registry::Manifest;
@@ -43,26 +43,29 @@ async fn text(c: &RawClient, id: i64, tool: &str, args: Value) -> String {
         .to_string()
 }
 
-#[tokio::test]
-async fn each_owner_s_key_is_injected_at_the_boundary_and_never_enters_the_sandbox() {
+/// A gateway with networked sandboxes whose egress proxy trusts a local HTTPS upstream at `ip`
+/// (answering `users`' keys) and resolves the allowed and a forbidden name to it, with the
+/// `fetch` server installed under `manifest`.
+async fn fetch_gateway(
+    ip: Ipv4Addr,
+    users: &[(&'static str, &'static str)],
+    manifest: &str,
+) -> (TestGateway, gigmcp_store::ServerId) {
     let upstream_ca = CertificateAuthority::generate("test upstream CA").unwrap();
     let bundle = tempfile::NamedTempFile::new().unwrap();
     std::fs::write(bundle.path(), upstream_ca.cert_pem()).unwrap();
-    upstream(&upstream_ca, &[("ALICEKEY", "alice"), ("BOBKEY", "bob")]).await;
+    upstream_at(ip, &upstream_ca, users).await;
     let bundle_path = bundle.path().display().to_string();
     let gw = TestGateway::start_with(|raw| {
         raw.sandbox_network = true;
         raw.egress_allow_ranges = vec!["127.0.0.0/8".into()];
         raw.egress_ca_bundle = Some(bundle_path);
-        raw.egress_resolve = vec![
-            format!("{HOST}={UPSTREAM_IP}"),
-            format!("evil.example.test={UPSTREAM_IP}"),
-        ];
+        raw.egress_resolve = vec![format!("{HOST}={ip}"), format!("evil.example.test={ip}")];
     })
     .await;
     gw.add_server("fetch", "fetch").await;
     let server = gw.store.server_by_name("fetch").await.unwrap().unwrap();
-    let manifest = Manifest::from_yaml(MANIFEST.as_bytes()).unwrap();
+    let manifest = Manifest::from_yaml(manifest.as_bytes()).unwrap();
     gw.store
         .set_server_manifest(
             server.id,
@@ -71,6 +74,17 @@ async fn each_owner_s_key_is_injected_at_the_boundary_and_never_enters_the_sandb
         )
         .await
         .unwrap();
+    (gw, server.id)
+}
+
+#[tokio::test]
+async fn each_owner_s_key_is_injected_at_the_boundary_and_never_enters_the_sandbox() {
+    let (gw, server_id) = fetch_gateway(
+        UPSTREAM_IP,
+        &[("ALICEKEY", "alice"), ("BOBKEY", "bob")],
+        MANIFEST,
+    )
+    .await;
     let alice = gw.add_profile_of("alice", "alice-work", &["fetch"]).await;
     let bob = gw.add_profile_of("bob", "bob-work", &["fetch"]).await;
     for (user, key) in [("alice", "ALICEKEY"), ("bob", "BOBKEY")] {
@@ -79,7 +93,7 @@ async fn each_owner_s_key_is_injected_at_the_boundary_and_never_enters_the_sandb
             &gw.store,
             &gw.keyring,
             owner.id,
-            server.id,
+            server_id,
             "api_key",
             key.as_bytes(),
         )
@@ -181,31 +195,13 @@ tools:
 
 #[tokio::test]
 async fn an_entrusted_server_holds_its_secret_and_still_reaches_only_allowed_hosts() {
-    let upstream_ca = CertificateAuthority::generate("test upstream CA").unwrap();
-    let bundle = tempfile::NamedTempFile::new().unwrap();
-    std::fs::write(bundle.path(), upstream_ca.cert_pem()).unwrap();
     // its own upstream address, so this test can run beside the sealed one
-    let bundle_path = bundle.path().display().to_string();
-    let ip = Ipv4Addr::new(127, 0, 0, 43);
-    upstream_at(ip, &upstream_ca, &[("CAROLKEY", "carol")]).await;
-    let gw = TestGateway::start_with(|raw| {
-        raw.sandbox_network = true;
-        raw.egress_allow_ranges = vec!["127.0.0.0/8".into()];
-        raw.egress_ca_bundle = Some(bundle_path);
-        raw.egress_resolve = vec![format!("{HOST}={ip}"), format!("evil.example.test={ip}")];
-    })
+    let (gw, server_id) = fetch_gateway(
+        Ipv4Addr::new(127, 0, 0, 43),
+        &[("CAROLKEY", "carol")],
+        ENTRUSTED,
+    )
     .await;
-    gw.add_server("fetch", "fetch").await;
-    let server = gw.store.server_by_name("fetch").await.unwrap().unwrap();
-    let manifest = Manifest::from_yaml(ENTRUSTED.as_bytes()).unwrap();
-    gw.store
-        .set_server_manifest(
-            server.id,
-            &serde_json::to_string(&manifest).unwrap(),
-            &manifest.runtime_hash(),
-        )
-        .await
-        .unwrap();
     let carol = gw.add_profile_of("carol", "carol-work", &["fetch"]).await;
     let mut c = RawClient::new(gw.url("carol-work"), &carol.token);
     c.initialize().await;
@@ -229,7 +225,7 @@ async fn an_entrusted_server_holds_its_secret_and_still_reaches_only_allowed_hos
         &gw.store,
         &gw.keyring,
         owner.id,
-        server.id,
+        server_id,
         "api_key",
         b"CAROLKEY",
     )
