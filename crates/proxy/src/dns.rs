@@ -9,7 +9,9 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use tokio::net::UdpSocket;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpStream, UdpSocket};
+use tokio::time::timeout;
 
 use crate::audit::{DenyReason, Entry};
 use crate::proxy::{Inner, Refusal};
@@ -224,7 +226,32 @@ pub(crate) fn answer(
     }
 }
 
-/// The responder loop.
+/// Answers one query from `peer` (auditing a refusal); `None` means drop it silently.
+fn respond(inner: &Inner, peer: IpAddr, pkt: &[u8], listener: IpAddr) -> Option<Vec<u8>> {
+    let started = Instant::now();
+    let identity = inner.identities.resolve(peer);
+    let (resp, refusal) = answer(pkt, listener, |name| {
+        identity.as_ref().map(|id| id.egress.allows(name))
+    });
+    if let Some((host, reason)) = refusal {
+        inner.deny(
+            Refusal {
+                entry: Entry::Dns,
+                peer,
+                identity: identity.as_deref(),
+                host: &host,
+                method: "DNS",
+                path: "",
+                status: None,
+                duration: started.elapsed(),
+            },
+            reason,
+        );
+    }
+    resp
+}
+
+/// The UDP responder loop.
 pub(crate) async fn serve(inner: Arc<Inner>, socket: UdpSocket, listener: IpAddr) {
     let mut buf = vec![0u8; MAX_QUERY + 1];
     loop {
@@ -236,29 +263,54 @@ pub(crate) async fn serve(inner: Arc<Inner>, socket: UdpSocket, listener: IpAddr
                 continue;
             }
         };
-        let started = Instant::now();
-        let peer_ip = peer.ip().to_canonical();
-        let identity = inner.identities.resolve(peer_ip);
-        let (resp, refusal) = answer(&buf[..n], listener, |name| {
-            identity.as_ref().map(|id| id.egress.allows(name))
-        });
-        if let Some((host, reason)) = refusal {
-            inner.deny(
-                Refusal {
-                    entry: Entry::Dns,
-                    peer: peer_ip,
-                    identity: identity.as_deref(),
-                    host: &host,
-                    method: "DNS",
-                    path: "",
-                    status: None,
-                    duration: started.elapsed(),
-                },
-                reason,
-            );
-        }
-        if let Some(resp) = resp {
+        if let Some(resp) = respond(&inner, peer.ip().to_canonical(), &buf[..n], listener) {
             let _ = socket.send_to(&resp, peer).await;
+        }
+    }
+}
+
+/// Queries answered on one TCP connection before it is closed.
+const MAX_QUERIES_PER_CONNECTION: usize = 64;
+
+/// One DNS-over-TCP connection (RFC 7766: each message prefixed by its 2-byte length). A
+/// sandbox's resolver uses TCP (`options use-vc`), since its seccomp filter allows no UDP.
+pub(crate) async fn serve_tcp_connection(
+    inner: Arc<Inner>,
+    mut stream: TcpStream,
+    peer: SocketAddr,
+    listener: IpAddr,
+) {
+    let peer_ip = peer.ip().to_canonical();
+    let Some(_permit) = inner.limiter.try_acquire(peer_ip) else {
+        return;
+    };
+    let idle = inner.config.limits.handshake_timeout;
+    let mut buf = vec![0u8; MAX_QUERY];
+    for _ in 0..MAX_QUERIES_PER_CONNECTION {
+        let mut len = [0u8; 2];
+        match timeout(idle, stream.read_exact(&mut len)).await {
+            Ok(Ok(_)) => {}
+            _ => return,
+        }
+        let len = usize::from(u16::from_be_bytes(len));
+        if len > MAX_QUERY {
+            return;
+        }
+        match timeout(idle, stream.read_exact(&mut buf[..len])).await {
+            Ok(Ok(_)) => {}
+            _ => return,
+        }
+        let Some(resp) = respond(&inner, peer_ip, &buf[..len], listener) else {
+            return;
+        };
+        let Ok(resp_len) = u16::try_from(resp.len()) else {
+            return;
+        };
+        let mut out = Vec::with_capacity(resp.len() + 2);
+        out.extend_from_slice(&resp_len.to_be_bytes());
+        out.extend_from_slice(&resp);
+        if !matches!(timeout(idle, stream.write_all(&out)).await, Ok(Ok(()))) {
+            return;
         }
     }
 }

@@ -261,6 +261,29 @@ impl EgressProxy {
         self.serve_dns(socket, answer)
     }
 
+    /// Binds the DNS-over-TCP responder on `addr` (usually port 53), answering like
+    /// [`bind_dns`](Self::bind_dns). Sandboxes resolve over TCP (`options use-vc`).
+    pub async fn bind_dns_tcp(
+        &self,
+        addr: SocketAddr,
+        answer: IpAddr,
+    ) -> Result<ListenerHandle, ProxyError> {
+        let listener = bind_tcp(addr, "DNS-over-TCP responder").await?;
+        self.serve_dns_tcp(listener, answer)
+    }
+
+    /// Serves DNS over TCP on an already bound listener.
+    pub fn serve_dns_tcp(
+        &self,
+        listener: TcpListener,
+        answer: IpAddr,
+    ) -> Result<ListenerHandle, ProxyError> {
+        let inner = Arc::clone(&self.inner);
+        serve_tcp(listener, move |stream, peer, _local| {
+            crate::dns::serve_tcp_connection(Arc::clone(&inner), stream, peer, answer)
+        })
+    }
+
     /// Serves DNS on an already bound socket.
     pub fn serve_dns(
         &self,

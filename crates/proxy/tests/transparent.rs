@@ -8,6 +8,7 @@ use std::time::Duration;
 use common::*;
 use gigmcp_proxy::dns::{TYPE_A, TYPE_AAAA, build_query, parse_response};
 use gigmcp_proxy::{Decision, DenyReason, Entry};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::UdpSocket;
 
 async fn dns_ask(from: IpAddr, server: SocketAddr, name: &str, qtype: u16) -> (u8, Vec<IpAddr>) {
@@ -91,6 +92,72 @@ async fn dns_answers_allowlisted_names_only() {
             ),
             (Entry::Dns, API, Decision::Denied(DenyReason::UnknownSource)),
         ]
+    );
+}
+
+/// Several queries on one DNS-over-TCP connection, as a resolver with `options use-vc` sends.
+async fn dns_ask_tcp(
+    from: IpAddr,
+    server: SocketAddr,
+    queries: &[(&str, u16)],
+) -> Vec<(u8, Vec<IpAddr>)> {
+    let sock = tokio::net::TcpSocket::new_v4().unwrap();
+    sock.bind(SocketAddr::new(from, 0)).unwrap();
+    let mut tcp = sock.connect(server).await.unwrap();
+    let mut out = Vec::new();
+    for (i, (name, qtype)) in queries.iter().enumerate() {
+        let q = build_query(i as u16, name, *qtype);
+        tcp.write_all(&(q.len() as u16).to_be_bytes())
+            .await
+            .unwrap();
+        tcp.write_all(&q).await.unwrap();
+        let mut len = [0u8; 2];
+        tcp.read_exact(&mut len).await.unwrap();
+        let mut buf = vec![0u8; u16::from_be_bytes(len).into()];
+        tcp.read_exact(&mut buf).await.unwrap();
+        let (id, rcode, addrs) = parse_response(&buf).unwrap();
+        assert_eq!(id, i as u16);
+        out.push((rcode, addrs));
+    }
+    out
+}
+
+#[tokio::test]
+async fn dns_over_tcp_answers_like_udp_and_drops_oversized_frames() {
+    let mut h = Harness::new(Options::default()).await;
+    let listener: IpAddr = "127.0.0.1".parse().unwrap();
+    let dns = h
+        .proxy
+        .bind_dns_tcp("127.0.0.1:0".parse().unwrap(), listener)
+        .await
+        .unwrap();
+    let server = dns.local_addr();
+    let answers = dns_ask_tcp(
+        sandbox_a(),
+        server,
+        &[(API, TYPE_A), (OTHER, TYPE_A), (API, TYPE_AAAA)],
+    )
+    .await;
+    assert_eq!(answers, vec![(0, vec![listener]), (3, vec![]), (0, vec![])]);
+    assert_eq!(
+        dns_ask_tcp("127.0.0.9".parse().unwrap(), server, &[(API, TYPE_A)]).await,
+        vec![(5, vec![])]
+    );
+    // a frame longer than any query: the connection is closed unanswered
+    let mut tcp = tokio::net::TcpStream::connect(server).await.unwrap();
+    tcp.write_all(&u16::MAX.to_be_bytes()).await.unwrap();
+    let mut rest = Vec::new();
+    let n = tokio::time::timeout(Duration::from_secs(5), tcp.read_to_end(&mut rest))
+        .await
+        .expect("closed promptly")
+        .unwrap_or(0);
+    assert_eq!(n, 0);
+    let events = h.drain_audit().await;
+    assert!(
+        events
+            .iter()
+            .any(|e| e.host == OTHER && e.decision == Decision::Denied(DenyReason::NotAllowlisted)),
+        "{events:?}"
     );
 }
 

@@ -99,6 +99,7 @@ async fn main() {
         args: vec![],
         env: vec![],
         limits: None,
+        files: Vec::new(),
     };
 
     cold_start(
@@ -127,6 +128,7 @@ async fn main() {
         args: vec!["stdio".into()],
         env: vec![("PATH".into(), "/usr/bin".into())],
         limits: None,
+        files: Vec::new(),
     };
     cold_start_n(
         "npm server-everything on Node 20, rootfs, full sandbox",

@@ -13,7 +13,7 @@ pub const SERVER_PATH: &str = "/.gig/server";
 /// uid and gid of the server inside its user namespace.
 pub const SANDBOX_ID: u32 = 65534;
 /// Top-level rootfs entries the runtime provides itself (never taken from an image).
-const RESERVED: &[&str] = &["proc", "dev", "tmp", "sys", ".gig", "run"];
+pub(crate) const RESERVED: &[&str] = &["proc", "dev", "tmp", "sys", ".gig", "run"];
 /// A rootfs with more top-level entries than this is refused (each becomes a bind mount).
 const MAX_ROOT_ENTRIES: usize = 128;
 /// Size of the sandbox's `/dev/shm`.
@@ -121,6 +121,18 @@ pub struct CommandInputs<'a> {
     /// The host side of the sandbox's veth pair, substituted for [`HOST_ADDR_TOKEN`] in the
     /// spec's environment values.
     pub host_addr: Option<std::net::Ipv4Addr>,
+    /// The spec's files: (fd bwrap reads the contents from, path in the sandbox), in order.
+    pub file_fds: &'a [(i32, String)],
+}
+
+/// `text` with [`HOST_ADDR_TOKEN`] replaced by `addr`, when there is one.
+pub(crate) fn substitute_host_addr(text: &str, addr: Option<std::net::Ipv4Addr>) -> String {
+    match addr {
+        Some(addr) if text.contains(HOST_ADDR_TOKEN) => {
+            text.replace(HOST_ADDR_TOKEN, &addr.to_string())
+        }
+        _ => text.to_owned(),
+    }
 }
 
 /// In a spec's environment values, stands for the host-side address of the sandbox's veth pair
@@ -152,13 +164,7 @@ pub fn bwrap_args(i: &CommandInputs<'_>) -> Vec<OsString> {
         "--clearenv",
     ]);
     for (k, v) in &i.spec.env {
-        let v = match i.host_addr {
-            Some(addr) if v.contains(HOST_ADDR_TOKEN) => {
-                v.replace(HOST_ADDR_TOKEN, &addr.to_string())
-            }
-            _ => v.clone(),
-        };
-        push(&["--setenv", k, &v]);
+        push(&["--setenv", k, &substitute_host_addr(v, i.host_addr)]);
     }
     let tmp = i.limits.tmp_bytes.to_string();
     let shm = SHM_BYTES.to_string();
@@ -205,6 +211,16 @@ pub fn bwrap_args(i: &CommandInputs<'_>) -> Vec<OsString> {
         }
     }
     argv.extend(i.spec.args.iter().map(OsString::from));
+    // After the root entries, so a file mounts over the image's own copy.
+    for (fd, path) in i.file_fds {
+        a.extend([
+            "--perms".into(),
+            "0444".into(),
+            "--ro-bind-data".into(),
+            fd.to_string().into(),
+            path.into(),
+        ]);
+    }
     a.extend([
         "--ro-bind".into(),
         i.bootstrap.into(),
@@ -249,6 +265,7 @@ mod tests {
             info_fd: 8,
             allowed_tcp_ports: &[3128],
             proc_masks: &[ProcMask::File("/proc/keys"), ProcMask::Dir("/proc/acpi")],
+            file_fds: &[(9, "/etc/resolv.conf".into())],
         })
         .into_iter()
         .map(|s| s.into_string().unwrap())
@@ -274,8 +291,13 @@ mod tests {
                 ),
             ],
             limits: None,
+            files: vec![],
         };
         let a = args_of(&spec, &[]);
+        assert!(has_seq(
+            &a,
+            &["--perms", "0444", "--ro-bind-data", "9", "/etc/resolv.conf"]
+        ));
         assert!(has_seq(
             &a,
             &["--setenv", "HTTPS_PROXY", "http://10.88.0.1:3128"]
@@ -342,8 +364,13 @@ mod tests {
             args: vec!["stdio".into()],
             env: vec![],
             limits: None,
+            files: vec![],
         };
         let a = args_of(&spec, &entries);
+        // the file comes after the image's /etc, so it mounts over it
+        let etc = a.iter().position(|x| x == "/etc").unwrap();
+        let resolv = a.iter().position(|x| x == "/etc/resolv.conf").unwrap();
+        assert!(etc < resolv, "{a:?}");
         assert!(has_seq(&a, &["--symlink", "usr/lib", "/lib"]));
         assert!(has_seq(&a, &["--chdir", "/app"]));
         assert!(a.ends_with(&["--".into(), "node".into(), "main.js".into(), "stdio".into()]));

@@ -25,4 +25,4 @@ pub use config::{Ipv4Pool, Limits, NetworkConfig, RuntimeConfig, default_bootstr
 pub use error::SandboxError;
 pub use runtime::SandboxRuntime;
 pub use sandbox::{ExitReason, Sandbox, SandboxAddresses, SandboxHandle};
-pub use spec::{ProgramSource, SandboxSpec};
+pub use spec::{ProgramSource, SandboxFile, SandboxSpec};

@@ -12,7 +12,9 @@
 
 use crate::access::{Need, check_reachable};
 use crate::cgroup::{CgroupLayout, SandboxCgroup};
-use crate::command::{CommandInputs, ProcMask, RootEntry, bwrap_args, proc_masks, root_entries};
+use crate::command::{
+    CommandInputs, ProcMask, RootEntry, bwrap_args, proc_masks, root_entries, substitute_host_addr,
+};
 use crate::config::RuntimeConfig;
 use crate::error::SandboxError;
 use crate::net::{NetLease, Network};
@@ -248,6 +250,39 @@ impl SandboxRuntime {
             .as_ref()
             .map(|n| n.allowed_tcp_ports.clone())
             .unwrap_or_default();
+        let host_addr = inner
+            .config
+            .network
+            .as_ref()
+            .map(|n| n.pool.addresses(res.slot).0);
+        if let ProgramSource::Rootfs { dir, .. } = &spec.program {
+            check_mount_points(spec, dir, &entries)?;
+        }
+        // Each file's contents wait in a pipe that bwrap copies from (they fit its buffer).
+        let mut file_pipes = Vec::with_capacity(spec.files.len());
+        for f in &spec.files {
+            let (r, mut w) =
+                std::io::pipe().map_err(|e| SandboxError::io("creating a file pipe", e))?;
+            let contents = match std::str::from_utf8(&f.contents) {
+                Ok(text) => substitute_host_addr(text, host_addr).into_bytes(),
+                Err(_) => f.contents.clone(),
+            };
+            w.write_all(&contents)
+                .map_err(|e| SandboxError::io(format!("passing {} to bwrap", f.path), e))?;
+            drop(w);
+            file_pipes.push((r, f.path.clone()));
+        }
+        let file_fds: Vec<(i32, String)> = file_pipes
+            .iter()
+            .map(|(r, path)| (r.as_raw_fd(), path.clone()))
+            .collect();
+        if file_fds.iter().any(|(fd, _)| *fd < 3) {
+            return Err(SandboxError::Config(
+                "the gateway's stdin/stdout/stderr are closed, so pipe fds collide with them; \
+                 start it with fds 0-2 open (e.g. </dev/null)"
+                    .into(),
+            ));
+        }
         let args = bwrap_args(&CommandInputs {
             spec,
             limits,
@@ -257,11 +292,8 @@ impl SandboxRuntime {
             info_fd,
             allowed_tcp_ports: &ports,
             proc_masks: &inner.proc_masks,
-            host_addr: inner
-                .config
-                .network
-                .as_ref()
-                .map(|n| n.pool.addresses(res.slot).0),
+            host_addr,
+            file_fds: &file_fds,
         });
         let mut cmd = tokio::process::Command::new(&inner.bwrap);
         cmd.args(&args)
@@ -272,7 +304,10 @@ impl SandboxRuntime {
             .stderr(Stdio::piped())
             .kill_on_drop(true);
         let cg_fds: Vec<i32> = cg_files.iter().map(|f| f.as_raw_fd()).collect();
-        let inherit = [go_fd, info_fd];
+        let inherit: Vec<i32> = [go_fd, info_fd]
+            .into_iter()
+            .chain(file_fds.iter().map(|(fd, _)| *fd))
+            .collect();
         // SAFETY: the closure runs in the forked child before exec and only makes
         // async-signal-safe system calls (write, fcntl, setgroups, setresgid, setresuid, prctl)
         // on values captured by copy; it allocates nothing (io::Error::last_os_error does not).
@@ -284,7 +319,7 @@ impl SandboxRuntime {
                         return Err(std::io::Error::last_os_error());
                     }
                 }
-                for fd in inherit {
+                for &fd in &inherit {
                     if libc::fcntl(fd, libc::F_SETFD, 0) == -1 {
                         return Err(std::io::Error::last_os_error());
                     }
@@ -316,6 +351,7 @@ impl SandboxRuntime {
         })?;
         drop(info_w);
         drop(cg_files);
+        drop(file_pipes);
         // The bootstrap must see EOF on its go fd if we go away, so we keep only the write end.
         drop(go_r);
         let t_spawned = t0.elapsed();
@@ -626,6 +662,40 @@ async fn read_child_pid(info: std::io::PipeReader) -> Result<u32, String> {
     })
     .await
     .map_err(|e| format!("joining the info reader: {e}"))?
+}
+
+/// A file destined for a directory bound read-only from the image needs an entry there to be
+/// mounted over: bwrap cannot create one in a read-only tree.
+fn check_mount_points(
+    spec: &SandboxSpec,
+    dir: &Path,
+    entries: &[RootEntry],
+) -> Result<(), SandboxError> {
+    for f in &spec.files {
+        let rel = f.path.trim_start_matches('/');
+        let top = rel.split('/').next().unwrap_or_default();
+        let from_image = entries.iter().any(|e| match e {
+            RootEntry::Bind { name, .. } | RootEntry::Symlink { name, .. } => name == top,
+        });
+        if !from_image || rel == top {
+            continue;
+        }
+        let target = dir.join(rel);
+        let ok = std::fs::symlink_metadata(&target).is_ok_and(|m| m.file_type().is_file())
+            && std::fs::symlink_metadata(dir.join(top)).is_ok_and(|m| m.is_dir());
+        if !ok {
+            return Err(SandboxError::InvalidSpec {
+                name: spec.name.clone(),
+                reason: format!(
+                    "rootfs {} has no regular file at {} to mount the sandbox's own copy over; \
+                     create an empty one there (the OCI puller does this for its mount points)",
+                    dir.display(),
+                    f.path
+                ),
+            });
+        }
+    }
+    Ok(())
 }
 
 fn resolve_in_path(p: &Path) -> Option<PathBuf> {

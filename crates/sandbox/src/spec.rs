@@ -16,6 +16,30 @@ pub struct SandboxSpec {
     pub env: Vec<(String, String)>,
     /// Resource limits; `None` takes [`crate::RuntimeConfig::default_limits`].
     pub limits: Option<Limits>,
+    /// Small files placed read-only in this sandbox only (a CA certificate, `/etc/resolv.conf`).
+    pub files: Vec<SandboxFile>,
+}
+
+/// A file given to one sandbox: its contents are copied in by bubblewrap and mounted read-only
+/// at `path`, over whatever the image has there. [`HOST_ADDR_TOKEN`](crate::HOST_ADDR_TOKEN) in
+/// UTF-8 contents is replaced by the sandbox's host-side address, as in environment values.
+///
+/// In an image rootfs, the file's directory comes from the read-only image, so the image must
+/// already hold an entry at `path` to mount over (the OCI puller creates such mount points).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SandboxFile {
+    /// Absolute path inside the sandbox.
+    pub path: String,
+    pub contents: Vec<u8>,
+}
+
+impl SandboxFile {
+    pub fn new(path: impl Into<String>, contents: impl Into<Vec<u8>>) -> Self {
+        Self {
+            path: path.into(),
+            contents: contents.into(),
+        }
+    }
 }
 
 /// Where the server's program comes from.
@@ -38,6 +62,10 @@ pub enum ProgramSource {
 const MAX_ARGS: usize = 256;
 const MAX_ENV: usize = 256;
 const MAX_ITEM_BYTES: usize = 32 * 1024;
+/// Files are handed to bubblewrap through a pipe written before it starts, so each must fit in
+/// the pipe's default buffer.
+pub(crate) const MAX_FILE_BYTES: usize = 60 * 1024;
+const MAX_FILES: usize = 16;
 
 impl SandboxSpec {
     pub(crate) fn validate(&self) -> Result<(), SandboxError> {
@@ -71,6 +99,19 @@ impl SandboxSpec {
             if k.is_empty() || k.contains('=') {
                 return Err(bad(format!(
                     "env name `{k}` must be non-empty and contain no `=`"
+                )));
+            }
+        }
+        if self.files.len() > MAX_FILES {
+            return Err(bad(format!("at most {MAX_FILES} files are allowed")));
+        }
+        for f in &self.files {
+            check_file_path(&f.path).map_err(bad)?;
+            if f.contents.len() > MAX_FILE_BYTES {
+                return Err(bad(format!(
+                    "file {} is {} bytes; at most {MAX_FILE_BYTES} are allowed",
+                    f.path,
+                    f.contents.len()
                 )));
             }
         }
@@ -112,6 +153,31 @@ impl SandboxSpec {
     }
 }
 
+/// A file path must be absolute, plain (no `.`, `..` or empty components) and outside the trees
+/// the runtime provides itself.
+fn check_file_path(path: &str) -> Result<(), String> {
+    check_item("file path", path)?;
+    let rest = path
+        .strip_prefix('/')
+        .ok_or_else(|| format!("file path `{path}` must be absolute"))?;
+    let parts: Vec<&str> = rest.split('/').collect();
+    if parts
+        .iter()
+        .any(|p| p.is_empty() || *p == "." || *p == "..")
+    {
+        return Err(format!(
+            "file path `{path}` must name a file by plain components (no `.`, `..` or `//`)"
+        ));
+    }
+    if crate::command::RESERVED.contains(&parts[0]) {
+        return Err(format!(
+            "file path `{path}` is inside /{}, which the runtime provides itself",
+            parts[0]
+        ));
+    }
+    Ok(())
+}
+
 fn check_item(what: &str, s: &str) -> Result<(), String> {
     if s.len() > MAX_ITEM_BYTES {
         return Err(format!("{what} longer than {MAX_ITEM_BYTES} bytes"));
@@ -133,6 +199,7 @@ mod tests {
             args: vec![],
             env: vec![],
             limits: None,
+            files: vec![],
         }
     }
 
@@ -161,6 +228,38 @@ mod tests {
             entrypoint: vec![],
             workdir: None,
         };
+        assert!(s.validate().is_err());
+    }
+
+    #[test]
+    fn files_need_plain_absolute_paths_outside_runtime_trees_and_bounded_contents() {
+        let with = |path: &str, len: usize| {
+            let mut s = spec();
+            s.files = vec![SandboxFile::new(path, vec![b'x'; len])];
+            s.validate()
+        };
+        with("/etc/resolv.conf", 10).unwrap();
+        with("/etc/gigmcp/egress-ca.pem", MAX_FILE_BYTES).unwrap();
+        for bad in [
+            "etc/x",
+            "/etc/../x",
+            "/etc//x",
+            "/etc/./x",
+            "/proc/x",
+            "/tmp/x",
+            "/.gig/x",
+        ] {
+            let err = with(bad, 1).unwrap_err().to_string();
+            assert!(err.contains(bad), "{bad}: {err}");
+        }
+        let err = with("/etc/big", MAX_FILE_BYTES + 1)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("at most"), "{err}");
+        let mut s = spec();
+        s.files = (0..=MAX_FILES)
+            .map(|i| SandboxFile::new(format!("/f{i}"), b"x".to_vec()))
+            .collect();
         assert!(s.validate().is_err());
     }
 }

@@ -138,6 +138,7 @@ async fn a_missing_entrypoint_exits_127_and_frees_everything() {
         args: vec![],
         env: vec![],
         limits: None,
+        files: Vec::new(),
     };
     let sb = rt.spawn(&spec).await.unwrap();
     assert_eq!(sb.wait().await, gigmcp_sandbox::ExitReason::Exited(127));

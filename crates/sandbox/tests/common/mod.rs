@@ -59,6 +59,7 @@ pub fn static_spec(name: &str, server: &str) -> SandboxSpec {
         args: vec![],
         env: vec![("GIG_TEST".into(), "1".into())],
         limits: None,
+        files: Vec::new(),
     }
 }
 

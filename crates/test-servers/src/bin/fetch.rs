@@ -2,17 +2,20 @@
 //! `HTTPS_PROXY` (CONNECT), trusting `SSL_CERT_FILE`, with `Authorization: Bearer` set to the
 //! placeholder in `GIG_CREDENTIAL_API_KEY` (or to `$API_KEY` for an entrusted install).
 //!
-//! Tools: `fetch{url}` → `<status line>\n<body>`, and `env` → its environment, one `K=V` a line.
+//! Tools: `fetch{url}` → `<status line>\n<body>`; `fetch_direct{url}`, the same ignoring
+//! `HTTPS_PROXY` (the C library resolves the name); `resolve{name}` → `rcode=<n> <addr>...` from
+//! the resolver in `/etc/resolv.conf` over TCP; and `env` → its environment, one `K=V` a line.
 #![forbid(unsafe_code)]
 
 use gigmcp_test_servers::{Tool, serve};
 use serde_json::{Value, json};
 use std::io::{Read, Write};
-use std::net::TcpStream;
+use std::net::{TcpStream, ToSocketAddrs};
 use std::sync::Arc;
 use std::time::Duration;
 
-fn fetch(args: &Value) -> Result<String, String> {
+/// `(host, port, path)` of an `https://` URL.
+fn parse_url(args: &Value) -> Result<(String, String, String), String> {
     let url = args
         .get("url")
         .and_then(Value::as_str)
@@ -26,6 +29,12 @@ fn fetch(args: &Value) -> Result<String, String> {
         .split_once(':')
         .map(|(h, p)| (h, p.to_string()))
         .unwrap_or((authority, "443".into()));
+    Ok((host.to_string(), port, path))
+}
+
+/// Through `HTTPS_PROXY`, as proxy-aware clients do.
+fn fetch(args: &Value) -> Result<String, String> {
+    let (host, port, path) = parse_url(args)?;
     let proxy = std::env::var("HTTPS_PROXY").map_err(|_| "HTTPS_PROXY is not set")?;
     let proxy = proxy.trim_start_matches("http://").trim_end_matches('/');
     let mut tcp =
@@ -54,6 +63,80 @@ fn fetch(args: &Value) -> Result<String, String> {
     if !head.starts_with("HTTP/1.1 200") {
         return Ok(head.lines().next().unwrap_or_default().to_string());
     }
+    https_get(tcp, &host, &path)
+}
+
+/// Straight to the name, ignoring `HTTPS_PROXY`, as Node's built-in fetch does: the C
+/// library's resolver (`/etc/resolv.conf`), then TLS to the address it returned.
+fn fetch_direct(args: &Value) -> Result<String, String> {
+    let (host, port, path) = parse_url(args)?;
+    let addrs: Vec<_> = format!("{host}:{port}")
+        .to_socket_addrs()
+        .map_err(|e| format!("resolving {host}: {e}"))?
+        .collect();
+    let addr = addrs.first().ok_or(format!("{host} has no address"))?;
+    let tcp = TcpStream::connect_timeout(addr, Duration::from_secs(10))
+        .map_err(|e| format!("connect to {addr}: {e}"))?;
+    tcp.set_read_timeout(Some(Duration::from_secs(10)))
+        .map_err(|e| e.to_string())?;
+    https_get(tcp, &host, &path)
+}
+
+/// One A query over TCP to the first `nameserver` of `/etc/resolv.conf`:
+/// `rcode=<n> <address>...`.
+fn resolve(args: &Value) -> Result<String, String> {
+    let name = args
+        .get("name")
+        .and_then(Value::as_str)
+        .ok_or("argument `name` is required")?;
+    let conf = std::fs::read_to_string("/etc/resolv.conf").map_err(|e| e.to_string())?;
+    let server = conf
+        .lines()
+        .find_map(|l| l.strip_prefix("nameserver "))
+        .ok_or("no nameserver in /etc/resolv.conf")?
+        .trim();
+    let mut q = vec![0x12, 0x34, 0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0];
+    for label in name.split('.') {
+        q.push(label.len() as u8);
+        q.extend_from_slice(label.as_bytes());
+    }
+    q.extend_from_slice(&[0, 0, 1, 0, 1]);
+    let mut tcp = TcpStream::connect((server, 53)).map_err(|e| format!("{server}:53: {e}"))?;
+    tcp.set_read_timeout(Some(Duration::from_secs(10)))
+        .map_err(|e| e.to_string())?;
+    tcp.write_all(&(q.len() as u16).to_be_bytes())
+        .and_then(|()| tcp.write_all(&q))
+        .map_err(|e| e.to_string())?;
+    let mut len = [0u8; 2];
+    tcp.read_exact(&mut len).map_err(|e| e.to_string())?;
+    let mut resp = vec![0u8; u16::from_be_bytes(len).into()];
+    tcp.read_exact(&mut resp).map_err(|e| e.to_string())?;
+    if resp.len() < 12 {
+        return Err("short DNS answer".into());
+    }
+    let rcode = resp[3] & 0x0f;
+    // answers are A records after the echoed question; their last 4 bytes are the address
+    let answers = u16::from_be_bytes([resp[6], resp[7]]) as usize;
+    let mut out = format!("rcode={rcode}");
+    let mut at = q.len();
+    for _ in 0..answers {
+        let rdlen_at = at + 10;
+        let Some(rd) = resp.get(rdlen_at..rdlen_at + 2) else {
+            break;
+        };
+        let rdlen = u16::from_be_bytes([rd[0], rd[1]]) as usize;
+        if let Some(ip) = resp.get(rdlen_at + 2..rdlen_at + 2 + rdlen)
+            && rdlen == 4
+        {
+            out.push_str(&format!(" {}.{}.{}.{}", ip[0], ip[1], ip[2], ip[3]));
+        }
+        at = rdlen_at + 2 + rdlen;
+    }
+    Ok(out)
+}
+
+/// A GET over TLS on `tcp` (trusting `SSL_CERT_FILE`) with the API credential.
+fn https_get(tcp: TcpStream, host: &str, path: &str) -> Result<String, String> {
     let mut roots = rustls::RootCertStore::empty();
     let ca_file = std::env::var("SSL_CERT_FILE").map_err(|_| "SSL_CERT_FILE is not set")?;
     let pem = std::fs::read(&ca_file).map_err(|e| format!("{ca_file}: {e}"))?;
@@ -113,6 +196,18 @@ fn main() {
                 description: "GET an https:// URL through the egress proxy with the API credential.",
                 input_schema: json!({"type":"object","properties":{"url":{"type":"string"}},"required":["url"]}),
                 run: fetch,
+            },
+            Tool {
+                name: "fetch_direct",
+                description: "GET an https:// URL directly (resolver + TLS), ignoring HTTPS_PROXY.",
+                input_schema: json!({"type":"object","properties":{"url":{"type":"string"}},"required":["url"]}),
+                run: fetch_direct,
+            },
+            Tool {
+                name: "resolve",
+                description: "Ask the resolver in /etc/resolv.conf for a name's A records.",
+                input_schema: json!({"type":"object","properties":{"name":{"type":"string"}},"required":["name"]}),
+                run: resolve,
             },
             Tool {
                 name: "env",
