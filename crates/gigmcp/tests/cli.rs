@@ -283,7 +283,12 @@ fn a_server_added_with_a_manifest_is_linted_first() {
         None,
     );
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(text.contains("egress: api.example.com"), "{text}");
+    assert!(text.contains("tier sealed, egress: api.example.com"), "{text}");
+    let listed = String::from_utf8(env.run(&["server", "list"], None).stdout).unwrap();
+    assert!(
+        listed.contains("\ttier sealed, egress: api.example.com"),
+        "{listed}"
+    );
 }
 
 #[tokio::test]
@@ -332,6 +337,7 @@ async fn add_image_pulls_and_verifies_before_recording_the_server() {
     assert!(String::from_utf8_lossy(&out.stdout).contains("verified"));
     let listed = String::from_utf8(env.run(&["server", "list"], None).stdout).unwrap();
     assert!(listed.contains("echo\timage\toci:"), "{listed}");
+    assert!(listed.contains("no manifest: no network"), "{listed}");
 }
 
 #[test]

@@ -84,6 +84,14 @@ pub fn node_everything(root: &Path) {
     finish(root);
 }
 
+/// Node alone, with `script` as `/app/server.js` (a server without npm dependencies).
+pub fn node_script(root: &Path, script: &str) {
+    add_binary(root, "/usr/bin/node");
+    std::fs::create_dir_all(root.join("app")).unwrap();
+    std::fs::write(root.join("app/server.js"), script).unwrap();
+    finish(root);
+}
+
 /// Python 3.11 with its standard library, and `script` as `/app/server.py`.
 pub fn python(root: &Path, script: &str) {
     add_binary(root, "/usr/bin/python3.11");

@@ -36,8 +36,13 @@ pub enum ServerCmd {
             value_delimiter = ','
         )]
         insecure_registries: Vec<String>,
+        /// A registry manifest (YAML) for the image, as for `server add`: without one the
+        /// server gets no network and exposes all its tools.
+        #[arg(long)]
+        manifest: Option<PathBuf>,
     },
-    /// List installed servers.
+    /// List installed servers: name, source, tier and egress. ENTRUSTED servers hold their
+    /// credentials in their own environment.
     List,
     /// Uninstall server NAME.
     Remove { name: String },
@@ -78,39 +83,17 @@ pub async fn run(cmd: ServerCmd, ctx: &Context) -> anyhow::Result<()> {
                     },
                 })
                 .await?;
-            if let Some(m) = &manifest {
-                let hash = m.runtime_hash();
-                let json = serde_json::to_string(m)?;
-                ctx.store
-                    .set_server_manifest(server.id, &json, &hash)
-                    .await?;
-                // Installing from the CLI is the operator's consent to what the manifest asks.
-                ctx.store.set_server_consent(server.id, Some(&hash)).await?;
-                println!(
-                    "added server {} ({}), tier {:?}, egress: {}",
-                    server.name,
-                    dest.display(),
-                    m.tier,
-                    if m.entitlements.egress.is_empty() {
-                        "none".to_string()
-                    } else {
-                        m.entitlements.egress.join(", ")
-                    }
-                );
-            } else {
-                println!(
-                    "added server {} ({}), no manifest: no network, all tools exposed",
-                    server.name,
-                    dest.display()
-                );
-            }
+            let what = record_manifest(ctx, server.id, manifest.as_ref()).await?;
+            println!("added server {} ({}), {what}", server.name, dest.display());
         }
         ServerCmd::AddImage {
             name,
             reference,
             insecure_registries,
+            manifest,
         } => {
             names::validate("server name", &name)?;
+            let manifest = manifest.as_deref().map(load_manifest).transpose()?;
             if ctx.store.server_by_name(&name).await?.is_some() {
                 bail!("server {name} already exists; remove it first or pick another name");
             }
@@ -137,8 +120,9 @@ pub async fn run(cmd: ServerCmd, ctx: &Context) -> anyhow::Result<()> {
                     },
                 })
                 .await?;
+            let what = record_manifest(ctx, server.id, manifest.as_ref()).await?;
             println!(
-                "added server {} from {} (verified, {}), runs {:?}",
+                "added server {} from {} (verified, {}), runs {:?}, {what}",
                 server.name,
                 reference,
                 pulled.manifest_digest,
@@ -147,14 +131,19 @@ pub async fn run(cmd: ServerCmd, ctx: &Context) -> anyhow::Result<()> {
         }
         ServerCmd::List => {
             for s in ctx.store.list_servers().await? {
-                match &s.source {
-                    ServerSource::LocalBinary { path } => {
-                        println!("{}\tlocal binary\t{}", s.name, path)
-                    }
-                    ServerSource::Image { reference } => {
-                        println!("{}\timage\t{}", s.name, reference)
-                    }
-                }
+                let (kind, source) = match &s.source {
+                    ServerSource::LocalBinary { path } => ("local binary", path),
+                    ServerSource::Image { reference } => ("image", reference),
+                };
+                let manifest = s
+                    .manifest
+                    .as_deref()
+                    .and_then(|m| serde_json::from_str::<Manifest>(m).ok());
+                println!(
+                    "{}\t{kind}\t{source}\t{}",
+                    s.name,
+                    describe(manifest.as_ref())
+                );
             }
         }
         ServerCmd::Remove { name } => {
@@ -167,6 +156,46 @@ pub async fn run(cmd: ServerCmd, ctx: &Context) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// Stores `manifest` for the server with the operator's consent (installing from the CLI is the
+/// operator's consent to what it asks); returns what it grants, for the operator to read.
+async fn record_manifest(
+    ctx: &Context,
+    server: gigmcp_store::ServerId,
+    manifest: Option<&Manifest>,
+) -> anyhow::Result<String> {
+    if let Some(m) = manifest {
+        let hash = m.runtime_hash();
+        ctx.store
+            .set_server_manifest(server, &serde_json::to_string(m)?, &hash)
+            .await?;
+        ctx.store.set_server_consent(server, Some(&hash)).await?;
+        if m.tier == gigmcp_registry::Tier::Entrusted {
+            eprintln!(
+                "warning: ENTRUSTED server: it receives its credentials in its own environment; \
+                 only its egress allowlist limits where they can go"
+            );
+        }
+    }
+    Ok(describe(manifest))
+}
+
+/// Tier and egress of a manifest, or what having none means.
+fn describe(manifest: Option<&Manifest>) -> String {
+    let Some(m) = manifest else {
+        return "no manifest: no network, all tools exposed".into();
+    };
+    let tier = match m.tier {
+        gigmcp_registry::Tier::Sealed => "sealed",
+        gigmcp_registry::Tier::Entrusted => "ENTRUSTED (holds its credentials)",
+    };
+    let egress = if m.entitlements.egress.is_empty() {
+        "none".to_string()
+    } else {
+        m.entitlements.egress.join(", ")
+    };
+    format!("tier {tier}, egress: {egress}")
 }
 
 /// Reads and checks a manifest with the registry's own lint rules; every problem is listed.
