@@ -27,12 +27,13 @@ pub fn split(name: &str) -> Option<(&str, &str)> {
 }
 
 /// The `initialize` result the gateway gives its clients.
-pub fn initialize_result(version: &str) -> Value {
+pub fn initialize_result(version: &str, capabilities: Value) -> Value {
     json!({
         "protocolVersion": version,
-        "capabilities": { "tools": { "listChanged": true } },
+        "capabilities": capabilities,
         "serverInfo": { "name": "gigmcp", "title": "Gig'MCP gateway", "version": env!("CARGO_PKG_VERSION") },
-        "instructions": "Tools of this profile's servers are named <server>_<tool>."
+        "instructions": "Tools and prompts of this profile's servers are named <server>_<name>; \
+            their resources gigmcp://<server>/<uri>."
     })
 }
 
@@ -49,12 +50,13 @@ pub async fn handle(
         "tools/list" if state.profile.meta_tools => Ok(meta::list(gw, state, session).await),
         "tools/list" => list_tools(gw, state, params).await,
         "tools/call" => call_tool(gw, state, session, params).await,
-        other => Err(ErrorObject::new(
-            code::METHOD_NOT_FOUND,
-            format!(
-                "method not found: {other} (this gateway serves tools: tools/list, tools/call, ping)"
-            ),
-        )),
+        other => match crate::surface::handle(gw, state, session, other, params).await {
+            Some(result) => result,
+            None => Err(ErrorObject::new(
+                code::METHOD_NOT_FOUND,
+                format!("method not found: {other}"),
+            )),
+        },
     }
 }
 
@@ -195,10 +197,12 @@ pub async fn call_permitted(
     }
     let tool = spec.get("name").cloned().unwrap_or_default();
     params.insert("name".into(), tool);
-    backend
+    let mut result = backend
         .request("tools/call", Some(Value::Object(params)))
         .await
-        .map_err(|e| e.to_error_object())
+        .map_err(|e| e.to_error_object())?;
+    crate::surface::namespace_tool_result(&backend.server, &mut result);
+    Ok(result)
 }
 
 async fn call_tool(

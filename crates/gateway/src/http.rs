@@ -152,6 +152,22 @@ impl Gateway {
                             session.push(note.clone());
                         }
                     }
+                    BackendEvent::Notify { profile, message } => {
+                        for session in gw.sessions.of_profile(profile) {
+                            session.push(message.clone());
+                        }
+                    }
+                    BackendEvent::ResourceUpdated {
+                        profile,
+                        uri,
+                        message,
+                    } => {
+                        for session in gw.sessions.of_profile(profile) {
+                            if session.is_subscribed(&uri) {
+                                session.push(message.clone());
+                            }
+                        }
+                    }
                 }
             }
         });
@@ -486,6 +502,9 @@ async fn post_message(
     }
 }
 
+/// How long `initialize` waits for the profile's servers to start.
+const INITIALIZE_WAIT: Duration = Duration::from_secs(5);
+
 async fn initialize(
     gw: &Inner,
     state: &Arc<ProfileState>,
@@ -522,29 +541,16 @@ async fn initialize(
             );
         }
     };
-    // Start the profile's servers now, so that the client's first tools/list finds them up.
-    warm_in_background(gw, state.clone());
+    // The profile's servers start now (the client's first list finds them up), and what they
+    // declare decides the capabilities offered; one slow to start is left out of them.
+    let backends = crate::surface::running_backends(gw, state, INITIALIZE_WAIT).await;
+    let capabilities = crate::surface::capabilities(&backends);
     tracing::info!(profile = %profile.slug, version = negotiated, "session started");
     message_response(
         kind,
-        Message::response(id, aggregate::initialize_result(negotiated)),
+        Message::response(id, aggregate::initialize_result(negotiated, capabilities)),
         Some(&session.id),
     )
-}
-
-fn warm_in_background(gw: &Inner, state: Arc<ProfileState>) {
-    let supervisor = gw.supervisor.clone();
-    tokio::spawn(async move {
-        let starts = state
-            .servers
-            .iter()
-            .map(|s| supervisor.backend(&state.profile, s));
-        for r in futures_util::future::join_all(starts).await {
-            if let Err(e) = r {
-                tracing::warn!(profile = %state.profile.slug, error = %e, "server did not start");
-            }
-        }
-    });
 }
 
 // ---------------------------------------------------------------------------------------------

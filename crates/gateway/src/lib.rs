@@ -14,6 +14,7 @@ pub mod names;
 pub mod profiles;
 pub mod session;
 pub mod supervisor;
+pub mod surface;
 pub mod token;
 
 pub use config::{ConfigError, GatewayConfig};

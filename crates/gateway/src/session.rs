@@ -13,6 +13,9 @@ use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
 
+/// Resource subscriptions one session may hold.
+const MAX_SUBSCRIPTIONS: usize = 1024;
+
 /// One client session.
 pub struct Session {
     pub id: String,
@@ -24,6 +27,8 @@ pub struct Session {
     stream: Mutex<Option<mpsc::Sender<Value>>>,
     /// Meta-tools mode: the namespaced tools this client loaded with `load_tools`.
     loaded: Mutex<std::collections::BTreeSet<String>>,
+    /// Namespaced resource URIs this client subscribed to.
+    subscriptions: Mutex<std::collections::HashSet<String>>,
 }
 
 impl Session {
@@ -42,6 +47,27 @@ impl Session {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .clone()
+    }
+
+    /// Records a `resources/subscribe` (`true`) or `resources/unsubscribe` (`false`).
+    pub fn set_subscribed(&self, uri: &str, on: bool) {
+        let mut subs = self.subscriptions.lock().unwrap_or_else(|e| e.into_inner());
+        if on {
+            // bounded: a client cannot grow the gateway's memory without limit
+            if subs.len() < MAX_SUBSCRIPTIONS {
+                subs.insert(uri.to_owned());
+            }
+        } else {
+            subs.remove(uri);
+        }
+    }
+
+    /// Whether this client subscribed to the namespaced `uri`.
+    pub fn is_subscribed(&self, uri: &str) -> bool {
+        self.subscriptions
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .contains(uri)
     }
 
     fn touch(&self) {
@@ -108,6 +134,7 @@ impl Sessions {
             last_seen: Mutex::new(Instant::now()),
             stream: Mutex::new(None),
             loaded: Mutex::new(Default::default()),
+            subscriptions: Mutex::new(Default::default()),
         });
         let mut map = self.map.write().unwrap_or_else(|e| e.into_inner());
         if map.len() >= self.max {

@@ -48,6 +48,15 @@ impl BackendError {
 pub enum BackendEvent {
     /// A server of this profile reported that its tool list changed.
     ToolsChanged { profile: ProfileId },
+    /// A notification for every session of the profile (list changes, log messages), with
+    /// names and URIs already namespaced.
+    Notify { profile: ProfileId, message: Value },
+    /// A subscribed resource changed; for the sessions subscribed to `uri` (namespaced).
+    ResourceUpdated {
+        profile: ProfileId,
+        uri: String,
+        message: Value,
+    },
 }
 
 /// A running server.
@@ -440,8 +449,58 @@ async fn handle_inbound(
                 b.forget_tools().await;
                 let _ = events.send(BackendEvent::ToolsChanged { profile: b.profile });
             }
+            Message::Notification { method, params } => {
+                if let Some(event) = republish(&b, &method, params) {
+                    let _ = events.send(event);
+                }
+            }
             _ => {}
         }
+    }
+}
+
+/// The event a backend's notification becomes for the profile's clients, if any.
+fn republish(b: &Backend, method: &str, params: Option<Value>) -> Option<BackendEvent> {
+    let profile = b.profile;
+    let note = |params: Option<Value>| {
+        let mut msg = json!({"jsonrpc": "2.0", "method": method});
+        if let Some(p) = params {
+            msg["params"] = p;
+        }
+        msg
+    };
+    match method {
+        "notifications/resources/list_changed" | "notifications/prompts/list_changed" => {
+            Some(BackendEvent::Notify {
+                profile,
+                message: note(None),
+            })
+        }
+        "notifications/resources/updated" => {
+            let mut params = params?;
+            let original = params.get("uri")?.as_str()?;
+            let uri = crate::surface::namespace_uri(&b.server, original);
+            params["uri"] = Value::String(uri.clone());
+            Some(BackendEvent::ResourceUpdated {
+                profile,
+                uri,
+                message: note(Some(params)),
+            })
+        }
+        "notifications/message" => {
+            // Log messages name their server, so a client can tell them apart.
+            let mut params = params.filter(Value::is_object)?;
+            let logger = match params.get("logger").and_then(Value::as_str) {
+                Some(l) => format!("{}/{l}", b.server),
+                None => b.server.clone(),
+            };
+            params["logger"] = Value::String(logger);
+            Some(BackendEvent::Notify {
+                profile,
+                message: note(Some(params)),
+            })
+        }
+        _ => None,
     }
 }
 

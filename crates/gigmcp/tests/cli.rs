@@ -283,7 +283,10 @@ fn a_server_added_with_a_manifest_is_linted_first() {
         None,
     );
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(text.contains("tier sealed, egress: api.example.com"), "{text}");
+    assert!(
+        text.contains("tier sealed, egress: api.example.com"),
+        "{text}"
+    );
     let listed = String::from_utf8(env.run(&["server", "list"], None).stdout).unwrap();
     assert!(
         listed.contains("\ttier sealed, egress: api.example.com"),

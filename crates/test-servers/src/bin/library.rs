@@ -1,0 +1,188 @@
+//! `library`: an MCP server offering every capability besides tools too, for the gateway's
+//! aggregation tests: resources (a list, a template, reads, subscriptions with update
+//! notifications), prompts, completion and logging.
+//!
+//! Each process draws a random instance id at start and puts it in everything it returns, so a
+//! test running two copies can tell which one answered.
+//!
+//! Tools: `whoami` → the instance id; `link` → a resource link to `doc://readme`; `touch` →
+//! sends `notifications/resources/updated` for `doc://readme` (if subscribed) and a log message.
+#![forbid(unsafe_code)]
+
+use serde_json::{Value, json};
+use std::collections::HashSet;
+use std::io::{BufRead, Read, Write};
+
+const MAX_LINE: u64 = 1 << 20;
+
+struct Library {
+    instance: String,
+    subscribed: HashSet<String>,
+    level: String,
+}
+
+fn instance_id() -> String {
+    let mut bytes = [0u8; 6];
+    std::fs::File::open("/dev/urandom")
+        .and_then(|mut f| f.read_exact(&mut bytes))
+        .expect("/dev/urandom is readable");
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn text(t: String) -> Value {
+    json!({ "content": [{ "type": "text", "text": t }] })
+}
+
+impl Library {
+    fn read(&self, uri: &str) -> Option<String> {
+        if uri == "doc://readme" {
+            return Some(format!("readme of {}", self.instance));
+        }
+        let n = uri.strip_prefix("doc://pages/")?;
+        n.parse::<u32>()
+            .ok()
+            .map(|n| format!("page {n} of {}", self.instance))
+    }
+
+    /// The result for a request, or an error (code, message); notifications go to `out` first.
+    fn answer(
+        &mut self,
+        method: &str,
+        params: &Value,
+        out: &mut impl Write,
+    ) -> Result<Value, (i64, String)> {
+        let capabilities = json!({
+            "tools": {},
+            "resources": { "subscribe": true, "listChanged": true },
+            "prompts": { "listChanged": true },
+            "completions": {},
+            "logging": {}
+        });
+        Ok(match method {
+            "initialize" => json!({
+                "protocolVersion": params["protocolVersion"].as_str().unwrap_or("2025-11-25"),
+                "capabilities": capabilities,
+                "serverInfo": { "name": "library", "version": self.instance }
+            }),
+            "ping" => json!({}),
+            "tools/list" => json!({ "tools": [
+                { "name": "whoami", "inputSchema": { "type": "object" } },
+                { "name": "link", "inputSchema": { "type": "object" } },
+                { "name": "touch", "inputSchema": { "type": "object" } }
+            ]}),
+            "tools/call" => match params["name"].as_str().unwrap_or_default() {
+                "whoami" => text(self.instance.clone()),
+                "link" => json!({ "content": [
+                    { "type": "resource_link", "uri": "doc://readme", "name": "readme" }
+                ]}),
+                "touch" => {
+                    if self.subscribed.contains("doc://readme") {
+                        notify(
+                            out,
+                            "notifications/resources/updated",
+                            json!({ "uri": "doc://readme" }),
+                        );
+                    }
+                    notify(
+                        out,
+                        "notifications/message",
+                        json!({ "level": "info", "logger": "books",
+                                "data": format!("touched at level {}", self.level) }),
+                    );
+                    text("touched".into())
+                }
+                other => return Err((-32602, format!("unknown tool {other}"))),
+            },
+            "resources/list" => json!({ "resources": [
+                { "uri": "doc://readme", "name": "readme", "mimeType": "text/plain" }
+            ]}),
+            "resources/templates/list" => json!({ "resourceTemplates": [
+                { "uriTemplate": "doc://pages/{n}", "name": "page" }
+            ]}),
+            "resources/read" => {
+                let uri = params["uri"].as_str().unwrap_or_default();
+                match self.read(uri) {
+                    Some(t) => json!({ "contents": [
+                        { "uri": uri, "mimeType": "text/plain", "text": t }
+                    ]}),
+                    None => return Err((-32002, format!("resource not found: {uri}"))),
+                }
+            }
+            "resources/subscribe" | "resources/unsubscribe" => {
+                let uri = params["uri"].as_str().unwrap_or_default().to_string();
+                if method == "resources/subscribe" {
+                    self.subscribed.insert(uri);
+                } else {
+                    self.subscribed.remove(&uri);
+                }
+                json!({})
+            }
+            "prompts/list" => json!({ "prompts": [
+                { "name": "greet", "arguments": [{ "name": "who", "required": true }] }
+            ]}),
+            "prompts/get" => {
+                if params["name"] != "greet" {
+                    return Err((-32602, format!("unknown prompt {}", params["name"])));
+                }
+                let who = params["arguments"]["who"].as_str().unwrap_or("nobody");
+                json!({ "messages": [
+                    { "role": "user", "content": { "type": "text",
+                      "text": format!("Hello {who} from {}", self.instance) } },
+                    { "role": "user", "content": { "type": "resource",
+                      "resource": { "uri": "doc://readme", "text": "readme" } } }
+                ]})
+            }
+            "completion/complete" => {
+                let prefix = params["argument"]["value"].as_str().unwrap_or_default();
+                let values: Vec<&str> = ["alice", "bob", "carol"]
+                    .into_iter()
+                    .filter(|v| v.starts_with(prefix))
+                    .collect();
+                json!({ "completion": { "values": values, "hasMore": false } })
+            }
+            "logging/setLevel" => {
+                self.level = params["level"].as_str().unwrap_or("info").to_string();
+                json!({})
+            }
+            other => return Err((-32601, format!("method not found: {other}"))),
+        })
+    }
+}
+
+fn notify(out: &mut impl Write, method: &str, params: Value) {
+    let msg = json!({ "jsonrpc": "2.0", "method": method, "params": params });
+    let _ = writeln!(out, "{msg}");
+}
+
+fn main() {
+    let mut lib = Library {
+        instance: instance_id(),
+        subscribed: HashSet::new(),
+        level: "info".into(),
+    };
+    let mut input = std::io::stdin().lock();
+    let mut out = std::io::stdout().lock();
+    let mut line = String::new();
+    loop {
+        line.clear();
+        match (&mut input).take(MAX_LINE).read_line(&mut line) {
+            Ok(0) | Err(_) => break,
+            Ok(_) => {}
+        }
+        let Ok(msg) = serde_json::from_str::<Value>(&line) else {
+            continue;
+        };
+        let Some(id) = msg.get("id").cloned() else {
+            continue; // notifications
+        };
+        let method = msg["method"].as_str().unwrap_or_default().to_string();
+        let reply = match lib.answer(&method, &msg["params"], &mut out) {
+            Ok(result) => json!({ "jsonrpc": "2.0", "id": id, "result": result }),
+            Err((code, message)) => {
+                json!({ "jsonrpc": "2.0", "id": id, "error": { "code": code, "message": message } })
+            }
+        };
+        let _ = writeln!(out, "{reply}");
+        let _ = out.flush();
+    }
+}
