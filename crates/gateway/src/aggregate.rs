@@ -2,10 +2,10 @@
 //! `<server>_<tool>`, with each call checked (permitted, arguments valid against the tool's
 //! input schema) and routed to the server that owns the tool.
 
+use crate::calls::CallContext;
 use crate::http::Inner;
 use crate::meta;
 use crate::profiles::ProfileState;
-use crate::session::Session;
 use crate::supervisor::{Backend, BackendError};
 use gigmcp_mcp::jsonrpc::{ErrorObject, code};
 use gigmcp_store::Server;
@@ -41,15 +41,16 @@ pub fn initialize_result(version: &str, capabilities: Value) -> Value {
 pub async fn handle(
     gw: &Inner,
     state: &ProfileState,
-    session: &Session,
+    ctx: &CallContext,
     method: &str,
     params: Option<Value>,
 ) -> Result<Value, ErrorObject> {
+    let session = &*ctx.session;
     match method {
         "ping" => Ok(json!({})),
         "tools/list" if state.profile.meta_tools => Ok(meta::list(gw, state, session).await),
         "tools/list" => list_tools(gw, state, params).await,
-        "tools/call" => call_tool(gw, state, session, params).await,
+        "tools/call" => call_tool(gw, state, ctx, params).await,
         other => match crate::surface::handle(gw, state, session, other, params).await {
             Some(result) => result,
             None => Err(ErrorObject::new(
@@ -182,6 +183,7 @@ pub fn tool_error(text: String) -> Value {
 pub async fn call_permitted(
     gw: &Inner,
     state: &ProfileState,
+    ctx: &CallContext,
     name: &str,
     mut params: Map<String, Value>,
 ) -> Result<Value, ErrorObject> {
@@ -198,7 +200,7 @@ pub async fn call_permitted(
     let tool = spec.get("name").cloned().unwrap_or_default();
     params.insert("name".into(), tool);
     let mut result = backend
-        .request("tools/call", Some(Value::Object(params)))
+        .call("tools/call", Value::Object(params), ctx)
         .await
         .map_err(|e| e.to_error_object())?;
     crate::surface::namespace_tool_result(&backend.server, &mut result);
@@ -208,7 +210,7 @@ pub async fn call_permitted(
 async fn call_tool(
     gw: &Inner,
     state: &ProfileState,
-    session: &Session,
+    ctx: &CallContext,
     params: Option<Value>,
 ) -> Result<Value, ErrorObject> {
     let Some(Value::Object(params)) = params else {
@@ -229,11 +231,11 @@ async fn call_tool(
     };
     if state.profile.meta_tools {
         let arguments = params.get("arguments").cloned().unwrap_or(Value::Null);
-        if let Some(result) = meta::call(gw, state, session, &name, &arguments).await {
+        if let Some(result) = meta::call(gw, state, ctx, &name, &arguments).await {
             return result;
         }
     }
-    call_permitted(gw, state, &name, params).await
+    call_permitted(gw, state, ctx, &name, params).await
 }
 
 #[cfg(test)]

@@ -7,6 +7,7 @@
 
 use crate::aggregate;
 use crate::auth::{self, AuthError};
+use crate::calls::{CallContext, Outgoing, answer_for_backend};
 use crate::config::GatewayConfig;
 use crate::egress::Egress;
 use crate::launch::Networked;
@@ -326,7 +327,51 @@ async fn admit(
     Ok(state)
 }
 
+/// The host name of a `Host` header value (no port; IPv6 literals keep their brackets).
+fn host_name(host: &str) -> &str {
+    if host.starts_with('[') {
+        return host.split_inclusive(']').next().unwrap_or(host);
+    }
+    host.rsplit_once(':').map_or(host, |(name, _)| name)
+}
+
+/// DNS-rebinding protection: a gateway listening on loopback answers only requests addressed
+/// to a loopback name (or to a host whose origin the operator allowed), so a web page whose
+/// domain was re-pointed at 127.0.0.1 cannot talk to it.
+fn check_host(config: &GatewayConfig, headers: &HeaderMap) -> Result<(), Box<Response>> {
+    if !config.listen.ip().is_loopback() {
+        return Ok(());
+    }
+    let host = headers
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or("")
+        .to_ascii_lowercase();
+    let name = host_name(&host);
+    let loopback = matches!(name, "localhost" | "127.0.0.1" | "[::1]");
+    let allowed = config.allowed_origins.iter().any(|o| {
+        o.split_once("://")
+            .is_some_and(|(_, authority)| host_name(authority) == name)
+    });
+    if loopback || allowed {
+        return Ok(());
+    }
+    Err(Box::new(rpc_error(
+        StatusCode::FORBIDDEN,
+        None,
+        ErrorObject::new(
+            code::INVALID_REQUEST,
+            format!(
+                "Host {host:?} is not this gateway's: listening on loopback, it answers only \
+                 localhost, 127.0.0.1 or [::1] (DNS-rebinding protection); an operator serving \
+                 it under another name lists that origin in GIG_ALLOWED_ORIGINS"
+            ),
+        ),
+    )))
+}
+
 fn check_origin(config: &GatewayConfig, headers: &HeaderMap) -> Result<(), Box<Response>> {
+    check_host(config, headers)?;
     let Some(origin) = headers.get(header::ORIGIN) else {
         return Ok(());
     };
@@ -390,12 +435,8 @@ fn session_of(
                 version::LEGACY_VERSIONS.join(", ")
             ))));
         }
-        if v != session.version {
-            return Err(Box::new(bad_request(format!(
-                "MCP-Protocol-Version {v:?} differs from the version negotiated for this session ({})",
-                session.version
-            ))));
-        }
+        // Any supported revision is accepted on a session (as the reference SDK servers
+        // do); the negotiated one decides what the gateway sends.
     }
     Ok(session)
 }
@@ -404,12 +445,12 @@ fn session_of(
 // POST
 
 async fn post_message(
-    State(gw): State<Gateway>,
+    State(arc_gw): State<Gateway>,
     Path(slug): Path<String>,
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    let gw = gw.inner();
+    let gw = arc_gw.inner();
     let state = match admit(gw, &slug, &headers).await {
         Ok(p) => p,
         Err(resp) => return *resp,
@@ -487,18 +528,148 @@ async fn post_message(
                 Ok(s) => s,
                 Err(resp) => return *resp,
             };
-            let reply = match aggregate::handle(gw, &state, &session, &method, params).await {
+            if may_relate(&headers, &session, &method, params.as_ref()) {
+                return stream_call(arc_gw.0.clone(), state.clone(), session, id, method, params);
+            }
+            let ctx = CallContext {
+                session: session.clone(),
+                related: None,
+                client_id: Some(id.clone()),
+            };
+            let reply = match aggregate::handle(gw, &state, &ctx, &method, params).await {
                 Ok(result) => Message::response(id, result),
                 Err(error) => Message::error(Some(id), error),
             };
             message_response(kind, reply, Some(&session.id))
         }
-        Message::Notification { .. } | Message::Response { .. } | Message::Error { .. } => {
-            match session_of(gw, profile, &headers) {
-                Ok(_) => StatusCode::ACCEPTED.into_response(),
-                Err(resp) => *resp,
+        Message::Notification { method, params } => {
+            let session = match session_of(gw, profile, &headers) {
+                Ok(s) => s,
+                Err(resp) => return *resp,
+            };
+            if method == "notifications/cancelled" {
+                cancel_call(&session, params.as_ref()).await;
             }
+            StatusCode::ACCEPTED.into_response()
         }
+        msg @ (Message::Response { .. } | Message::Error { .. }) => {
+            let session = match session_of(gw, profile, &headers) {
+                Ok(s) => s,
+                Err(resp) => return *resp,
+            };
+            answer_backend(&session, msg).await;
+            StatusCode::ACCEPTED.into_response()
+        }
+    }
+}
+
+/// Whether a request's answer should come as an SSE stream that can carry related messages
+/// first: the client accepts one, and something may relate (it asked for progress, or it can
+/// be asked for sampling or elicitation while the call runs).
+fn may_relate(
+    headers: &HeaderMap,
+    session: &Session,
+    method: &str,
+    params: Option<&Value>,
+) -> bool {
+    method == "tools/call"
+        && media_types(headers, header::ACCEPT)
+            .iter()
+            .any(|m| m == "text/event-stream")
+        && (params
+            .and_then(|p| p.get("_meta"))
+            .and_then(|m| m.get("progressToken"))
+            .is_some()
+            || session.client_supports("sampling")
+            || session.client_supports("elicitation"))
+}
+
+/// Answers a request on its own SSE stream: related messages (progress, the backend's
+/// requests to this client) while it runs, then the response. A client that goes away does
+/// not cancel the call (only `notifications/cancelled` does, as the spec says).
+fn stream_call(
+    gw: Arc<Inner>,
+    state: Arc<ProfileState>,
+    session: Arc<Session>,
+    id: Id,
+    method: String,
+    params: Option<Value>,
+) -> Response {
+    let (tx, rx) = mpsc::channel::<Outgoing>(64);
+    let session_id = session.id.clone();
+    let ctx = CallContext {
+        session,
+        related: Some(tx.clone()),
+        client_id: Some(id.clone()),
+    };
+    tokio::spawn(async move {
+        let reply = match aggregate::handle(&gw, &state, &ctx, &method, params).await {
+            Ok(result) => Message::response(id, result),
+            Err(error) => Message::error(Some(id), error),
+        };
+        drop(ctx);
+        let _ = tx.send(Outgoing::Final(reply.to_value())).await;
+    });
+    let stream = futures_util::stream::unfold((rx, false), |(mut rx, done)| async move {
+        if done {
+            return None;
+        }
+        let (msg, last) = match rx.recv().await? {
+            Outgoing::Related(v) => (v, false),
+            Outgoing::Final(v) => (v, true),
+        };
+        let event = Event::default().event("message").data(msg.to_string());
+        Some((Ok::<_, Infallible>(event), (rx, last)))
+    });
+    let mut resp = Sse::new(stream).into_response();
+    resp.headers_mut()
+        .insert("x-accel-buffering", HeaderValue::from_static("no"));
+    if let Ok(v) = HeaderValue::from_str(&session_id) {
+        resp.headers_mut().insert(SESSION_HEADER, v);
+    }
+    resp
+}
+
+/// A client's `notifications/cancelled`: the backend request its call became is cancelled and
+/// the gateway stops waiting for it.
+async fn cancel_call(session: &Session, params: Option<&Value>) {
+    let Some(id) = params
+        .and_then(|p| p.get("requestId"))
+        .and_then(|v| serde_json::from_value::<Id>(v.clone()).ok())
+    else {
+        return;
+    };
+    let Some(handle) = session.take_call(&id) else {
+        return; // finished already, or never ours
+    };
+    let reason = params
+        .and_then(|p| p.get("reason"))
+        .and_then(Value::as_str)
+        .unwrap_or("cancelled by the client");
+    if let Some(backend) = handle.backend.upgrade() {
+        backend.cancel(handle.backend_id, reason).await;
+    }
+    handle.cancelled.notify_one();
+}
+
+/// A client's answer to a backend's request, passed back under the backend's id.
+async fn answer_backend(session: &Session, msg: Message) {
+    let id = match &msg {
+        Message::Response { id, .. } | Message::Error { id: Some(id), .. } => id.clone(),
+        _ => return,
+    };
+    let Some(request) = session.take_server_request(&id) else {
+        tracing::debug!(%id, "a client answered a request the gateway does not know");
+        return;
+    };
+    let (Some(backend), Some(answer)) = (
+        request.backend.upgrade(),
+        answer_for_backend(msg, request.backend_id),
+    ) else {
+        return;
+    };
+    if let Err(e) = backend.client.reply(answer).await {
+        tracing::debug!(server = %backend.server, error = %e, "could not pass an answer on");
     }
 }
 
@@ -541,6 +712,13 @@ async fn initialize(
             );
         }
     };
+    session.set_client_capabilities(
+        params
+            .as_ref()
+            .and_then(|p| p.get("capabilities"))
+            .cloned()
+            .unwrap_or(Value::Null),
+    );
     // The profile's servers start now (the client's first list finds them up), and what they
     // declare decides the capabilities offered; one slow to start is left out of them.
     let backends = crate::surface::running_backends(gw, state, INITIALIZE_WAIT).await;
@@ -627,4 +805,17 @@ async fn delete_session(
     };
     gw.sessions.remove(&session.id, profile.id);
     StatusCode::NO_CONTENT.into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::host_name;
+
+    #[test]
+    fn host_names_lose_their_port() {
+        assert_eq!(host_name("127.0.0.1:8080"), "127.0.0.1");
+        assert_eq!(host_name("localhost"), "localhost");
+        assert_eq!(host_name("[::1]:80"), "[::1]");
+        assert_eq!(host_name("evil.example.com:80"), "evil.example.com");
+    }
 }

@@ -5,6 +5,7 @@
 
 pub mod aggregate;
 pub mod auth;
+pub mod calls;
 pub mod config;
 pub mod egress;
 pub mod http;

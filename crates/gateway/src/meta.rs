@@ -163,7 +163,7 @@ impl SearchCache {
 pub async fn call(
     gw: &Inner,
     state: &ProfileState,
-    session: &Session,
+    ctx: &crate::calls::CallContext,
     name: &str,
     arguments: &Value,
 ) -> Option<Result<Value, ErrorObject>> {
@@ -222,9 +222,9 @@ pub async fn call(
                     unknown.join(", ")
                 ))));
             }
-            let added = session.load(known.clone());
+            let added = ctx.session.load(known.clone());
             if added > 0 {
-                session
+                ctx.session
                     .push(json!({"jsonrpc": "2.0", "method": "notifications/tools/list_changed"}));
             }
             Ok(structured(
@@ -247,7 +247,7 @@ pub async fn call(
                 "arguments".into(),
                 args.get("arguments").cloned().unwrap_or_else(|| json!({})),
             );
-            aggregate::call_permitted(gw, state, target, params).await
+            aggregate::call_permitted(gw, state, ctx, target, params).await
         }
         _ => return None,
     })

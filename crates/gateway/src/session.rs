@@ -9,12 +9,22 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use gigmcp_store::ProfileId;
 use serde_json::Value;
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
+
+use crate::calls::{CancelHandle, ServerRequest};
+use gigmcp_mcp::jsonrpc::Id;
 use tokio::sync::mpsc;
 
 /// Resource subscriptions one session may hold.
 const MAX_SUBSCRIPTIONS: usize = 1024;
+/// Calls in flight, and backends' requests awaiting an answer, one session may have.
+const MAX_PENDING: usize = 1024;
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
 
 /// One client session.
 pub struct Session {
@@ -29,6 +39,13 @@ pub struct Session {
     loaded: Mutex<std::collections::BTreeSet<String>>,
     /// Namespaced resource URIs this client subscribed to.
     subscriptions: Mutex<std::collections::HashSet<String>>,
+    /// What the client declared in `initialize` (sampling, elicitation, roots...).
+    client_capabilities: Mutex<Value>,
+    /// This client's calls in flight, by its request id, for its cancellations.
+    calls: Mutex<HashMap<Id, CancelHandle>>,
+    /// Backends' requests sent to this client and not answered yet, by gateway id.
+    server_requests: Mutex<HashMap<Id, ServerRequest>>,
+    next_server_request: AtomicU64,
 }
 
 impl Session {
@@ -68,6 +85,55 @@ impl Session {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .contains(uri)
+    }
+
+    /// Records the capabilities the client declared in `initialize`.
+    pub fn set_client_capabilities(&self, caps: Value) {
+        *lock(&self.client_capabilities) = caps;
+    }
+
+    /// Whether the client declared `capability` (e.g. `sampling`, `elicitation`).
+    pub fn client_supports(&self, capability: &str) -> bool {
+        lock(&self.client_capabilities)
+            .get(capability)
+            .is_some_and(|v| !v.is_null())
+    }
+
+    /// Remembers how to cancel the client's request `id`; `false` if too many are in flight.
+    pub fn track_call(&self, id: Id, handle: CancelHandle) -> bool {
+        let mut calls = lock(&self.calls);
+        if calls.len() >= MAX_PENDING {
+            return false;
+        }
+        calls.insert(id, handle);
+        true
+    }
+
+    /// Forgets the client's request `id` (it completed).
+    pub fn untrack_call(&self, id: &Id) {
+        lock(&self.calls).remove(id);
+    }
+
+    /// The cancel handle of the client's request `id`, removed.
+    pub fn take_call(&self, id: &Id) -> Option<CancelHandle> {
+        lock(&self.calls).remove(id)
+    }
+
+    /// Registers a backend's request for this client; returns the id to send it under.
+    pub fn add_server_request(&self, request: ServerRequest) -> Option<Id> {
+        let mut pending = lock(&self.server_requests);
+        if pending.len() >= MAX_PENDING {
+            return None;
+        }
+        let n = self.next_server_request.fetch_add(1, Ordering::Relaxed);
+        let id = Id::Str(format!("gigmcp-{n}"));
+        pending.insert(id.clone(), request);
+        Some(id)
+    }
+
+    /// The backend's request this client answers with `id`, removed.
+    pub fn take_server_request(&self, id: &Id) -> Option<ServerRequest> {
+        lock(&self.server_requests).remove(id)
     }
 
     fn touch(&self) {
@@ -135,6 +201,10 @@ impl Sessions {
             stream: Mutex::new(None),
             loaded: Mutex::new(Default::default()),
             subscriptions: Mutex::new(Default::default()),
+            client_capabilities: Mutex::new(Value::Null),
+            calls: Mutex::new(HashMap::new()),
+            server_requests: Mutex::new(HashMap::new()),
+            next_server_request: AtomicU64::new(1),
         });
         let mut map = self.map.write().unwrap_or_else(|e| e.into_inner());
         if map.len() >= self.max {

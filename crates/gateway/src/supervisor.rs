@@ -17,6 +17,8 @@ use std::time::{Duration, Instant};
 use tokio::io::BufReader;
 use tokio::sync::mpsc;
 
+use crate::calls::{CallContext, CancelHandle, InFlight, ServerRequest};
+
 /// Why a backend could not be used.
 #[derive(Debug, thiserror::Error)]
 pub enum BackendError {
@@ -24,8 +26,10 @@ pub enum BackendError {
     Start { server: String, reason: String },
     #[error("server {server} did not complete the MCP handshake within {secs} s")]
     StartTimeout { server: String, secs: u64 },
-    #[error("server {server} did not answer within {secs} s")]
+    #[error("server {server} did not answer within {secs} s; the call was cancelled")]
     Timeout { server: String, secs: u64 },
+    #[error("the request was cancelled by the client")]
+    Cancelled,
     #[error(transparent)]
     Client(#[from] ClientError),
 }
@@ -38,10 +42,14 @@ impl BackendError {
             BackendError::Timeout { .. } => {
                 ErrorObject::new(code::REQUEST_TIMEOUT, self.to_string())
             }
+            BackendError::Cancelled => ErrorObject::new(REQUEST_CANCELLED, self.to_string()),
             _ => ErrorObject::new(code::SERVER_UNAVAILABLE, self.to_string()),
         }
     }
 }
+
+/// Answer to a call the client cancelled (clients ignore it, as the spec asks).
+const REQUEST_CANCELLED: i64 = -32800;
 
 /// Something a backend did that the profile's clients should hear about.
 #[derive(Clone, Debug)]
@@ -70,6 +78,8 @@ pub struct Backend {
     /// The sandbox's registration with the egress proxy, if it has network egress.
     _egress: Option<crate::egress::EgressLease>,
     tools: tokio::sync::Mutex<Option<Arc<Vec<Value>>>>,
+    /// Client calls in flight on this backend (progress, cancellation, its own requests).
+    inflight: InFlight,
     /// Compiled input schemas by tool name (`None`: the schema does not compile; not checked).
     validators: Mutex<HashMap<String, Option<Arc<jsonschema::Validator>>>>,
     last_used: Mutex<Instant>,
@@ -106,6 +116,71 @@ impl Backend {
                 server: self.server.clone(),
                 secs: self.call_timeout.as_secs(),
             }),
+        }
+    }
+
+    /// A client's call: like [`Self::request`], with the client's progress token remapped,
+    /// cancellable by the client (its `notifications/cancelled` reaches the backend under the
+    /// backend's id), and the backend told to cancel when the per-call timeout expires.
+    pub async fn call(
+        self: &Arc<Self>,
+        method: &str,
+        mut params: Value,
+        ctx: &CallContext,
+    ) -> Result<Value, BackendError> {
+        self.touch();
+        let token = self.inflight.remap_progress(&mut params, ctx);
+        let pending = match self.client.send_request(method, Some(params)).await {
+            Ok(p) => p,
+            Err(e) => {
+                self.inflight.end(-1, token.as_deref());
+                return Err(e.into());
+            }
+        };
+        let backend_id = pending.id();
+        self.inflight.begin(backend_id, ctx);
+        let cancelled = Arc::new(tokio::sync::Notify::new());
+        if let Some(id) = &ctx.client_id {
+            ctx.session.track_call(
+                id.clone(),
+                CancelHandle {
+                    backend: Arc::downgrade(self),
+                    backend_id,
+                    cancelled: cancelled.clone(),
+                },
+            );
+        }
+        let outcome = tokio::select! {
+            r = tokio::time::timeout(self.call_timeout, pending.response()) => Some(r),
+            () = cancelled.notified() => None,
+        };
+        self.inflight.end(backend_id, token.as_deref());
+        if let Some(id) = &ctx.client_id {
+            ctx.session.untrack_call(id);
+        }
+        match outcome {
+            Some(Ok(r)) => Ok(r?),
+            Some(Err(_)) => {
+                self.cancel(backend_id, "the gateway's per-call timeout expired")
+                    .await;
+                Err(BackendError::Timeout {
+                    server: self.server.clone(),
+                    secs: self.call_timeout.as_secs(),
+                })
+            }
+            None => Err(BackendError::Cancelled),
+        }
+    }
+
+    /// Tells the backend to stop working on its request `backend_id`.
+    pub async fn cancel(&self, backend_id: i64, reason: &str) {
+        let params = json!({ "requestId": backend_id, "reason": reason });
+        if let Err(e) = self
+            .client
+            .notify("notifications/cancelled", Some(params))
+            .await
+        {
+            tracing::debug!(server = %self.server, error = %e, "could not send a cancellation");
         }
     }
 
@@ -338,7 +413,13 @@ impl Supervisor {
         }
         let init = match tokio::time::timeout(
             self.config.start_timeout,
-            client.initialize("gigmcp", env!("CARGO_PKG_VERSION")),
+            client.initialize_with(
+                "gigmcp",
+                env!("CARGO_PKG_VERSION"),
+                // Asked of the backend's server on behalf of the client whose call is in
+                // flight; refused when that client did not declare them.
+                json!({ "sampling": {}, "elicitation": {} }),
+            ),
         )
         .await
         {
@@ -366,6 +447,7 @@ impl Supervisor {
             sandbox: handle,
             _egress: egress_lease,
             tools: tokio::sync::Mutex::new(None),
+            inflight: InFlight::default(),
             validators: Mutex::new(HashMap::new()),
             last_used: Mutex::new(Instant::now()),
             call_timeout: self.config.call_timeout,
@@ -436,12 +518,15 @@ async fn handle_inbound(
     while let Some(msg) = inbound.recv().await {
         let Some(b) = backend.upgrade() else { break };
         match msg {
-            Message::Request { id, method, .. } => {
-                let err = ErrorObject::new(
-                    code::METHOD_NOT_FOUND,
-                    format!("the gateway does not forward {method} requests to clients yet"),
-                );
-                let _ = b.client.reply(Message::error(Some(id), err)).await;
+            Message::Request { id, method, params } => {
+                if let Err(err) = ask_client(&b, id.clone(), &method, params) {
+                    let _ = b.client.reply(Message::error(Some(id), err)).await;
+                }
+            }
+            Message::Notification { method, params } if method == "notifications/progress" => {
+                if let Some((params, ctx)) = params.and_then(|p| b.inflight.progress(p)) {
+                    ctx.send(json!({"jsonrpc": "2.0", "method": method, "params": params}));
+                }
             }
             Message::Notification { method, .. }
                 if method == "notifications/tools/list_changed" =>
@@ -457,6 +542,60 @@ async fn handle_inbound(
             _ => {}
         }
     }
+}
+
+/// Sends a backend's request (sampling, elicitation, ...) to the client whose call is in
+/// flight on it, under a gateway id; the client's answer is routed back by
+/// [`crate::calls::answer_for_backend`]. An error says why it cannot be asked.
+fn ask_client(
+    b: &Arc<Backend>,
+    backend_id: gigmcp_mcp::jsonrpc::Id,
+    method: &str,
+    params: Option<Value>,
+) -> Result<(), ErrorObject> {
+    let refuse = |why: String| ErrorObject::new(code::METHOD_NOT_FOUND, why);
+    let ctx = b.inflight.latest().ok_or_else(|| {
+        refuse(format!(
+            "{method}: no client request is in progress on this server, so there is no client to ask"
+        ))
+    })?;
+    let capability = match method {
+        "sampling/createMessage" => "sampling",
+        "elicitation/create" => "elicitation",
+        "roots/list" => "roots",
+        other => {
+            return Err(refuse(format!(
+                "the gateway does not forward {other} requests to clients"
+            )));
+        }
+    };
+    if !ctx.session.client_supports(capability) {
+        return Err(refuse(format!(
+            "{method}: the client did not declare the {capability} capability"
+        )));
+    }
+    let id = ctx
+        .session
+        .add_server_request(ServerRequest {
+            backend: Arc::downgrade(b),
+            backend_id,
+        })
+        .ok_or_else(|| {
+            refuse(format!(
+                "{method}: too many requests waiting for the client"
+            ))
+        })?;
+    let mut msg = json!({"jsonrpc": "2.0", "id": id, "method": method});
+    if let Some(p) = params {
+        msg["params"] = p;
+    }
+    if !ctx.send(msg) {
+        ctx.session.take_server_request(&id);
+        return Err(refuse(format!(
+            "{method}: the client can no longer be reached"
+        )));
+    }
+    Ok(())
 }
 
 /// The event a backend's notification becomes for the profile's clients, if any.

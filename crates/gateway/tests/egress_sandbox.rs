@@ -187,7 +187,7 @@ async fn each_owner_s_key_is_injected_at_the_boundary_and_never_enters_the_sandb
 
     // and the requests were audited
     let mut events = Vec::new();
-    for _ in 0..50 {
+    for _ in 0..100 {
         events = gw
             .store
             .list_audit(100)
@@ -196,7 +196,11 @@ async fn each_owner_s_key_is_injected_at_the_boundary_and_never_enters_the_sandb
             .into_iter()
             .filter(|e| e.action == "egress.request")
             .collect();
-        if events.len() >= 5 {
+        // written asynchronously: wait for the last refusal (DNS) to land
+        if events
+            .iter()
+            .any(|e| e.detail.contains("attacker.test") && e.detail.contains("\"DNS\""))
+        {
             break;
         }
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;

@@ -238,6 +238,34 @@ async fn bad_input_gets_the_spec_status_and_a_clear_message() {
         .unwrap();
     assert_eq!(r.status(), 403);
 
+    // DNS rebinding: a page whose name now points at 127.0.0.1, with its own Origin and Host
+    let r = c
+        .post_with(
+            r#"{"jsonrpc":"2.0","id":9,"method":"ping"}"#,
+            &[
+                ("origin", "http://evil.example.com"),
+                ("host", "evil.example.com"),
+            ],
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403);
+    assert!(r.text().await.unwrap().contains("DNS-rebinding"));
+    // a loopback name is fine, and so is any supported revision on the session
+    let r = c
+        .post_with(
+            r#"{"jsonrpc":"2.0","id":10,"method":"ping"}"#,
+            &[
+                ("host", "localhost"),
+                ("mcp-protocol-version", "2025-03-26"),
+            ],
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+
     // unknown session id: 404 so the client re-initializes
     let mut stale = RawClient::new(gw.url("dev"), &p.token);
     stale.session = Some("not-a-session".into());

@@ -7,4 +7,4 @@ pub mod stdio;
 pub mod version;
 
 pub use jsonrpc::{ErrorObject, Id, Message, ParseError};
-pub use stdio::{ClientError, StdioClient, StdioClientConfig};
+pub use stdio::{ClientError, PendingRequest, StdioClient, StdioClientConfig};

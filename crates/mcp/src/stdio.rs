@@ -170,12 +170,38 @@ pub async fn read_bounded_line<R: AsyncBufRead + Unpin>(
 }
 
 /// Removes a pending slot if the caller gives up (timeout, cancelled future).
-struct PendingGuard<'a> {
-    inner: &'a Inner,
+/// A request written to the server and not answered yet. Dropping it forgets the request (a
+/// late answer is then ignored).
+pub struct PendingRequest {
+    inner: Arc<Inner>,
     id: i64,
+    rx: Option<oneshot::Receiver<Reply>>,
 }
 
-impl Drop for PendingGuard<'_> {
+impl PendingRequest {
+    /// The id the request carries on the wire (what the server's progress, cancellation and
+    /// related messages refer to).
+    pub fn id(&self) -> i64 {
+        self.id
+    }
+
+    /// Waits for the answer.
+    pub async fn response(mut self) -> Result<Value, ClientError> {
+        let Some(rx) = self.rx.take() else {
+            return Err(self.inner.closed_error());
+        };
+        match rx.await {
+            Ok(Ok(result)) => Ok(result),
+            Ok(Err(error)) => Err(ClientError::Rpc {
+                server: self.inner.config.name.clone(),
+                error,
+            }),
+            Err(_) => Err(self.inner.closed_error()),
+        }
+    }
+}
+
+impl Drop for PendingRequest {
     fn drop(&mut self) {
         self.inner
             .pending
@@ -297,6 +323,15 @@ impl StdioClient {
     /// Sends a request and waits for its answer. Wrap in a timeout to bound the wait; dropping
     /// the future frees its slot.
     pub async fn request(&self, method: &str, params: Option<Value>) -> Result<Value, ClientError> {
+        self.send_request(method, params).await?.response().await
+    }
+
+    /// Sends a request; the returned handle knows its wire id and waits for the answer.
+    pub async fn send_request(
+        &self,
+        method: &str,
+        params: Option<Value>,
+    ) -> Result<PendingRequest, ClientError> {
         let id = self.inner.next_id.fetch_add(1, Ordering::Relaxed);
         let (tx, rx) = oneshot::channel();
         {
@@ -306,9 +341,10 @@ impl StdioClient {
             }
             pending.insert(id, tx);
         }
-        let _guard = PendingGuard {
-            inner: &self.inner,
+        let pending = PendingRequest {
+            inner: self.inner.clone(),
             id,
+            rx: Some(rx),
         };
         let msg = Message::Request {
             id: Id::Num(id),
@@ -316,14 +352,7 @@ impl StdioClient {
             params,
         };
         self.inner.write(&msg).await?;
-        match rx.await {
-            Ok(Ok(result)) => Ok(result),
-            Ok(Err(error)) => Err(ClientError::Rpc {
-                server: self.inner.config.name.clone(),
-                error,
-            }),
-            Err(_) => Err(self.inner.closed_error()),
-        }
+        Ok(pending)
     }
 
     /// Sends a notification.
@@ -348,12 +377,23 @@ impl StdioClient {
         client_name: &str,
         client_version: &str,
     ) -> Result<Value, ClientError> {
+        self.initialize_with(client_name, client_version, json!({}))
+            .await
+    }
+
+    /// [`Self::initialize`] declaring `capabilities` as the client's.
+    pub async fn initialize_with(
+        &self,
+        client_name: &str,
+        client_version: &str,
+        capabilities: Value,
+    ) -> Result<Value, ClientError> {
         let result = self
             .request(
                 "initialize",
                 Some(json!({
                     "protocolVersion": LATEST_LEGACY,
-                    "capabilities": {},
+                    "capabilities": capabilities,
                     "clientInfo": {"name": client_name, "version": client_version},
                 })),
             )

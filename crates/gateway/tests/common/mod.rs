@@ -231,3 +231,51 @@ impl RawClient {
         resp.json().await.unwrap()
     }
 }
+
+/// Reads JSON-RPC messages from an SSE response, one `data:` at a time.
+pub struct SseReader {
+    resp: reqwest::Response,
+    buf: String,
+    ready: std::collections::VecDeque<Value>,
+}
+
+impl SseReader {
+    pub fn new(resp: reqwest::Response) -> Self {
+        assert!(
+            resp.headers()["content-type"]
+                .to_str()
+                .unwrap()
+                .starts_with("text/event-stream"),
+            "not an SSE response"
+        );
+        SseReader {
+            resp,
+            buf: String::new(),
+            ready: Default::default(),
+        }
+    }
+
+    /// The next message, or `None` when the stream ended; panics after 10 s of silence.
+    pub async fn next(&mut self) -> Option<Value> {
+        loop {
+            if let Some(v) = self.ready.pop_front() {
+                return Some(v);
+            }
+            let chunk = tokio::time::timeout(std::time::Duration::from_secs(10), self.resp.chunk())
+                .await
+                .expect("an SSE message within 10 s")
+                .ok()??;
+            self.buf.push_str(&String::from_utf8_lossy(&chunk));
+            while let Some(end) = self.buf.find("\n\n") {
+                let event: String = self.buf.drain(..end + 2).collect();
+                for line in event.lines() {
+                    if let Some(data) = line.strip_prefix("data:")
+                        && let Ok(v) = serde_json::from_str::<Value>(data.trim())
+                    {
+                        self.ready.push_back(v);
+                    }
+                }
+            }
+        }
+    }
+}

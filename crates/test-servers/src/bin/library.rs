@@ -6,11 +6,14 @@
 //! test running two copies can tell which one answered.
 //!
 //! Tools: `whoami` → the instance id; `link` → a resource link to `doc://readme`; `touch` →
-//! sends `notifications/resources/updated` for `doc://readme` (if subscribed) and a log message.
+//! sends `notifications/resources/updated` for `doc://readme` (if subscribed) and a log message;
+//! `slow` → reports progress, then works until cancelled (it never answers); `cancelled` → the
+//! cancellations received (`<request id>: <reason>` lines); `ask` → asks the client for a name
+//! (elicitation) and returns its answer; `sample` → asks the client's model (sampling).
 #![forbid(unsafe_code)]
 
 use serde_json::{Value, json};
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::io::{BufRead, Read, Write};
 
 const MAX_LINE: u64 = 1 << 20;
@@ -19,6 +22,19 @@ struct Library {
     instance: String,
     subscribed: HashSet<String>,
     level: String,
+    /// Requests of `slow` still running.
+    slow: Vec<Value>,
+    /// Cancellations received, as `<request id>: <reason>`.
+    cancelled: Vec<String>,
+    /// Our requests to the client → the tool call waiting for their answer.
+    asked: HashMap<String, Value>,
+    next_ask: u32,
+}
+
+/// What to do with a request: answer now, or later (the answer depends on another message).
+enum Outcome {
+    Now(Result<Value, (i64, String)>),
+    Later,
 }
 
 fn instance_id() -> String {
@@ -68,10 +84,15 @@ impl Library {
             "tools/list" => json!({ "tools": [
                 { "name": "whoami", "inputSchema": { "type": "object" } },
                 { "name": "link", "inputSchema": { "type": "object" } },
-                { "name": "touch", "inputSchema": { "type": "object" } }
+                { "name": "touch", "inputSchema": { "type": "object" } },
+                { "name": "slow", "inputSchema": { "type": "object" } },
+                { "name": "cancelled", "inputSchema": { "type": "object" } },
+                { "name": "ask", "inputSchema": { "type": "object" } },
+                { "name": "sample", "inputSchema": { "type": "object" } }
             ]}),
             "tools/call" => match params["name"].as_str().unwrap_or_default() {
                 "whoami" => text(self.instance.clone()),
+                "cancelled" => text(self.cancelled.join("\n")),
                 "link" => json!({ "content": [
                     { "type": "resource_link", "uri": "doc://readme", "name": "readme" }
                 ]}),
@@ -149,6 +170,91 @@ impl Library {
     }
 }
 
+impl Library {
+    /// Tools whose answer waits for another message.
+    fn start(&mut self, id: &Value, method: &str, params: &Value, out: &mut impl Write) -> Outcome {
+        if method != "tools/call" {
+            return Outcome::Now(self.answer(method, params, out));
+        }
+        match params["name"].as_str().unwrap_or_default() {
+            "slow" => {
+                if let Some(token) = params["_meta"].get("progressToken") {
+                    for step in 1..=2 {
+                        notify(
+                            out,
+                            "notifications/progress",
+                            json!({ "progressToken": token, "progress": step, "total": 10,
+                                    "message": format!("step {step}") }),
+                        );
+                    }
+                }
+                self.slow.push(id.clone());
+                Outcome::Later
+            }
+            tool @ ("ask" | "sample") => {
+                self.next_ask += 1;
+                let ask_id = format!("{tool}-{}", self.next_ask);
+                let (method, params) = if tool == "ask" {
+                    (
+                        "elicitation/create",
+                        json!({
+                            "message": "What is your name?",
+                            "requestedSchema": { "type": "object",
+                                "properties": { "name": { "type": "string" } }, "required": ["name"] }
+                        }),
+                    )
+                } else {
+                    (
+                        "sampling/createMessage",
+                        json!({
+                            "messages": [{ "role": "user",
+                                           "content": { "type": "text", "text": "What is 2+2?" } }],
+                            "maxTokens": 16
+                        }),
+                    )
+                };
+                let msg =
+                    json!({ "jsonrpc": "2.0", "id": ask_id, "method": method, "params": params });
+                let _ = writeln!(out, "{msg}");
+                self.asked.insert(ask_id, id.clone());
+                Outcome::Later
+            }
+            _ => Outcome::Now(self.answer(method, params, out)),
+        }
+    }
+
+    /// A notification from the client.
+    fn notified(&mut self, method: &str, params: &Value) {
+        if method == "notifications/cancelled" {
+            let id = &params["requestId"];
+            if let Some(at) = self.slow.iter().position(|s| s == id) {
+                self.slow.remove(at);
+                let reason = params["reason"].as_str().unwrap_or("no reason");
+                self.cancelled.push(format!("{id}: {reason}"));
+            }
+        }
+    }
+
+    /// The client's answer to one of our requests: the waiting tool call's result.
+    fn answered(&mut self, msg: &Value) -> Option<(Value, Value)> {
+        let ask_id = msg["id"].as_str()?;
+        let call = self.asked.remove(ask_id)?;
+        let t = if let Some(e) = msg.get("error") {
+            format!("refused: {}", e["message"].as_str().unwrap_or_default())
+        } else if ask_id.starts_with("ask") {
+            format!("answer: {}", msg["result"])
+        } else {
+            format!(
+                "sampled: {}",
+                msg["result"]["content"]["text"]
+                    .as_str()
+                    .unwrap_or_default()
+            )
+        };
+        Some((call, text(t)))
+    }
+}
+
 fn notify(out: &mut impl Write, method: &str, params: Value) {
     let msg = json!({ "jsonrpc": "2.0", "method": method, "params": params });
     let _ = writeln!(out, "{msg}");
@@ -159,6 +265,10 @@ fn main() {
         instance: instance_id(),
         subscribed: HashSet::new(),
         level: "info".into(),
+        slow: Vec::new(),
+        cancelled: Vec::new(),
+        asked: HashMap::new(),
+        next_ask: 0,
     };
     let mut input = std::io::stdin().lock();
     let mut out = std::io::stdout().lock();
@@ -172,17 +282,28 @@ fn main() {
         let Ok(msg) = serde_json::from_str::<Value>(&line) else {
             continue;
         };
-        let Some(id) = msg.get("id").cloned() else {
-            continue; // notifications
-        };
         let method = msg["method"].as_str().unwrap_or_default().to_string();
-        let reply = match lib.answer(&method, &msg["params"], &mut out) {
-            Ok(result) => json!({ "jsonrpc": "2.0", "id": id, "result": result }),
-            Err((code, message)) => {
-                json!({ "jsonrpc": "2.0", "id": id, "error": { "code": code, "message": message } })
+        let reply = match (msg.get("id").cloned(), method.is_empty()) {
+            (None, _) => {
+                lib.notified(&method, &msg["params"]);
+                None
             }
+            (Some(_), true) => lib
+                .answered(&msg)
+                .map(|(id, result)| json!({ "jsonrpc": "2.0", "id": id, "result": result })),
+            (Some(id), false) => match lib.start(&id, &method, &msg["params"], &mut out) {
+                Outcome::Later => None,
+                Outcome::Now(Ok(result)) => {
+                    Some(json!({ "jsonrpc": "2.0", "id": id, "result": result }))
+                }
+                Outcome::Now(Err((code, message))) => Some(json!({
+                    "jsonrpc": "2.0", "id": id, "error": { "code": code, "message": message }
+                })),
+            },
         };
-        let _ = writeln!(out, "{reply}");
+        if let Some(reply) = reply {
+            let _ = writeln!(out, "{reply}");
+        }
         let _ = out.flush();
     }
 }

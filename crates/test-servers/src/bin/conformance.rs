@@ -1,0 +1,768 @@
+//! `conformance`: the fixtures that the official MCP conformance suite
+//! (`@modelcontextprotocol/conformance` 0.1.16, server scenarios) calls, served over stdio
+//! (newline-delimited JSON-RPC, handshake revisions up to 2025-11-25).
+//!
+//! - tools: `test_simple_text`, `test_image_content`, `test_audio_content`,
+//!   `test_embedded_resource`, `test_multiple_content_types`, `test_tool_with_logging`,
+//!   `test_tool_with_progress`, `test_error_handling`, `test_sampling`, `test_elicitation`,
+//!   `test_elicitation_sep1034_defaults`, `test_elicitation_sep1330_enums`,
+//!   `json_schema_2020_12_tool`, `test_reconnection`;
+//! - resources `test://static-text`, `test://static-binary`, `test://watched-resource`, the
+//!   template `test://template/{id}/data`, `resources/subscribe` and `resources/unsubscribe`;
+//! - prompts `test_simple_prompt`, `test_prompt_with_arguments`,
+//!   `test_prompt_with_embedded_resource`, `test_prompt_with_image`;
+//! - `logging/setLevel` (log notifications are filtered by it), `completion/complete`, `ping`.
+//!
+//! Sampling and elicitation are requests to the client: sent only if the client declared the
+//! capability at `initialize` (else the tool returns an error result, as the suite asks), and
+//! waited for at most [`CLIENT_WAIT`]. Input is bounded: lines of at most [`MAX_LINE`] bytes,
+//! at most [`MAX_IN_FLIGHT`] requests handled at once (each on its own thread, so a tool waiting
+//! for the client never blocks the reader).
+#![forbid(unsafe_code)]
+
+use serde_json::{Value, json};
+use std::collections::{HashMap, HashSet};
+use std::io::{BufRead, Write};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, mpsc};
+use std::time::Duration;
+
+/// Longest accepted input line (bytes, newline included).
+const MAX_LINE: usize = 4 << 20;
+/// Requests handled concurrently; more are refused with a JSON-RPC error.
+const MAX_IN_FLIGHT: usize = 64;
+/// How long a tool waits for the client's answer to a sampling or elicitation request.
+const CLIENT_WAIT: Duration = Duration::from_secs(10);
+/// The delay between the steps of the logging and progress tools.
+const STEP: Duration = Duration::from_millis(50);
+
+const VERSIONS: &[&str] = &["2025-11-25", "2025-06-18", "2025-03-26"];
+const LEVELS: &[&str] = &[
+    "debug",
+    "info",
+    "notice",
+    "warning",
+    "error",
+    "critical",
+    "alert",
+    "emergency",
+];
+
+/// A 1×1 red PNG.
+const PNG: &str =
+    "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAIAAACQd1PeAAAADElEQVR4nGP4z8AAAAMBAQDJ/pLvAAAAAElFTkSuQmCC";
+/// A WAV of eight silent samples (8 kHz, mono, 8 bit).
+const WAV: &str = "UklGRiwAAABXQVZFZm10IBAAAAABAAEAQB8AAEAfAAABAAgAZGF0YQgAAACAgICAgICAgA==";
+
+const TEMPLATE_PREFIX: &str = "test://template/";
+const TEMPLATE_SUFFIX: &str = "/data";
+
+type RpcResult = Result<Value, (i64, String)>;
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+struct Server {
+    out: Mutex<std::io::Stdout>,
+    /// The capabilities the client declared at `initialize`.
+    client_caps: Mutex<Value>,
+    /// Index in [`LEVELS`] of the least severe level still sent.
+    min_level: AtomicUsize,
+    subscriptions: Mutex<HashSet<String>>,
+    /// Our requests to the client awaiting an answer, by id.
+    pending: Mutex<HashMap<String, mpsc::Sender<Result<Value, Value>>>>,
+    next_id: AtomicU64,
+    in_flight: AtomicUsize,
+}
+
+impl Server {
+    fn send(&self, msg: &Value) {
+        let mut out = lock(&self.out);
+        // A closed stdout means the client is gone; stdin closing ends the process.
+        let _ = writeln!(out, "{msg}").and_then(|_| out.flush());
+    }
+
+    fn notify(&self, method: &str, params: Value) {
+        self.send(&json!({"jsonrpc": "2.0", "method": method, "params": params}));
+    }
+
+    fn log(&self, level: &str, data: &str) {
+        let rank = LEVELS.iter().position(|l| *l == level).unwrap_or(0);
+        if rank >= self.min_level.load(Ordering::Relaxed) {
+            self.notify(
+                "notifications/message",
+                json!({"level": level, "logger": "conformance", "data": data}),
+            );
+        }
+    }
+
+    fn client_supports(&self, capability: &str) -> bool {
+        lock(&self.client_caps).get(capability).is_some()
+    }
+
+    /// Sends a request to the client and waits (bounded) for its answer.
+    fn ask(&self, method: &str, params: Value) -> Result<Value, String> {
+        let id = format!(
+            "conformance-{}",
+            self.next_id.fetch_add(1, Ordering::Relaxed)
+        );
+        let (tx, rx) = mpsc::channel();
+        lock(&self.pending).insert(id.clone(), tx);
+        self.send(&json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params}));
+        let answer = rx.recv_timeout(CLIENT_WAIT);
+        lock(&self.pending).remove(&id);
+        match answer {
+            Ok(Ok(result)) => Ok(result),
+            Ok(Err(error)) => Err(format!(
+                "the client answered {method} with an error: {error}"
+            )),
+            Err(_) => Err(format!(
+                "the client did not answer {method} within {} s",
+                CLIENT_WAIT.as_secs()
+            )),
+        }
+    }
+
+    /// A response from the client to one of our requests.
+    fn answered(&self, msg: &Value) {
+        let key = match &msg["id"] {
+            Value::String(s) => s.clone(),
+            other => other.to_string(),
+        };
+        if let Some(tx) = lock(&self.pending).remove(&key) {
+            let reply = match msg.get("error") {
+                Some(e) => Err(e.clone()),
+                None => Ok(msg.get("result").cloned().unwrap_or(Value::Null)),
+            };
+            let _ = tx.send(reply);
+        }
+    }
+
+    fn handle(&self, method: &str, params: &Value) -> RpcResult {
+        match method {
+            "initialize" => Ok(self.initialize(params)),
+            "ping" => Ok(json!({})),
+            "tools/list" => Ok(json!({ "tools": tools() })),
+            "tools/call" => self.call_tool(params),
+            "resources/list" => Ok(json!({ "resources": resources() })),
+            "resources/templates/list" => Ok(json!({"resourceTemplates": [{
+                "uriTemplate": "test://template/{id}/data",
+                "name": "template",
+                "description": "JSON data for the given id",
+                "mimeType": "application/json"
+            }]})),
+            "resources/read" => read_resource(str_param(params, "uri")?),
+            "resources/subscribe" => {
+                let uri = str_param(params, "uri")?;
+                lock(&self.subscriptions).insert(uri.to_string());
+                Ok(json!({}))
+            }
+            "resources/unsubscribe" => {
+                let uri = str_param(params, "uri")?;
+                lock(&self.subscriptions).remove(uri);
+                Ok(json!({}))
+            }
+            "prompts/list" => Ok(json!({ "prompts": prompts() })),
+            "prompts/get" => get_prompt(
+                str_param(params, "name")?,
+                params.get("arguments").unwrap_or(&Value::Null),
+            ),
+            "logging/setLevel" => {
+                let level = str_param(params, "level")?;
+                let rank = LEVELS
+                    .iter()
+                    .position(|l| *l == level)
+                    .ok_or((-32602, format!("unknown log level: {level}")))?;
+                self.min_level.store(rank, Ordering::Relaxed);
+                Ok(json!({}))
+            }
+            "completion/complete" => Ok(complete(params)),
+            other => Err((-32601, format!("method not found: {other}"))),
+        }
+    }
+
+    fn initialize(&self, params: &Value) -> Value {
+        *lock(&self.client_caps) = params
+            .get("capabilities")
+            .cloned()
+            .unwrap_or_else(|| json!({}));
+        let asked = params["protocolVersion"].as_str().unwrap_or_default();
+        let version = if VERSIONS.contains(&asked) {
+            asked
+        } else {
+            VERSIONS[0]
+        };
+        json!({
+            "protocolVersion": version,
+            "capabilities": {
+                "tools": {},
+                "resources": {"subscribe": true},
+                "prompts": {},
+                "logging": {},
+                "completions": {}
+            },
+            "serverInfo": {"name": "conformance", "version": "0.1.0"}
+        })
+    }
+
+    fn call_tool(&self, params: &Value) -> RpcResult {
+        let name = str_param(params, "name")?;
+        let args = params
+            .get("arguments")
+            .cloned()
+            .unwrap_or_else(|| json!({}));
+        let content = match name {
+            "test_simple_text" => vec![text("This is a simple text response for testing.")],
+            "test_image_content" => vec![image()],
+            "test_audio_content" => {
+                vec![json!({"type": "audio", "data": WAV, "mimeType": "audio/wav"})]
+            }
+            "test_embedded_resource" => vec![json!({"type": "resource", "resource": {
+                "uri": "test://embedded-resource",
+                "mimeType": "text/plain",
+                "text": "This is an embedded resource content."
+            }})],
+            "test_multiple_content_types" => vec![
+                text("Multiple content types test:"),
+                image(),
+                json!({"type": "resource", "resource": {
+                    "uri": "test://mixed-content-resource",
+                    "mimeType": "application/json",
+                    "text": r#"{"test":"data","value":123}"#
+                }}),
+            ],
+            "test_tool_with_logging" => {
+                self.log("info", "Tool execution started");
+                std::thread::sleep(STEP);
+                self.log("info", "Tool processing data");
+                std::thread::sleep(STEP);
+                self.log("info", "Tool execution completed");
+                vec![text("Tool with logging executed successfully")]
+            }
+            "test_tool_with_progress" => {
+                let token = params.pointer("/_meta/progressToken").cloned();
+                for (i, progress) in [0, 50, 100].into_iter().enumerate() {
+                    if i > 0 {
+                        std::thread::sleep(STEP);
+                    }
+                    if let Some(token) = &token {
+                        self.notify(
+                            "notifications/progress",
+                            json!({"progressToken": token, "progress": progress, "total": 100}),
+                        );
+                    }
+                }
+                vec![text("Tool with progress executed successfully")]
+            }
+            "test_error_handling" => {
+                return Ok(tool_error(
+                    "This tool intentionally returns an error for testing",
+                ));
+            }
+            "test_sampling" => {
+                let Some(prompt) = args.get("prompt").and_then(Value::as_str) else {
+                    return Ok(tool_error("argument `prompt` (string) is required"));
+                };
+                if !self.client_supports("sampling") {
+                    return Ok(tool_error("the client does not support sampling"));
+                }
+                let asked = self.ask(
+                    "sampling/createMessage",
+                    json!({
+                        "messages": [{"role": "user", "content": {"type": "text", "text": prompt}}],
+                        "maxTokens": 100
+                    }),
+                );
+                match asked {
+                    Ok(result) => {
+                        let answer = result
+                            .pointer("/content/text")
+                            .and_then(Value::as_str)
+                            .unwrap_or_default();
+                        vec![text(&format!("LLM response: {answer}"))]
+                    }
+                    Err(e) => return Ok(tool_error(&e)),
+                }
+            }
+            "test_elicitation" => {
+                let Some(message) = args.get("message").and_then(Value::as_str) else {
+                    return Ok(tool_error("argument `message` (string) is required"));
+                };
+                let schema = json!({
+                    "type": "object",
+                    "properties": {
+                        "username": {"type": "string", "description": "User's response"},
+                        "email": {"type": "string", "description": "User's email address"}
+                    },
+                    "required": ["username", "email"]
+                });
+                match self.elicit(message, schema) {
+                    Ok(result) => vec![text(&format!(
+                        "User response: action={}, content={}",
+                        result["action"].as_str().unwrap_or("unknown"),
+                        result.get("content").unwrap_or(&Value::Null)
+                    ))],
+                    Err(e) => return Ok(tool_error(&e)),
+                }
+            }
+            "test_elicitation_sep1034_defaults" => {
+                let schema = json!({
+                    "type": "object",
+                    "properties": {
+                        "name": {"type": "string", "default": "John Doe"},
+                        "age": {"type": "integer", "default": 30},
+                        "score": {"type": "number", "default": 95.5},
+                        "status": {
+                            "type": "string",
+                            "enum": ["active", "inactive", "pending"],
+                            "default": "active"
+                        },
+                        "verified": {"type": "boolean", "default": true}
+                    }
+                });
+                match self.elicit("Please review the defaults", schema) {
+                    Ok(result) => vec![elicitation_completed(&result)],
+                    Err(e) => return Ok(tool_error(&e)),
+                }
+            }
+            "test_elicitation_sep1330_enums" => {
+                let schema = json!({
+                    "type": "object",
+                    "properties": {
+                        "untitledSingle": {
+                            "type": "string",
+                            "enum": ["option1", "option2", "option3"]
+                        },
+                        "titledSingle": {
+                            "type": "string",
+                            "oneOf": [
+                                {"const": "value1", "title": "First Option"},
+                                {"const": "value2", "title": "Second Option"},
+                                {"const": "value3", "title": "Third Option"}
+                            ]
+                        },
+                        "legacyEnum": {
+                            "type": "string",
+                            "enum": ["opt1", "opt2", "opt3"],
+                            "enumNames": ["Option One", "Option Two", "Option Three"]
+                        },
+                        "untitledMulti": {
+                            "type": "array",
+                            "items": {"type": "string", "enum": ["option1", "option2", "option3"]}
+                        },
+                        "titledMulti": {
+                            "type": "array",
+                            "items": {"anyOf": [
+                                {"const": "value1", "title": "First Choice"},
+                                {"const": "value2", "title": "Second Choice"},
+                                {"const": "value3", "title": "Third Choice"}
+                            ]}
+                        }
+                    }
+                });
+                match self.elicit("Please choose", schema) {
+                    Ok(result) => vec![elicitation_completed(&result)],
+                    Err(e) => return Ok(tool_error(&e)),
+                }
+            }
+            "json_schema_2020_12_tool" => vec![text(&format!("received: {args}"))],
+            // Over HTTP this tool closes the response stream mid-call; over stdio there is no
+            // stream to close: the gateway's HTTP side is what the scenario then exercises.
+            "test_reconnection" => {
+                std::thread::sleep(STEP * 2);
+                vec![text("Reconnection test completed")]
+            }
+            other => return Err((-32602, format!("unknown tool: {other}"))),
+        };
+        Ok(json!({ "content": content }))
+    }
+
+    fn elicit(&self, message: &str, schema: Value) -> Result<Value, String> {
+        if !self.client_supports("elicitation") {
+            return Err("the client does not support elicitation".into());
+        }
+        self.ask(
+            "elicitation/create",
+            json!({"message": message, "requestedSchema": schema}),
+        )
+    }
+}
+
+fn str_param<'a>(params: &'a Value, name: &str) -> Result<&'a str, (i64, String)> {
+    params
+        .get(name)
+        .and_then(Value::as_str)
+        .ok_or((-32602, format!("parameter `{name}` (string) is required")))
+}
+
+fn text(t: &str) -> Value {
+    json!({"type": "text", "text": t})
+}
+
+fn image() -> Value {
+    json!({"type": "image", "data": PNG, "mimeType": "image/png"})
+}
+
+fn tool_error(message: &str) -> Value {
+    json!({"content": [text(message)], "isError": true})
+}
+
+fn elicitation_completed(result: &Value) -> Value {
+    text(&format!(
+        "Elicitation completed: action={}, content={}",
+        result["action"].as_str().unwrap_or("unknown"),
+        result.get("content").unwrap_or(&Value::Null)
+    ))
+}
+
+fn no_args(name: &str, description: &str) -> Value {
+    json!({
+        "name": name,
+        "description": description,
+        "inputSchema": {"type": "object", "properties": {}}
+    })
+}
+
+fn tools() -> Vec<Value> {
+    vec![
+        no_args("test_simple_text", "Returns a simple text response."),
+        no_args("test_image_content", "Returns a 1x1 PNG image."),
+        no_args("test_audio_content", "Returns a short WAV clip."),
+        no_args(
+            "test_embedded_resource",
+            "Returns an embedded text resource.",
+        ),
+        no_args(
+            "test_multiple_content_types",
+            "Returns text, an image and an embedded resource.",
+        ),
+        no_args(
+            "test_tool_with_logging",
+            "Sends three info log notifications while it runs.",
+        ),
+        no_args(
+            "test_tool_with_progress",
+            "Reports progress 0, 50 and 100 of 100 when given a progress token.",
+        ),
+        no_args("test_error_handling", "Always returns a tool error."),
+        json!({
+            "name": "test_sampling",
+            "description": "Asks the client to sample an LLM with the prompt.",
+            "inputSchema": {
+                "type": "object",
+                "properties": {"prompt": {"type": "string", "description": "The prompt to send to the LLM"}},
+                "required": ["prompt"]
+            }
+        }),
+        json!({
+            "name": "test_elicitation",
+            "description": "Asks the client for a username and an email address.",
+            "inputSchema": {
+                "type": "object",
+                "properties": {"message": {"type": "string", "description": "The message to show the user"}},
+                "required": ["message"]
+            }
+        }),
+        no_args(
+            "test_elicitation_sep1034_defaults",
+            "Elicits values whose schema has defaults for every primitive type (SEP-1034).",
+        ),
+        no_args(
+            "test_elicitation_sep1330_enums",
+            "Elicits values with the five enum schema variants (SEP-1330).",
+        ),
+        json!({
+            "name": "json_schema_2020_12_tool",
+            "description": "Tool with JSON Schema 2020-12 features",
+            "inputSchema": {
+                "$schema": "https://json-schema.org/draft/2020-12/schema",
+                "type": "object",
+                "$defs": {
+                    "address": {
+                        "type": "object",
+                        "properties": {
+                            "street": {"type": "string"},
+                            "city": {"type": "string"}
+                        }
+                    }
+                },
+                "properties": {
+                    "name": {"type": "string"},
+                    "address": {"$ref": "#/$defs/address"}
+                },
+                "additionalProperties": false
+            }
+        }),
+        no_args(
+            "test_reconnection",
+            "Answers after a short delay (SSE polling scenario).",
+        ),
+    ]
+}
+
+fn resources() -> Vec<Value> {
+    vec![
+        json!({
+            "uri": "test://static-text",
+            "name": "static-text",
+            "description": "A static text resource",
+            "mimeType": "text/plain"
+        }),
+        json!({
+            "uri": "test://static-binary",
+            "name": "static-binary",
+            "description": "A static binary resource (a PNG image)",
+            "mimeType": "image/png"
+        }),
+        json!({
+            "uri": "test://watched-resource",
+            "name": "watched-resource",
+            "description": "A resource clients may subscribe to",
+            "mimeType": "text/plain"
+        }),
+    ]
+}
+
+fn read_resource(uri: &str) -> RpcResult {
+    let content = match uri {
+        "test://static-text" => json!({
+            "uri": uri,
+            "mimeType": "text/plain",
+            "text": "This is the content of the static text resource."
+        }),
+        "test://static-binary" => json!({"uri": uri, "mimeType": "image/png", "blob": PNG}),
+        "test://watched-resource" => json!({
+            "uri": uri,
+            "mimeType": "text/plain",
+            "text": "This is the content of the watched resource."
+        }),
+        _ => match template_id(uri) {
+            Some(id) => json!({
+                "uri": uri,
+                "mimeType": "application/json",
+                "text": json!({"id": id, "templateTest": true, "data": format!("Data for ID: {id}")})
+                    .to_string()
+            }),
+            None => {
+                return Err((
+                    -32002,
+                    format!("Resource not found: {}", truncate(uri, 200)),
+                ));
+            }
+        },
+    };
+    Ok(json!({ "contents": [content] }))
+}
+
+/// The `{id}` of `test://template/{id}/data`.
+fn template_id(uri: &str) -> Option<&str> {
+    let id = uri
+        .strip_prefix(TEMPLATE_PREFIX)?
+        .strip_suffix(TEMPLATE_SUFFIX)?;
+    (!id.is_empty() && !id.contains('/')).then_some(id)
+}
+
+fn truncate(s: &str, max: usize) -> &str {
+    match s.char_indices().nth(max) {
+        Some((i, _)) => &s[..i],
+        None => s,
+    }
+}
+
+fn prompts() -> Vec<Value> {
+    let arg = |name: &str, description: &str| json!({"name": name, "description": description, "required": true});
+    vec![
+        json!({"name": "test_simple_prompt", "description": "A simple prompt without arguments"}),
+        json!({
+            "name": "test_prompt_with_arguments",
+            "description": "A prompt with two required arguments",
+            "arguments": [arg("arg1", "First test argument"), arg("arg2", "Second test argument")]
+        }),
+        json!({
+            "name": "test_prompt_with_embedded_resource",
+            "description": "A prompt embedding a resource",
+            "arguments": [arg("resourceUri", "URI of the resource to embed")]
+        }),
+        json!({"name": "test_prompt_with_image", "description": "A prompt with an image"}),
+    ]
+}
+
+fn get_prompt(name: &str, args: &Value) -> RpcResult {
+    let arg = |key: &str| {
+        args.get(key)
+            .and_then(Value::as_str)
+            .ok_or((-32602, format!("prompt argument `{key}` is required")))
+    };
+    let user = |content: Value| json!({"role": "user", "content": content});
+    let messages = match name {
+        "test_simple_prompt" => vec![user(text("This is a simple prompt for testing."))],
+        "test_prompt_with_arguments" => vec![user(text(&format!(
+            "Prompt with arguments: arg1='{}', arg2='{}'",
+            arg("arg1")?,
+            arg("arg2")?
+        )))],
+        "test_prompt_with_embedded_resource" => vec![
+            user(json!({"type": "resource", "resource": {
+                "uri": arg("resourceUri")?,
+                "mimeType": "text/plain",
+                "text": "Embedded resource content for testing."
+            }})),
+            user(text("Please process the embedded resource above.")),
+        ],
+        "test_prompt_with_image" => {
+            vec![user(image()), user(text("Please analyze the image above."))]
+        }
+        other => return Err((-32602, format!("unknown prompt: {}", truncate(other, 200)))),
+    };
+    Ok(json!({ "messages": messages }))
+}
+
+fn complete(params: &Value) -> Value {
+    let reference = &params["ref"];
+    let argument = params.pointer("/argument/name").and_then(Value::as_str);
+    let partial = params
+        .pointer("/argument/value")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    let candidates: &[&str] = match (reference["type"].as_str(), argument) {
+        (Some("ref/prompt"), Some("arg1" | "arg2"))
+            if reference["name"] == "test_prompt_with_arguments" =>
+        {
+            &["paris", "park", "party"]
+        }
+        (Some("ref/resource"), Some("id")) if reference["uri"] == "test://template/{id}/data" => {
+            &["123", "456", "789"]
+        }
+        _ => &[],
+    };
+    let values: Vec<&str> = candidates
+        .iter()
+        .copied()
+        .filter(|c| c.starts_with(partial))
+        .collect();
+    json!({"completion": {"values": values, "total": values.len(), "hasMore": false}})
+}
+
+enum Line {
+    Text,
+    TooLong,
+    Eof,
+}
+
+/// Reads one line into `buf` (cleared first), refusing to hold more than [`MAX_LINE`] bytes:
+/// the rest of an overlong line is skipped.
+fn read_line(input: &mut impl BufRead, buf: &mut Vec<u8>) -> std::io::Result<Line> {
+    buf.clear();
+    let mut too_long = false;
+    loop {
+        let chunk = input.fill_buf()?;
+        if chunk.is_empty() {
+            return Ok(match (too_long, buf.is_empty()) {
+                (true, _) => Line::TooLong,
+                (false, true) => Line::Eof,
+                (false, false) => Line::Text,
+            });
+        }
+        let (take, done) = match chunk.iter().position(|&b| b == b'\n') {
+            Some(i) => (i + 1, true),
+            None => (chunk.len(), false),
+        };
+        if !too_long {
+            if buf.len() + take > MAX_LINE {
+                too_long = true;
+                buf.clear();
+            } else {
+                buf.extend_from_slice(&chunk[..take]);
+            }
+        }
+        input.consume(take);
+        if done {
+            return Ok(if too_long { Line::TooLong } else { Line::Text });
+        }
+    }
+}
+
+fn reply(id: Value, outcome: RpcResult) -> Value {
+    match outcome {
+        Ok(result) => json!({"jsonrpc": "2.0", "id": id, "result": result}),
+        Err((code, message)) => {
+            json!({"jsonrpc": "2.0", "id": id, "error": {"code": code, "message": message}})
+        }
+    }
+}
+
+fn main() {
+    let server = Arc::new(Server {
+        out: Mutex::new(std::io::stdout()),
+        client_caps: Mutex::new(json!({})),
+        min_level: AtomicUsize::new(0),
+        subscriptions: Mutex::new(HashSet::new()),
+        pending: Mutex::new(HashMap::new()),
+        next_id: AtomicU64::new(1),
+        in_flight: AtomicUsize::new(0),
+    });
+    let stdin = std::io::stdin();
+    let mut input = stdin.lock();
+    let mut buf = Vec::new();
+    loop {
+        match read_line(&mut input, &mut buf) {
+            Err(_) | Ok(Line::Eof) => break,
+            Ok(Line::TooLong) => {
+                server.send(&json!({"jsonrpc": "2.0", "id": null, "error": {
+                    "code": -32600,
+                    "message": format!("message longer than {MAX_LINE} bytes")
+                }}));
+                continue;
+            }
+            Ok(Line::Text) => {}
+        }
+        if buf.iter().all(u8::is_ascii_whitespace) {
+            continue;
+        }
+        let Ok(msg) = serde_json::from_slice::<Value>(&buf) else {
+            server.send(
+                &json!({"jsonrpc": "2.0", "id": null, "error": {"code": -32700, "message": "parse error"}}),
+            );
+            continue;
+        };
+        let Some(method) = msg.get("method").and_then(Value::as_str) else {
+            if msg.get("id").is_some() {
+                server.answered(&msg);
+            }
+            continue;
+        };
+        let Some(id) = msg.get("id").cloned() else {
+            continue; // a notification: initialized, cancelled, ...
+        };
+        let method = method.to_string();
+        let params = msg.get("params").cloned().unwrap_or(Value::Null);
+        if method == "initialize" {
+            // Answered in order, before anything that follows it.
+            server.send(&reply(id, server.handle(&method, &params)));
+            continue;
+        }
+        if server.in_flight.fetch_add(1, Ordering::SeqCst) >= MAX_IN_FLIGHT {
+            server.in_flight.fetch_sub(1, Ordering::SeqCst);
+            server.send(&reply(
+                id,
+                Err((-32000, "too many requests in flight".into())),
+            ));
+            continue;
+        }
+        let worker = Arc::clone(&server);
+        let refused = id.clone();
+        let spawned = std::thread::Builder::new().spawn(move || {
+            let outcome = worker.handle(&method, &params);
+            worker.send(&reply(id, outcome));
+            worker.in_flight.fetch_sub(1, Ordering::SeqCst);
+        });
+        if spawned.is_err() {
+            server.in_flight.fetch_sub(1, Ordering::SeqCst);
+            server.send(&reply(
+                refused,
+                Err((-32000, "cannot start a worker".into())),
+            ));
+        }
+    }
+}
