@@ -5,7 +5,7 @@
 use crate::calls::CallContext;
 use crate::http::Inner;
 use crate::meta;
-use crate::profiles::ProfileState;
+use crate::profiles::{Naming, ProfileState};
 use crate::supervisor::{Backend, BackendError};
 use gigmcp_mcp::jsonrpc::{ErrorObject, code};
 use gigmcp_store::Server;
@@ -65,6 +65,7 @@ pub async fn handle(
 pub struct PermittedTool<'a> {
     pub server: &'a Server,
     pub tool: Value,
+    pub naming: Naming,
 }
 
 impl PermittedTool<'_> {
@@ -75,13 +76,15 @@ impl PermittedTool<'_> {
             .unwrap_or_default()
     }
 
-    /// The tool object with its namespaced name.
+    /// The name the profile's clients see.
+    pub fn shown_name(&self) -> String {
+        self.naming.name(&self.server.name, self.name())
+    }
+
+    /// The tool object with the name the profile's clients see.
     pub fn namespaced(&self) -> Value {
         let mut obj = self.tool.as_object().cloned().unwrap_or_default();
-        obj.insert(
-            "name".into(),
-            Value::String(namespaced(&self.server.name, self.name())),
-        );
+        obj.insert("name".into(), Value::String(self.shown_name()));
         Value::Object(obj)
     }
 }
@@ -105,6 +108,7 @@ pub async fn permitted_tools<'a>(gw: &Inner, state: &'a ProfileState) -> Vec<Per
                         out.push(PermittedTool {
                             server,
                             tool: tool.clone(),
+                            naming: state.naming(),
                         });
                     }
                 }
@@ -152,7 +156,7 @@ pub async fn resolve(
     state: &ProfileState,
     name: &str,
 ) -> Result<(Arc<Backend>, Value), ErrorObject> {
-    let (server_name, tool) = split(name).ok_or_else(|| unknown_tool(name))?;
+    let (server_name, tool) = state.route_name(name).ok_or_else(|| unknown_tool(name))?;
     let server = state
         .server(server_name)
         .ok_or_else(|| unknown_tool(name))?;
@@ -203,7 +207,7 @@ pub async fn call_permitted(
         .call("tools/call", Value::Object(params), ctx)
         .await
         .map_err(|e| e.to_error_object())?;
-    crate::surface::namespace_tool_result(&backend.server, &mut result);
+    crate::surface::namespace_tool_result(state.naming(), &backend.server, &mut result);
     Ok(result)
 }
 

@@ -116,7 +116,7 @@ impl SearchCache {
             if let Ok(doc) = ToolDoc::from_mcp_tool(&t.server.name, &t.tool) {
                 docs.push(doc);
                 entries.push((
-                    aggregate::namespaced(&t.server.name, t.name()),
+                    t.shown_name(),
                     t.server.name.clone(),
                     t.tool.get("description").cloned().unwrap_or(Value::Null),
                     t.tool
@@ -212,7 +212,7 @@ pub async fn call(
                 aggregate::permitted_tools(gw, state)
                     .await
                     .iter()
-                    .map(|t| aggregate::namespaced(&t.server.name, t.name()))
+                    .map(|t| t.shown_name())
                     .collect();
             let (known, unknown): (Vec<String>, Vec<String>) =
                 names.into_iter().partition(|n| permitted.contains(n));

@@ -18,7 +18,63 @@ pub struct ProfileState {
     pub selections: HashMap<(ServerId, String), bool>,
 }
 
+/// How a profile names what its servers offer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Naming {
+    /// `<server>_<name>` and `gigmcp://<server>/<uri>`: servers can never collide.
+    Prefixed,
+    /// Names and URIs as the profile's one server gives them.
+    Plain,
+}
+
+impl Naming {
+    pub fn of(profile: &gigmcp_store::Profile) -> Self {
+        if profile.prefix_names {
+            Naming::Prefixed
+        } else {
+            Naming::Plain
+        }
+    }
+
+    /// The name a client sees for tool or prompt `name` of `server`.
+    pub fn name(self, server: &str, name: &str) -> String {
+        match self {
+            Naming::Prefixed => crate::aggregate::namespaced(server, name),
+            Naming::Plain => name.to_owned(),
+        }
+    }
+
+    /// The URI (or URI template) a client sees for `uri` of `server`.
+    pub fn uri(self, server: &str, uri: &str) -> String {
+        match self {
+            Naming::Prefixed => crate::surface::namespace_uri(server, uri),
+            Naming::Plain => uri.to_owned(),
+        }
+    }
+}
+
 impl ProfileState {
+    /// How this profile names things.
+    pub fn naming(&self) -> Naming {
+        Naming::of(&self.profile)
+    }
+
+    /// The server name and the server's own name behind a name a client sees.
+    pub fn route_name<'a>(&'a self, name: &'a str) -> Option<(&'a str, &'a str)> {
+        match self.naming() {
+            Naming::Prefixed => crate::aggregate::split(name),
+            Naming::Plain => Some((self.servers.first()?.name.as_str(), name)),
+        }
+    }
+
+    /// The server name and the server's own URI behind a URI a client sees.
+    pub fn route_uri<'a>(&'a self, uri: &'a str) -> Option<(&'a str, &'a str)> {
+        match self.naming() {
+            Naming::Prefixed => crate::surface::split_uri(uri),
+            Naming::Plain => Some((self.servers.first()?.name.as_str(), uri)),
+        }
+    }
+
     /// The server of this profile named `name`.
     pub fn server(&self, name: &str) -> Option<&Server> {
         self.servers.iter().find(|s| s.name == name)

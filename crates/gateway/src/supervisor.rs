@@ -70,6 +70,8 @@ pub enum BackendEvent {
 /// A running server.
 pub struct Backend {
     pub profile: ProfileId,
+    /// How the profile names things (taken when the backend starts).
+    pub naming: crate::profiles::Naming,
     pub server: String,
     pub client: StdioClient,
     /// The server's `InitializeResult`.
@@ -441,6 +443,7 @@ impl Supervisor {
         };
         let backend = Arc::new(Backend {
             profile: profile.id,
+            naming: crate::profiles::Naming::of(profile),
             server: server.name.clone(),
             client,
             init,
@@ -618,7 +621,7 @@ fn republish(b: &Backend, method: &str, params: Option<Value>) -> Option<Backend
         "notifications/resources/updated" => {
             let mut params = params?;
             let original = params.get("uri")?.as_str()?;
-            let uri = crate::surface::namespace_uri(&b.server, original);
+            let uri = b.naming.uri(&b.server, original);
             params["uri"] = Value::String(uri.clone());
             Some(BackendEvent::ResourceUpdated {
                 profile,

@@ -9,8 +9,8 @@
 //! The same rewriting applies to URIs inside results (resource links and embedded resources in
 //! tool results and prompt messages, `resources/read` contents) and in notifications.
 
-use crate::aggregate::{namespaced, split};
 use crate::http::Inner;
+use crate::profiles::Naming;
 use crate::profiles::ProfileState;
 use crate::session::Session;
 use crate::supervisor::{Backend, BackendError};
@@ -201,16 +201,19 @@ fn rename_field(obj: &mut Map<String, Value>, field: &str, f: impl Fn(&str) -> S
 }
 
 /// Rewrites the resource URIs inside one content block (a resource link or an embedded resource).
-fn namespace_content_block(server: &str, block: &mut Value) {
+fn namespace_content_block(naming: Naming, server: &str, block: &mut Value) {
+    if naming == Naming::Plain {
+        return;
+    }
     match block.get("type").and_then(Value::as_str) {
         Some("resource_link") => {
             if let Some(obj) = block.as_object_mut() {
-                rename_field(obj, "uri", |u| namespace_uri(server, u));
+                rename_field(obj, "uri", |u| naming.uri(server, u));
             }
         }
         Some("resource") => {
             if let Some(obj) = block.get_mut("resource").and_then(Value::as_object_mut) {
-                rename_field(obj, "uri", |u| namespace_uri(server, u));
+                rename_field(obj, "uri", |u| naming.uri(server, u));
             }
         }
         _ => {}
@@ -219,10 +222,10 @@ fn namespace_content_block(server: &str, block: &mut Value) {
 
 /// Rewrites resource URIs in a tool result's `content` so a client can read them through the
 /// gateway.
-pub fn namespace_tool_result(server: &str, result: &mut Value) {
+pub fn namespace_tool_result(naming: Naming, server: &str, result: &mut Value) {
     if let Some(blocks) = result.get_mut("content").and_then(Value::as_array_mut) {
         for block in blocks {
-            namespace_content_block(server, block);
+            namespace_content_block(naming, server, block);
         }
     }
 }
@@ -286,7 +289,9 @@ async fn route_uri(
 ) -> Result<(String, Arc<Backend>, Map<String, Value>), ErrorObject> {
     let mut params = params_object(params, method)?;
     let uri = string_param(&params, "uri", method)?.to_owned();
-    let (server, original) = split_uri(&uri).ok_or_else(|| unknown("resource", &uri))?;
+    let (server, original) = state
+        .route_uri(&uri)
+        .ok_or_else(|| unknown("resource", &uri))?;
     let backend = backend_of(gw, state, server, "resources", || unknown("resource", &uri)).await?;
     params.insert("uri".into(), Value::String(original.to_owned()));
     Ok((server.to_owned(), backend, params))
@@ -304,7 +309,7 @@ async fn read_resource(
         .map_err(|e| e.to_error_object())?;
     if let Some(contents) = result.get_mut("contents").and_then(Value::as_array_mut) {
         for c in contents.iter_mut().filter_map(Value::as_object_mut) {
-            rename_field(c, "uri", |u| namespace_uri(&server, u));
+            rename_field(c, "uri", |u| state.naming().uri(&server, u));
         }
     }
     Ok(result)
@@ -348,7 +353,9 @@ async fn get_prompt(
 ) -> Result<Value, ErrorObject> {
     let mut params = params_object(params, "prompts/get")?;
     let name = string_param(&params, "name", "prompts/get")?.to_owned();
-    let (server, prompt) = split(&name).ok_or_else(|| unknown("prompt", &name))?;
+    let (server, prompt) = state
+        .route_name(&name)
+        .ok_or_else(|| unknown("prompt", &name))?;
     let backend = backend_of(gw, state, server, "prompts", || unknown("prompt", &name)).await?;
     params.insert("name".into(), Value::String(prompt.to_owned()));
     let mut result = backend
@@ -358,7 +365,7 @@ async fn get_prompt(
     if let Some(messages) = result.get_mut("messages").and_then(Value::as_array_mut) {
         for m in messages {
             if let Some(block) = m.get_mut("content") {
-                namespace_content_block(server, block);
+                namespace_content_block(state.naming(), server, block);
             }
         }
     }
@@ -387,7 +394,9 @@ async fn complete(
                 .get("name")
                 .and_then(Value::as_str)
                 .ok_or_else(bad_ref)?;
-            let (server, prompt) = split(name).ok_or_else(|| unknown("prompt", name))?;
+            let (server, prompt) = state
+                .route_name(name)
+                .ok_or_else(|| unknown("prompt", name))?;
             (server.to_owned(), "name", prompt.to_owned())
         }
         Some("ref/resource") => {
@@ -395,7 +404,9 @@ async fn complete(
                 .get("uri")
                 .and_then(Value::as_str)
                 .ok_or_else(bad_ref)?;
-            let (server, original) = split_uri(uri).ok_or_else(|| unknown("resource", uri))?;
+            let (server, original) = state
+                .route_uri(uri)
+                .ok_or_else(|| unknown("resource", uri))?;
             (server.to_owned(), "uri", original.to_owned())
         }
         _ => return Err(bad_ref()),
@@ -441,10 +452,11 @@ pub async fn handle(
     params: Option<Value>,
 ) -> Option<Result<Value, ErrorObject>> {
     let p = params.as_ref();
+    let naming = state.naming();
     Some(match method {
         "resources/list" => {
             gather(gw, state, p, "resources", method, "resources", |s, r| {
-                rename_field(r, "uri", |u| namespace_uri(s, u))
+                rename_field(r, "uri", |u| naming.uri(s, u))
             })
             .await
         }
@@ -456,7 +468,7 @@ pub async fn handle(
                 "resources",
                 method,
                 "resourceTemplates",
-                |s, r| rename_field(r, "uriTemplate", |u| namespace_uri(s, u)),
+                |s, r| rename_field(r, "uriTemplate", |u| naming.uri(s, u)),
             )
             .await
         }
@@ -466,7 +478,7 @@ pub async fn handle(
         }
         "prompts/list" => {
             gather(gw, state, p, "prompts", method, "prompts", |s, r| {
-                rename_field(r, "name", |n| namespaced(s, n))
+                rename_field(r, "name", |n| naming.name(s, n))
             })
             .await
         }
@@ -505,7 +517,11 @@ mod tests {
             {"type": "resource_link", "uri": "test://a", "name": "a"},
             {"type": "resource", "resource": {"uri": "test://b", "text": "b"}},
         ]});
-        namespace_tool_result("docs", &mut result);
+        let plain = result.clone();
+        let mut unchanged = result.clone();
+        namespace_tool_result(Naming::Plain, "docs", &mut unchanged);
+        assert_eq!(unchanged, plain);
+        namespace_tool_result(Naming::Prefixed, "docs", &mut result);
         assert_eq!(result["content"][1]["uri"], "gigmcp://docs/test://a");
         assert_eq!(
             result["content"][2]["resource"]["uri"],

@@ -274,6 +274,11 @@ async fn official_conformance_suite() {
     let gw = TestGateway::start().await;
     gw.add_server("conformance", "conformance").await;
     let profile = gw.add_profile("conformance", &["conformance"]).await;
+    // The suite calls its fixtures by their own names: a one-server profile without prefixes.
+    gw.store
+        .set_profile_prefix_names(&profile.slug, false)
+        .await
+        .unwrap();
     let forwarder = start_forwarder(gw.addr, profile.token.clone()).await;
     let url = format!("http://{forwarder}/mcp/p/{}", profile.slug);
 

@@ -34,6 +34,9 @@ pub struct Profile {
     pub token_hash: [u8; 32],
     /// Whether the profile exposes meta-tools instead of every tool.
     pub meta_tools: bool,
+    /// Whether names and URIs carry their server's name (`<server>_<tool>`); off only for a
+    /// profile with at most one server.
+    pub prefix_names: bool,
     /// Creation time (unix ms).
     pub created_at: i64,
 }
@@ -51,6 +54,8 @@ pub struct ProfileSummary {
     pub owner_name: String,
     /// Meta-tools flag.
     pub meta_tools: bool,
+    /// Name-prefixing flag.
+    pub prefix_names: bool,
     /// Creation time (unix ms).
     pub created_at: i64,
     /// Names of the servers in the profile, sorted.
@@ -64,6 +69,7 @@ struct ProfileRow {
     owner_id: i64,
     token_hash: Vec<u8>,
     meta_tools: i64,
+    prefix_names: i64,
     created_at: i64,
 }
 
@@ -81,12 +87,14 @@ impl TryFrom<ProfileRow> for Profile {
             owner: UserId(row.owner_id),
             token_hash,
             meta_tools: flag(row.meta_tools),
+            prefix_names: flag(row.prefix_names),
             created_at: row.created_at,
         })
     }
 }
 
-const PROFILE_COLUMNS: &str = "id, slug, owner_id, token_hash, meta_tools, created_at";
+const PROFILE_COLUMNS: &str =
+    "id, slug, owner_id, token_hash, meta_tools, prefix_names, created_at";
 
 impl Store {
     /// Creates a profile. `Conflict` if the slug is taken, `NotFound` if the owner is missing.
@@ -120,6 +128,7 @@ impl Store {
             owner: new.owner,
             token_hash: new.token_hash,
             meta_tools: false,
+            prefix_names: true,
             created_at: now,
         })
     }
@@ -145,6 +154,7 @@ impl Store {
             owner_id: i64,
             username: String,
             meta_tools: i64,
+            prefix_names: i64,
             created_at: i64,
         }
         #[derive(FromRow)]
@@ -153,7 +163,7 @@ impl Store {
             name: String,
         }
         let rows: Vec<Row> = sqlx::query_as(
-            "SELECT p.id, p.slug, p.owner_id, u.username, p.meta_tools, p.created_at \
+            "SELECT p.id, p.slug, p.owner_id, u.username, p.meta_tools, p.prefix_names, p.created_at \
              FROM profiles p JOIN users u ON u.id = p.owner_id ORDER BY p.slug",
         )
         .fetch_all(self.pool())
@@ -177,6 +187,7 @@ impl Store {
                 owner: UserId(r.owner_id),
                 owner_name: r.username,
                 meta_tools: flag(r.meta_tools),
+                prefix_names: flag(r.prefix_names),
                 created_at: r.created_at,
             })
             .collect())
@@ -230,6 +241,42 @@ impl Store {
         Ok(())
     }
 
+    /// Turns name prefixing of a profile on or off. `NotFound` if the slug is unknown;
+    /// `Invalid` when turning it off for a profile with more than one server (their names
+    /// could collide).
+    pub async fn set_profile_prefix_names(
+        &self,
+        slug: &str,
+        enabled: bool,
+    ) -> Result<(), StoreError> {
+        let changed = self
+            .write(|| async {
+                Ok(sqlx::query(
+                    "UPDATE profiles SET prefix_names = $1 WHERE slug = $2 AND ($1 = 1 OR \
+                     (SELECT COUNT(*) FROM profile_servers ps WHERE ps.profile_id = profiles.id) <= 1)",
+                )
+                .bind(i64::from(enabled))
+                .bind(slug)
+                .execute(self.pool())
+                .await?
+                .rows_affected())
+            })
+            .await?;
+        if changed == 0 {
+            if self.profile_by_slug(slug).await?.is_none() {
+                return Err(StoreError::not_found(format!("profile {slug:?}")));
+            }
+            return Err(StoreError::Invalid {
+                field: "profiles.prefix_names",
+                reason: format!(
+                    "profile {slug:?} has more than one server, whose names could collide \
+                     without their prefixes"
+                ),
+            });
+        }
+        Ok(())
+    }
+
     /// Deletes a profile and its server memberships and tool selections.
     pub async fn delete_profile(&self, slug: &str) -> Result<(), StoreError> {
         let changed = self
@@ -254,26 +301,49 @@ impl Store {
         profile: ProfileId,
         server: ServerId,
     ) -> Result<(), StoreError> {
-        self.write(|| async {
-            sqlx::query(
-                "INSERT INTO profile_servers (profile_id, server_id, added_at) VALUES ($1, $2, $3) \
-                 ON CONFLICT (profile_id, server_id) DO NOTHING",
-            )
-            .bind(profile.0)
-            .bind(server.0)
-            .bind(now_millis())
-            .execute(self.pool())
-            .await
-            .map_err(|e| {
-                classify(
-                    e,
-                    || format!("server {server} in profile {profile}"),
-                    || format!("profile id {profile} or server id {server}"),
+        // A profile without name prefixes holds one server at most (checked in the same
+        // statement, so two concurrent adds cannot both pass).
+        let added = self
+            .write(|| async {
+                sqlx::query(
+                    "INSERT INTO profile_servers (profile_id, server_id, added_at) \
+                     SELECT $1, $2, $3 WHERE \
+                       (SELECT prefix_names FROM profiles WHERE id = $1) = 1 \
+                       OR NOT EXISTS (SELECT 1 FROM profile_servers \
+                                      WHERE profile_id = $1 AND server_id <> $2) \
+                     ON CONFLICT (profile_id, server_id) DO NOTHING",
                 )
-            })?;
-            Ok(())
-        })
-        .await
+                .bind(profile.0)
+                .bind(server.0)
+                .bind(now_millis())
+                .execute(self.pool())
+                .await
+                .map_err(|e| {
+                    classify(
+                        e,
+                        || format!("server {server} in profile {profile}"),
+                        || format!("profile id {profile} or server id {server}"),
+                    )
+                })
+                .map(|r| r.rows_affected())
+            })
+            .await?;
+        if added == 0
+            && !self
+                .profile_servers(profile)
+                .await?
+                .iter()
+                .any(|s| s.id == server)
+        {
+            return Err(StoreError::Invalid {
+                field: "profile_servers",
+                reason: format!(
+                    "profile {profile} does not prefix names, so it holds one server at most; \
+                     turn prefixes on first"
+                ),
+            });
+        }
+        Ok(())
     }
 
     /// Removes a server from a profile (and that server's tool selections in it).

@@ -172,11 +172,38 @@ async fn profiles_and_their_servers() {
         assert_eq!(list[0].owner_name, "admin");
         assert_eq!(list[0].servers, ["echo", "zed"]);
 
+        // unprefixed names only while the profile has one server
+        assert!(p.prefix_names && list[0].prefix_names);
+        let refused = store.set_profile_prefix_names("work", false).await;
+        assert!(
+            matches!(refused, Err(StoreError::Invalid { .. })),
+            "{driver:?}: {refused:?}"
+        );
+        assert!(matches!(
+            store.set_profile_prefix_names("ghost", false).await,
+            Err(StoreError::NotFound { .. })
+        ));
         store.remove_profile_server(p.id, zed.id).await.unwrap();
         assert!(matches!(
             store.remove_profile_server(p.id, zed.id).await,
             Err(StoreError::NotFound { .. })
         ));
+        store.set_profile_prefix_names("work", false).await.unwrap();
+        assert!(
+            !store
+                .profile_by_slug("work")
+                .await
+                .unwrap()
+                .unwrap()
+                .prefix_names
+        );
+        store.add_profile_server(p.id, echo.id).await.unwrap(); // already in: fine
+        let second = store.add_profile_server(p.id, zed.id).await;
+        assert!(
+            matches!(second, Err(StoreError::Invalid { .. })),
+            "{driver:?}: {second:?}"
+        );
+        store.set_profile_prefix_names("work", true).await.unwrap();
         store.delete_server("echo").await.unwrap();
         assert!(
             store.profile_servers(p.id).await.unwrap().is_empty(),

@@ -41,6 +41,14 @@ pub enum ProfileCmd {
         #[arg(value_parser = ["on", "off"])]
         mode: String,
     },
+    /// Turn name prefixes on (the default) or off for profile SLUG. On: tools and prompts are
+    /// named <server>_<name> and resources gigmcp://<server>/<uri>. Off: they keep their
+    /// server's own names, which only a profile with one server may do.
+    PrefixNames {
+        slug: String,
+        #[arg(value_parser = ["on", "off"])]
+        mode: String,
+    },
     /// List profiles with their servers and explicit tool choices.
     List,
 }
@@ -121,6 +129,16 @@ pub async fn run(cmd: ProfileCmd, ctx: &Context) -> anyhow::Result<()> {
                 .with_context(|| format!("setting meta-tools mode of {slug}"))?;
             println!("{slug}: meta-tools mode {mode}");
         }
+        ProfileCmd::PrefixNames { slug, mode } => {
+            store
+                .set_profile_prefix_names(&slug, mode == "on")
+                .await
+                .with_context(|| format!("setting name prefixes of {slug}"))?;
+            println!(
+                "{slug}: name prefixes {mode} (clients see the change when they list again; \
+                 a running server's resource notifications follow once it restarts)"
+            );
+        }
         ProfileCmd::List => {
             for p in store.list_profiles().await? {
                 let servers = if p.servers.is_empty() {
@@ -129,8 +147,8 @@ pub async fn run(cmd: ProfileCmd, ctx: &Context) -> anyhow::Result<()> {
                     p.servers.join(",")
                 };
                 println!(
-                    "{}\towner={}\tmeta_tools={}\tservers={}",
-                    p.slug, p.owner_name, p.meta_tools, servers
+                    "{}\towner={}\tmeta_tools={}\tprefix_names={}\tservers={}",
+                    p.slug, p.owner_name, p.meta_tools, p.prefix_names, servers
                 );
                 for sel in store.tool_selections(p.id).await? {
                     let server = store

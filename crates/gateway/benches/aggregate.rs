@@ -1,0 +1,248 @@
+//! Aggregation figures for docs/PERFORMANCE.md ("Gateway aggregation").
+//!
+//! `cargo bench -p gigmcp-gateway --bench aggregate` prints:
+//! - warm `tools/list` of one profile of 50 servers × 20 tools (the static `twenty` test server
+//!   installed under 50 names, every sandbox already started and its list cached by the
+//!   gateway): median and p90 over 300 sequential requests, each answer checked to hold the
+//!   1000 tools; and
+//! - warm `tools/call` throughput and latency with 64 concurrent clients spread over 8 backends
+//!   (one profile of 8 of those servers, so 8 (profile × server) sandboxes; client `i` calls a
+//!   tool of server `i mod 8`), protocol 2025-11-25 (streamable HTTP with a session).
+//!
+//! The HTTP client runs in the same process as the gateway, so it shares the CPUs with it.
+
+use gigmcp_gateway::config::RawConfig;
+use gigmcp_gateway::{Gateway, GatewayConfig, router, token};
+use gigmcp_store::{NewProfile, NewServer, Role, ServerId, ServerSource, Store, StoreUrl, UserId};
+use serde_json::{Value, json};
+use std::time::{Duration, Instant};
+
+const INIT: &str = r#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"bench","version":"0"}}}"#;
+const LIST: &str = r#"{"jsonrpc":"2.0","id":2,"method":"tools/list"}"#;
+
+const SERVERS: usize = 50;
+const TOOLS_PER_SERVER: usize = 20;
+const LIST_RUNS: usize = 300;
+const BACKENDS: usize = 8;
+const CLIENTS: usize = 64;
+const WINDOW: Duration = Duration::from_secs(5);
+
+fn pct(v: &mut [Duration], p: f64) -> Duration {
+    v.sort();
+    v[((v.len() as f64 - 1.0) * p) as usize]
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1e3
+}
+
+struct Session {
+    http: reqwest::Client,
+    url: String,
+    token: String,
+    id: String,
+}
+
+impl Session {
+    async fn open(http: &reqwest::Client, url: &str, token: &str) -> Self {
+        let r = http
+            .post(url)
+            .bearer_auth(token)
+            .header("content-type", "application/json")
+            .header("accept", "application/json, text/event-stream")
+            .body(INIT)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        let id = r.headers()["mcp-session-id"].to_str().unwrap().to_string();
+        r.bytes().await.unwrap();
+        Session {
+            http: http.clone(),
+            url: url.into(),
+            token: token.into(),
+            id,
+        }
+    }
+
+    /// Sends one request and returns the whole response body, unparsed.
+    async fn raw(&self, body: String) -> Vec<u8> {
+        let r = self
+            .http
+            .post(&self.url)
+            .bearer_auth(&self.token)
+            .header("content-type", "application/json")
+            .header("accept", "application/json, text/event-stream")
+            .header("mcp-session-id", &self.id)
+            .header("mcp-protocol-version", "2025-11-25")
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        r.bytes().await.unwrap().to_vec()
+    }
+
+    async fn call(&self, body: String) -> Value {
+        serde_json::from_slice(&self.raw(body).await).unwrap()
+    }
+}
+
+/// Checks a `tools/list` answer: 1000 tools, all named `<server>_<tool>`, all distinct.
+fn check_list(body: &[u8]) {
+    let v: Value = serde_json::from_slice(body).unwrap();
+    let tools = v["result"]["tools"].as_array().expect("a tool list");
+    assert_eq!(tools.len(), SERVERS * TOOLS_PER_SERVER, "tools listed");
+    let names: std::collections::HashSet<&str> =
+        tools.iter().filter_map(|t| t["name"].as_str()).collect();
+    assert_eq!(names.len(), SERVERS * TOOLS_PER_SERVER, "distinct names");
+    assert!(names.contains("t01_list_projects") && names.contains("t50_set_milestone"));
+}
+
+fn get_issue(server: usize, id: usize) -> String {
+    json!({"jsonrpc":"2.0","id":id,"method":"tools/call","params":{
+        "name": format!("t{server:02}_get_issue"),
+        "arguments": {"issue_id": format!("ISS-{id}")}
+    }})
+    .to_string()
+}
+
+#[tokio::main]
+async fn main() {
+    let twenty = gigmcp_testkit::static_bin("gigmcp-test-servers", "twenty");
+    let bootstrap = gigmcp_testkit::static_bin("gigmcp-bootstrap", "gigmcp-bootstrap");
+    let dir = tempfile::tempdir().unwrap();
+    let mut raw = RawConfig::defaults();
+    raw.data_dir = dir.path().display().to_string();
+    raw.bootstrap = Some(bootstrap.display().to_string());
+    raw.sandbox_network = false; // no manifest, so no network anyway
+    let config = GatewayConfig::from_raw(raw).unwrap();
+    let store = Store::connect(&StoreUrl::sqlite_in(dir.path()))
+        .await
+        .unwrap();
+    let mut servers = Vec::new();
+    for n in 1..=SERVERS {
+        let s = store
+            .create_server(NewServer {
+                name: format!("t{n:02}"),
+                source: ServerSource::LocalBinary {
+                    path: twenty.display().to_string(),
+                },
+            })
+            .await
+            .unwrap();
+        servers.push(s.id);
+    }
+    let owner = store.ensure_user("admin", Role::Admin).await.unwrap();
+    let keyring =
+        gigmcp_vault::Keyring::new(gigmcp_vault::MasterKey::generate().unwrap(), Vec::new());
+    let gateway = Gateway::start(config, store.clone(), std::sync::Arc::new(keyring))
+        .await
+        .unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(axum::serve(listener, router(gateway.clone())).into_future());
+    let http = reqwest::Client::builder()
+        .pool_max_idle_per_host(2 * CLIENTS)
+        .build()
+        .unwrap();
+
+    let profile = |slug: &'static str, servers: Vec<ServerId>, owner: UserId| {
+        let store = store.clone();
+        async move {
+            let t = token::generate();
+            let p = store
+                .create_profile(NewProfile {
+                    slug: slug.into(),
+                    owner,
+                    token_hash: t.hash,
+                })
+                .await
+                .unwrap();
+            for s in servers {
+                store.add_profile_server(p.id, s).await.unwrap();
+            }
+            (format!("http://{addr}/mcp/p/{slug}"), t.token)
+        }
+    };
+
+    // --- tools/list, 50 servers × 20 tools, warm ------------------------------------------
+    let (url, tok) = profile("wide", servers.clone(), owner.id).await;
+    let t0 = Instant::now();
+    let s = Session::open(&http, &url, &tok).await;
+    let first = s.raw(LIST.into()).await;
+    let cold = t0.elapsed();
+    check_list(&first);
+    for _ in 0..20 {
+        check_list(&s.raw(LIST.into()).await);
+    }
+    let mut list = Vec::with_capacity(LIST_RUNS);
+    let mut bytes = 0;
+    for _ in 0..LIST_RUNS {
+        let t0 = Instant::now();
+        let body = s.raw(LIST.into()).await;
+        list.push(t0.elapsed());
+        check_list(&body); // outside the timed part: the client's own parsing is not the gateway's
+        bytes = body.len();
+    }
+
+    // --- tools/call throughput, 64 clients over 8 backends -------------------------------
+    let (url, tok) = profile("eight", servers[..BACKENDS].to_vec(), owner.id).await;
+    let mut sessions = Vec::new();
+    for _ in 0..CLIENTS {
+        sessions.push(Session::open(&http, &url, &tok).await);
+    }
+    for (i, s) in sessions.iter().enumerate() {
+        let server = i % BACKENDS + 1;
+        for k in 0..5 {
+            let v = s.call(get_issue(server, k)).await;
+            assert_eq!(
+                v["result"]["content"][0]["text"],
+                format!(r#"called get_issue with {{"issue_id":"ISS-{k}"}}"#)
+            );
+        }
+    }
+    let t0 = Instant::now();
+    let tasks: Vec<_> = sessions
+        .into_iter()
+        .enumerate()
+        .map(|(i, s)| {
+            tokio::spawn(async move {
+                let server = i % BACKENDS + 1;
+                let mut lat = Vec::new();
+                while t0.elapsed() < WINDOW {
+                    let t = Instant::now();
+                    let body = s.raw(get_issue(server, lat.len())).await;
+                    lat.push(t.elapsed());
+                    let ok = br#""text":"called get_issue with"#;
+                    assert!(body.windows(ok.len()).any(|w| w == ok), "a tool result");
+                }
+                lat
+            })
+        })
+        .collect();
+    let mut calls = Vec::new();
+    for t in tasks {
+        calls.extend(t.await.unwrap());
+    }
+    let elapsed = t0.elapsed();
+    let rate = calls.len() as f64 / elapsed.as_secs_f64();
+
+    println!("| figure | median | p90 | note |");
+    println!("|---|---|---|---|");
+    println!(
+        "| warm tools/list, 1 profile of {SERVERS} servers × {TOOLS_PER_SERVER} tools | {:.2} ms | {:.2} ms | {LIST_RUNS} requests, 1000 tools ({bytes} bytes) each; first list with all {SERVERS} sandboxes cold: {:.0} ms |",
+        ms(pct(&mut list, 0.5)),
+        ms(pct(&mut list, 0.9)),
+        ms(cold),
+    );
+    println!(
+        "| warm tools/call, {CLIENTS} concurrent clients over {BACKENDS} backends, 2025-11-25 | {:.2} ms | {:.2} ms | {rate:.0} calls/s ({} calls in {:.1} s) |",
+        ms(pct(&mut calls, 0.5)),
+        ms(pct(&mut calls, 0.9)),
+        calls.len(),
+        elapsed.as_secs_f64(),
+    );
+    println!("| same, 2026-07-28 (no session) | pending | | that protocol era is not built yet |");
+    gateway.shutdown().await;
+}
