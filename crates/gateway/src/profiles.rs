@@ -14,8 +14,57 @@ use std::time::{Duration, Instant};
 pub struct ProfileState {
     pub profile: Profile,
     pub servers: Vec<Server>,
-    /// Explicit per-tool choices; tools without one follow [`default_enabled`].
+    /// Explicit per-tool choices; tools without one follow their server's [`ToolDefaults`].
     pub selections: HashMap<(ServerId, String), bool>,
+    /// Each server's defaults, read from its manifest once per load.
+    pub defaults: HashMap<ServerId, ToolDefaults>,
+}
+
+/// Which tools a server exposes when the profile made no choice.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ToolDefaults {
+    /// A local binary without a manifest (or one naming no tools): everything.
+    All,
+    /// A registry install: the manifest's `default: true` tools; tools it does not name stay
+    /// hidden.
+    Listed(HashMap<String, bool>),
+    /// The stored manifest is unreadable: nothing until the operator reinstalls or chooses.
+    Nothing,
+}
+
+impl ToolDefaults {
+    /// Reads a server's defaults from its stored manifest.
+    pub fn of(server: &Server) -> Self {
+        let Some(manifest) = server.manifest.as_deref() else {
+            return ToolDefaults::All;
+        };
+        let Ok(manifest) = serde_json::from_str::<serde_json::Value>(manifest) else {
+            return ToolDefaults::Nothing;
+        };
+        let Some(tools) = manifest.get("tools").and_then(|t| t.as_array()) else {
+            return ToolDefaults::All;
+        };
+        ToolDefaults::Listed(
+            tools
+                .iter()
+                .filter_map(|t| {
+                    let name = t.get("name")?.as_str()?.to_owned();
+                    Some((
+                        name,
+                        t.get("default").and_then(|d| d.as_bool()) == Some(true),
+                    ))
+                })
+                .collect(),
+        )
+    }
+
+    pub fn enabled(&self, tool: &str) -> bool {
+        match self {
+            ToolDefaults::All => true,
+            ToolDefaults::Listed(tools) => tools.get(tool).copied().unwrap_or(false),
+            ToolDefaults::Nothing => false,
+        }
+    }
 }
 
 /// How a profile names what its servers offer.
@@ -84,29 +133,12 @@ impl ProfileState {
     pub fn tool_enabled(&self, server: &Server, tool: &str) -> bool {
         match self.selections.get(&(server.id, tool.to_string())) {
             Some(choice) => *choice,
-            None => default_enabled(server, tool),
+            None => match self.defaults.get(&server.id) {
+                Some(d) => d.enabled(tool),
+                None => ToolDefaults::of(server).enabled(tool),
+            },
         }
     }
-}
-
-/// Whether a tool is exposed when the profile made no choice: a registry install follows its
-/// manifest's `default` flags (tools the manifest does not name stay hidden); a local binary
-/// exposes everything.
-pub fn default_enabled(server: &Server, tool: &str) -> bool {
-    let Some(manifest) = server.manifest.as_deref() else {
-        return true;
-    };
-    let Ok(manifest) = serde_json::from_str::<serde_json::Value>(manifest) else {
-        return false;
-    };
-    let Some(tools) = manifest.get("tools").and_then(|t| t.as_array()) else {
-        return true;
-    };
-    tools
-        .iter()
-        .find(|t| t.get("name").and_then(|n| n.as_str()) == Some(tool))
-        .and_then(|t| t.get("default").and_then(|d| d.as_bool()))
-        .unwrap_or(false)
 }
 
 /// The cache.
@@ -147,10 +179,15 @@ impl ProfileCache {
             .into_iter()
             .map(|s| ((s.server, s.tool), s.enabled))
             .collect();
+        let defaults = servers
+            .iter()
+            .map(|s| (s.id, ToolDefaults::of(s)))
+            .collect();
         let state = Arc::new(ProfileState {
             profile,
             servers,
             selections,
+            defaults,
         });
         let mut map = self.map.lock().unwrap_or_else(|e| e.into_inner());
         if map.len() >= self.max_entries {
@@ -189,10 +226,12 @@ mod tests {
 
     #[test]
     fn defaults_follow_the_manifest_and_expose_everything_without_one() {
-        assert!(default_enabled(&server(None), "anything"));
+        assert!(ToolDefaults::of(&server(None)).enabled("anything"));
         let m = r#"{"tools":[{"name":"a","default":true},{"name":"b","default":false}]}"#;
-        assert!(default_enabled(&server(Some(m)), "a"));
-        assert!(!default_enabled(&server(Some(m)), "b"));
-        assert!(!default_enabled(&server(Some(m)), "unlisted"));
+        let d = ToolDefaults::of(&server(Some(m)));
+        assert!(d.enabled("a"));
+        assert!(!d.enabled("b"));
+        assert!(!d.enabled("unlisted"));
+        assert!(!ToolDefaults::of(&server(Some("not json"))).enabled("a"));
     }
 }
