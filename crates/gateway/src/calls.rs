@@ -12,22 +12,14 @@
 //! - a backend's request goes to the client whose call is in flight on that backend (the most
 //!   recent one), under a gateway id; the client's answer goes back under the backend's id.
 
+use crate::replay::StreamLog;
 use crate::session::Session;
 use gigmcp_mcp::jsonrpc::{Id, Message};
 use serde_json::Value;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, Weak};
-use tokio::sync::{Notify, mpsc};
-
-/// A message for the client, on the stream of the request it relates to.
-#[derive(Debug)]
-pub enum Outgoing {
-    /// A notification or request related to the call (progress, elicitation, ...).
-    Related(Value),
-    /// The call's response; the stream ends after it.
-    Final(Value),
-}
+use tokio::sync::Notify;
 
 /// Where a client call's related messages go.
 #[derive(Clone)]
@@ -35,7 +27,7 @@ pub struct CallContext {
     pub session: Arc<Session>,
     /// The POST's own SSE stream, when the client accepts one; otherwise related messages go
     /// to the session's GET stream.
-    pub related: Option<mpsc::Sender<Outgoing>>,
+    pub related: Option<Arc<StreamLog>>,
     /// The client's id for this request (what its `notifications/cancelled` will name).
     pub client_id: Option<Id>,
 }
@@ -54,7 +46,7 @@ impl CallContext {
     /// Delivers a related message; `false` if the client can no longer be reached.
     pub fn send(&self, msg: Value) -> bool {
         match &self.related {
-            Some(tx) => tx.try_send(Outgoing::Related(msg)).is_ok(),
+            Some(log) => log.push(msg.to_string()),
             None => self.session.push(msg),
         }
     }
@@ -98,6 +90,14 @@ impl InFlight {
 
     pub fn begin(&self, backend_id: i64, ctx: &CallContext) {
         lock(&self.calls).insert(backend_id, ctx.clone());
+    }
+
+    /// Forgets every call of `ctx`'s session with `ctx`'s client id (a request that could not
+    /// be sent).
+    pub fn end_all_of(&self, ctx: &CallContext) {
+        lock(&self.calls).retain(|_, c| {
+            !(Arc::ptr_eq(&c.session, &ctx.session) && c.client_id == ctx.client_id)
+        });
     }
 
     pub fn end(&self, backend_id: i64, token: Option<&str>) {
@@ -151,17 +151,17 @@ mod tests {
     use gigmcp_store::ProfileId;
     use serde_json::json;
 
-    fn ctx() -> (CallContext, mpsc::Receiver<Outgoing>) {
+    fn ctx() -> (CallContext, Arc<StreamLog>) {
         let sessions = crate::session::Sessions::new(10, std::time::Duration::from_secs(60));
         let session = sessions.create(ProfileId(1), "2025-11-25").unwrap();
-        let (tx, rx) = mpsc::channel(8);
+        let log = session.new_log('c');
         (
             CallContext {
                 session,
-                related: Some(tx),
+                related: Some(log.clone()),
                 client_id: Some(Id::Num(7)),
             },
-            rx,
+            log,
         )
     }
 

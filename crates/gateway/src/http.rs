@@ -7,20 +7,22 @@
 
 use crate::aggregate;
 use crate::auth::{self, AuthError};
-use crate::calls::{CallContext, Outgoing, answer_for_backend};
+use crate::calls::{CallContext, answer_for_backend};
 use crate::config::GatewayConfig;
 use crate::egress::Egress;
 use crate::launch::Networked;
 use crate::profiles::{ProfileCache, ProfileState};
+use crate::replay::{StreamLog, parse_event_id};
 use crate::session::{Session, Sessions};
 use crate::supervisor::BackendEvent;
 use crate::supervisor::{Supervisor, SupervisorConfig};
 use axum::Router;
 use axum::body::Body;
 use axum::extract::{Path, State};
-use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::sse::{Event, Sse};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
+use futures_util::StreamExt;
 use gigmcp_mcp::jsonrpc::{ErrorObject, Id, Message, code};
 use gigmcp_mcp::version;
 use gigmcp_sandbox::{NetworkConfig, SandboxError, SandboxRuntime};
@@ -31,10 +33,11 @@ use serde_json::{Value, json};
 use std::convert::Infallible;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::mpsc;
 
 /// Header carrying the session id.
 pub const SESSION_HEADER: &str = "mcp-session-id";
+/// Header a client resumes a stream with.
+pub const LAST_EVENT_ID: &str = "last-event-id";
 /// Header carrying the negotiated protocol revision.
 pub const VERSION_HEADER: &str = "mcp-protocol-version";
 /// JSON-RPC code for an unsupported protocol revision (2026-07-28 numbering; clients that
@@ -528,7 +531,7 @@ async fn post_message(
                 Ok(s) => s,
                 Err(resp) => return *resp,
             };
-            if may_relate(&headers, &session, &method, params.as_ref()) {
+            if streams(&headers, &method) {
                 return stream_call(arc_gw.0.clone(), state.clone(), session, id, method, params);
             }
             let ctx = CallContext {
@@ -563,25 +566,15 @@ async fn post_message(
     }
 }
 
-/// Whether a request's answer should come as an SSE stream that can carry related messages
-/// first: the client accepts one, and something may relate (it asked for progress, or it can
-/// be asked for sampling or elicitation while the call runs).
-fn may_relate(
-    headers: &HeaderMap,
-    session: &Session,
-    method: &str,
-    params: Option<&Value>,
-) -> bool {
+/// Whether a request's answer comes as an SSE stream: for a tool call, when the client accepts
+/// one. The stream carries what relates to the call first (progress, the server's requests to
+/// the client), and it can be resumed with `Last-Event-ID`, so an answer is not lost with a
+/// dropped connection.
+fn streams(headers: &HeaderMap, method: &str) -> bool {
     method == "tools/call"
         && media_types(headers, header::ACCEPT)
             .iter()
             .any(|m| m == "text/event-stream")
-        && (params
-            .and_then(|p| p.get("_meta"))
-            .and_then(|m| m.get("progressToken"))
-            .is_some()
-            || session.client_supports("sampling")
-            || session.client_supports("elicitation"))
 }
 
 /// Answers a request on its own SSE stream: related messages (progress, the backend's
@@ -595,38 +588,65 @@ fn stream_call(
     method: String,
     params: Option<Value>,
 ) -> Response {
-    let (tx, rx) = mpsc::channel::<Outgoing>(64);
+    let log = session.new_log('c');
     let session_id = session.id.clone();
     let ctx = CallContext {
         session,
-        related: Some(tx.clone()),
+        related: Some(log.clone()),
         client_id: Some(id.clone()),
     };
+    let writer = log.clone();
     tokio::spawn(async move {
         let reply = match aggregate::handle(&gw, &state, &ctx, &method, params).await {
             Ok(result) => Message::response(id, result),
             Err(error) => Message::error(Some(id), error),
         };
         drop(ctx);
-        let _ = tx.send(Outgoing::Final(reply.to_value())).await;
+        writer.push(reply.to_value().to_string());
+        writer.close();
     });
-    let stream = futures_util::stream::unfold((rx, false), |(mut rx, done)| async move {
-        if done {
-            return None;
-        }
-        let (msg, last) = match rx.recv().await? {
-            Outgoing::Related(v) => (v, false),
-            Outgoing::Final(v) => (v, true),
-        };
-        let event = Event::default().event("message").data(msg.to_string());
-        Some((Ok::<_, Infallible>(event), (rx, last)))
-    });
-    let mut resp = Sse::new(stream).into_response();
-    resp.headers_mut()
-        .insert("x-accel-buffering", HeaderValue::from_static("no"));
+    let mut resp = sse_response(&log, None, None);
     if let Ok(v) = HeaderValue::from_str(&session_id) {
         resp.headers_mut().insert(SESSION_HEADER, v);
     }
+    resp
+}
+
+/// An SSE response reading `log` after event `after` (from its priming event if `None`),
+/// with a keep-alive comment every `keep_alive` of silence.
+///
+/// Written by hand rather than with axum's `Sse`: the priming event must carry an empty `data:`
+/// line (so clients dispatch it and learn its id), which axum's encoder leaves out.
+fn sse_response(
+    log: &Arc<StreamLog>,
+    after: Option<u64>,
+    keep_alive: Option<Duration>,
+) -> Response {
+    let events = Box::pin(log.read(after));
+    let tick = keep_alive.unwrap_or(Duration::from_secs(3600));
+    let body = futures_util::stream::unfold(events, move |mut events| async move {
+        let chunk = tokio::select! {
+            e = events.next() => {
+                let e = e?;
+                if e.data.is_empty() {
+                    // the priming event: an id to resume from, and how soon to come back
+                    format!("id: {}\nretry: 1000\ndata: \n\n", e.id)
+                } else {
+                    format!("id: {}\nevent: message\ndata: {}\n\n", e.id, e.data)
+                }
+            }
+            () = tokio::time::sleep(tick) => ":\n\n".to_string(),
+        };
+        Some((Ok::<_, Infallible>(chunk), events))
+    });
+    let mut resp = Response::new(Body::from_stream(body));
+    let h = resp.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/event-stream"),
+    );
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    h.insert("x-accel-buffering", HeaderValue::from_static("no"));
     resp
 }
 
@@ -762,8 +782,26 @@ async fn get_stream(
         Ok(s) => s,
         Err(resp) => return *resp,
     };
-    let (tx, rx) = mpsc::channel::<Value>(64);
-    if !session.open_stream(tx) {
+    // A client coming back after a dropped connection: everything after its last event.
+    if let Some(last) = headers.get(LAST_EVENT_ID) {
+        let resumed = last
+            .to_str()
+            .ok()
+            .and_then(parse_event_id)
+            .and_then(|(stream, seq)| Some((session.log(stream)?, seq)));
+        let Some((log, seq)) = resumed else {
+            return rpc_error(
+                StatusCode::NOT_FOUND,
+                None,
+                ErrorObject::new(
+                    code::INVALID_REQUEST,
+                    "Last-Event-ID names no stream this session still keeps: open a new one (GET without it)",
+                ),
+            );
+        };
+        return sse_response(&log, Some(seq), Some(Duration::from_secs(15)));
+    }
+    let Some(log) = session.open_get_stream() else {
         return rpc_error(
             StatusCode::CONFLICT,
             None,
@@ -772,20 +810,8 @@ async fn get_stream(
                 "this session already has an open GET stream",
             ),
         );
-    }
-    let stream = futures_util::stream::unfold(rx, |mut rx| async move {
-        let v = rx.recv().await?;
-        Some((
-            Ok::<_, Infallible>(Event::default().event("message").data(v.to_string())),
-            rx,
-        ))
-    });
-    let mut resp = Sse::new(stream)
-        .keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
-        .into_response();
-    resp.headers_mut()
-        .insert("x-accel-buffering", HeaderValue::from_static("no"));
-    resp
+    };
+    sse_response(&log, None, Some(Duration::from_secs(15)))
 }
 
 async fn delete_session(

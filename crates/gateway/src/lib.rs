@@ -13,6 +13,7 @@ pub mod launch;
 pub mod meta;
 pub mod names;
 pub mod profiles;
+pub mod replay;
 pub mod session;
 pub mod supervisor;
 pub mod surface;

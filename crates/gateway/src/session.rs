@@ -14,11 +14,14 @@ use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
 use crate::calls::{CancelHandle, ServerRequest};
+use crate::replay::StreamLog;
 use gigmcp_mcp::jsonrpc::Id;
-use tokio::sync::mpsc;
+use std::collections::VecDeque;
 
 /// Resource subscriptions one session may hold.
 const MAX_SUBSCRIPTIONS: usize = 1024;
+/// Streams one session keeps for resumption.
+const MAX_LOGS: usize = 32;
 /// Calls in flight, and backends' requests awaiting an answer, one session may have.
 const MAX_PENDING: usize = 1024;
 
@@ -33,8 +36,12 @@ pub struct Session {
     /// The negotiated protocol revision.
     pub version: &'static str,
     last_seen: Mutex<Instant>,
-    /// The server-to-client stream opened by GET, if any.
-    stream: Mutex<Option<mpsc::Sender<Value>>>,
+    /// The server-to-client stream opened by GET, if any (kept after a disconnect, so the
+    /// client can resume it).
+    get_log: Mutex<Option<Arc<StreamLog>>>,
+    /// This session's recent streams, for `Last-Event-ID` resumption.
+    logs: Mutex<VecDeque<Arc<StreamLog>>>,
+    next_stream: AtomicU64,
     /// Meta-tools mode: the namespaced tools this client loaded with `load_tools`.
     loaded: Mutex<std::collections::BTreeSet<String>>,
     /// Namespaced resource URIs this client subscribed to.
@@ -147,20 +154,44 @@ impl Session {
             .elapsed()
     }
 
-    /// Registers the GET stream; `false` if one is already open.
-    pub fn open_stream(&self, tx: mpsc::Sender<Value>) -> bool {
-        let mut slot = self.stream.lock().unwrap_or_else(|e| e.into_inner());
-        if slot.as_ref().is_some_and(|s| !s.is_closed()) {
-            return false;
+    /// A new stream (`kind` prefixes its id: `c` for a call, `g` for GET), kept for resumption.
+    pub fn new_log(&self, kind: char) -> Arc<StreamLog> {
+        let n = self.next_stream.fetch_add(1, Ordering::Relaxed);
+        let log = StreamLog::new(format!("{kind}{n}"));
+        let mut logs = lock(&self.logs);
+        logs.push_back(log.clone());
+        while logs.len() > MAX_LOGS {
+            logs.pop_front();
         }
-        *slot = Some(tx);
-        true
+        log
     }
 
-    /// Sends a server-to-client message on the GET stream, if one is open.
+    /// The stream `id` of this session, if still kept.
+    pub fn log(&self, id: &str) -> Option<Arc<StreamLog>> {
+        lock(&self.logs).iter().find(|l| l.id() == id).cloned()
+    }
+
+    /// Opens a new GET stream, ending the previous one; `None` while a connection still reads
+    /// the current one (one GET stream per session).
+    pub fn open_get_stream(&self) -> Option<Arc<StreamLog>> {
+        let mut current = lock(&self.get_log);
+        if let Some(old) = current.as_ref() {
+            if old.readers() > 0 {
+                return None;
+            }
+            old.close();
+        }
+        let log = self.new_log('g');
+        *current = Some(log.clone());
+        Some(log)
+    }
+
+    /// Sends a server-to-client message on the GET stream (buffered for resumption while its
+    /// connection is away); `false` if the client never opened one.
     pub fn push(&self, msg: Value) -> bool {
-        let slot = self.stream.lock().unwrap_or_else(|e| e.into_inner());
-        slot.as_ref().is_some_and(|s| s.try_send(msg).is_ok())
+        lock(&self.get_log)
+            .as_ref()
+            .is_some_and(|log| log.push(msg.to_string()))
     }
 }
 
@@ -198,7 +229,9 @@ impl Sessions {
             profile,
             version,
             last_seen: Mutex::new(Instant::now()),
-            stream: Mutex::new(None),
+            get_log: Mutex::new(None),
+            logs: Mutex::new(VecDeque::new()),
+            next_stream: AtomicU64::new(1),
             loaded: Mutex::new(Default::default()),
             subscriptions: Mutex::new(Default::default()),
             client_capabilities: Mutex::new(Value::Null),

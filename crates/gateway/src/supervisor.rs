@@ -82,6 +82,10 @@ pub struct Backend {
     tools: tokio::sync::Mutex<Option<Arc<Vec<Value>>>>,
     /// Client calls in flight on this backend (progress, cancellation, its own requests).
     inflight: InFlight,
+    /// Server-initiated messages handled so far (they are handled by another task than the
+    /// one that completes calls; a call's answer waits for those the server sent before it).
+    inbound_handled: AtomicU64,
+    inbound_progress: tokio::sync::Notify,
     /// Compiled input schemas by tool name (`None`: the schema does not compile; not checked).
     validators: Mutex<HashMap<String, Option<Arc<jsonschema::Validator>>>>,
     last_used: Mutex<Instant>,
@@ -132,15 +136,20 @@ impl Backend {
     ) -> Result<Value, BackendError> {
         self.touch();
         let token = self.inflight.remap_progress(&mut params, ctx);
-        let pending = match self.client.send_request(method, Some(params)).await {
+        let sent = self
+            .client
+            .send_request_with(method, Some(params), |id| self.inflight.begin(id, ctx))
+            .await;
+        let pending = match sent {
             Ok(p) => p,
             Err(e) => {
+                // (a write that failed may have registered the call already)
+                self.inflight.end_all_of(ctx);
                 self.inflight.end(-1, token.as_deref());
                 return Err(e.into());
             }
         };
         let backend_id = pending.id();
-        self.inflight.begin(backend_id, ctx);
         let cancelled = Arc::new(tokio::sync::Notify::new());
         if let Some(id) = &ctx.client_id {
             ctx.session.track_call(
@@ -153,9 +162,14 @@ impl Backend {
             );
         }
         let outcome = tokio::select! {
-            r = tokio::time::timeout(self.call_timeout, pending.response()) => Some(r),
+            r = tokio::time::timeout(self.call_timeout, pending.response_after()) => Some(r),
             () = cancelled.notified() => None,
         };
+        // What the server sent before its answer (progress above all) reaches the client first.
+        if let Some(Ok((_, mark))) = &outcome {
+            self.inbound_caught_up(*mark).await;
+        }
+        let outcome = outcome.map(|r| r.map(|(result, _)| result));
         self.inflight.end(backend_id, token.as_deref());
         if let Some(id) = &ctx.client_id {
             ctx.session.untrack_call(id);
@@ -171,6 +185,27 @@ impl Backend {
                 })
             }
             None => Err(BackendError::Cancelled),
+        }
+    }
+
+    /// Waits (briefly) until the first `mark` server-initiated messages were handled.
+    async fn inbound_caught_up(&self, mark: u64) {
+        let wait = async {
+            loop {
+                let progressed = self.inbound_progress.notified();
+                tokio::pin!(progressed);
+                progressed.as_mut().enable();
+                if self.inbound_handled.load(Ordering::SeqCst) >= mark {
+                    return;
+                }
+                progressed.await;
+            }
+        };
+        if tokio::time::timeout(Duration::from_secs(1), wait)
+            .await
+            .is_err()
+        {
+            tracing::debug!(server = %self.server, "an answer overtook the server's earlier messages");
         }
     }
 
@@ -451,6 +486,8 @@ impl Supervisor {
             _egress: egress_lease,
             tools: tokio::sync::Mutex::new(None),
             inflight: InFlight::default(),
+            inbound_handled: AtomicU64::new(0),
+            inbound_progress: tokio::sync::Notify::new(),
             validators: Mutex::new(HashMap::new()),
             last_used: Mutex::new(Instant::now()),
             call_timeout: self.config.call_timeout,
@@ -544,6 +581,8 @@ async fn handle_inbound(
             }
             _ => {}
         }
+        b.inbound_handled.fetch_add(1, Ordering::SeqCst);
+        b.inbound_progress.notify_waiters();
     }
 }
 

@@ -178,3 +178,48 @@ async fn elicitation_and_sampling_reach_the_calling_client_and_its_answers_go_ba
     );
     gw.stop().await;
 }
+
+#[tokio::test]
+async fn a_dropped_call_stream_resumes_with_last_event_id_and_loses_nothing() {
+    let gw = TestGateway::start().await;
+    gw.add_server("lib", "library").await;
+    let p = gw.add_profile("work", &["lib"]).await;
+    let c = client(&gw, "work", &p.token, json!({"elicitation": {}})).await;
+    let mut s = start_call(&c, 2, "lib_ask", None).await;
+    let ask = s.next().await.expect("the elicitation request");
+    assert_eq!(ask["method"], "elicitation/create");
+    // the stream opened with a priming event (an id, no data), then the request's event
+    assert_eq!(s.ids.len(), 2, "{:?}", s.ids);
+    assert!(s.ids[0].ends_with("-0"), "{:?}", s.ids);
+    let last = s.last_event_id.clone().expect("events carry ids");
+    // the connection drops before the answer exists
+    drop(s);
+    post(
+        &c,
+        json!({"jsonrpc": "2.0", "id": ask["id"],
+               "result": {"action": "accept", "content": {"name": "Bo"}}}),
+    )
+    .await;
+    let get = |last: &str| {
+        c.http
+            .get(&c.url)
+            .bearer_auth(&c.token)
+            .header("accept", "text/event-stream")
+            .header("mcp-session-id", c.session.as_deref().unwrap())
+            .header("last-event-id", last.to_string())
+            .send()
+    };
+    let resumed = get(&last).await.unwrap();
+    assert_eq!(resumed.status(), 200);
+    let mut r = SseReader::new(resumed);
+    let done = r.next().await.expect("the answer, kept for the client");
+    assert_eq!(done["id"], 2, "{done}");
+    assert_eq!(
+        done["result"]["content"][0]["text"],
+        r#"answer: {"action":"accept","content":{"name":"Bo"}}"#
+    );
+    assert!(r.next().await.is_none(), "the call's stream is complete");
+    // an id the session does not know: 404, open a new stream instead
+    assert_eq!(get("zz-3").await.unwrap().status(), 404);
+    gw.stop().await;
+}

@@ -57,7 +57,9 @@ impl ClientError {
     }
 }
 
-type Reply = Result<Value, ErrorObject>;
+/// An answer, with how many server-initiated messages had been handed to the inbound receiver
+/// before it (see [`PendingRequest::response_after`]).
+type Reply = (Result<Value, ErrorObject>, u64);
 
 struct Inner {
     config: StdioClientConfig,
@@ -68,6 +70,8 @@ struct Inner {
     close_reason: Mutex<Option<String>>,
     closed_notify: Notify,
     dropped_inbound: AtomicU64,
+    /// Server-initiated messages handed to the inbound receiver so far.
+    delivered_inbound: AtomicU64,
 }
 
 impl Inner {
@@ -186,17 +190,27 @@ impl PendingRequest {
     }
 
     /// Waits for the answer.
-    pub async fn response(mut self) -> Result<Value, ClientError> {
+    pub async fn response(self) -> Result<Value, ClientError> {
+        self.response_after().await.0
+    }
+
+    /// Waits for the answer; also says how many server-initiated messages (notifications such
+    /// as progress, requests) the server sent before it, counted as the inbound receiver got
+    /// them, so a caller can wait until those were handled and keep the server's order.
+    pub async fn response_after(mut self) -> (Result<Value, ClientError>, u64) {
         let Some(rx) = self.rx.take() else {
-            return Err(self.inner.closed_error());
+            return (Err(self.inner.closed_error()), 0);
         };
         match rx.await {
-            Ok(Ok(result)) => Ok(result),
-            Ok(Err(error)) => Err(ClientError::Rpc {
-                server: self.inner.config.name.clone(),
-                error,
-            }),
-            Err(_) => Err(self.inner.closed_error()),
+            Ok((Ok(result), mark)) => (Ok(result), mark),
+            Ok((Err(error), mark)) => (
+                Err(ClientError::Rpc {
+                    server: self.inner.config.name.clone(),
+                    error,
+                }),
+                mark,
+            ),
+            Err(_) => (Err(self.inner.closed_error()), 0),
         }
     }
 }
@@ -240,6 +254,7 @@ impl StdioClient {
             close_reason: Mutex::new(None),
             closed_notify: Notify::new(),
             dropped_inbound: AtomicU64::new(0),
+            delivered_inbound: AtomicU64::new(0),
         });
         let client = StdioClient {
             inner: inner.clone(),
@@ -295,7 +310,9 @@ impl StdioClient {
                 let _ = self.inner.write(&Message::response(id, json!({}))).await;
             }
             other => {
-                if tx.try_send(other).is_err() {
+                if tx.try_send(other).is_ok() {
+                    self.inner.delivered_inbound.fetch_add(1, Ordering::SeqCst);
+                } else {
                     self.inner.dropped_inbound.fetch_add(1, Ordering::Relaxed);
                     tracing::warn!(server = %name, "dropped a server message: nobody is reading fast enough");
                 }
@@ -303,7 +320,8 @@ impl StdioClient {
         }
     }
 
-    fn complete(&self, id: i64, reply: Reply) {
+    fn complete(&self, id: i64, reply: Result<Value, ErrorObject>) {
+        let mark = self.inner.delivered_inbound.load(Ordering::SeqCst);
         let slot = self
             .inner
             .pending
@@ -312,7 +330,7 @@ impl StdioClient {
             .remove(&id);
         match slot {
             Some(tx) => {
-                let _ = tx.send(reply);
+                let _ = tx.send((reply, mark));
             }
             None => {
                 tracing::debug!(server = %self.inner.config.name, id, "late or unknown response")
@@ -332,6 +350,17 @@ impl StdioClient {
         method: &str,
         params: Option<Value>,
     ) -> Result<PendingRequest, ClientError> {
+        self.send_request_with(method, params, |_| {}).await
+    }
+
+    /// [`Self::send_request`], calling `before_send` with the request's wire id before it is
+    /// written, so whatever the server sends about it (even at once) finds it registered.
+    pub async fn send_request_with(
+        &self,
+        method: &str,
+        params: Option<Value>,
+        before_send: impl FnOnce(i64),
+    ) -> Result<PendingRequest, ClientError> {
         let id = self.inner.next_id.fetch_add(1, Ordering::Relaxed);
         let (tx, rx) = oneshot::channel();
         {
@@ -346,6 +375,7 @@ impl StdioClient {
             id,
             rx: Some(rx),
         };
+        before_send(id);
         let msg = Message::Request {
             id: Id::Num(id),
             method: method.to_string(),

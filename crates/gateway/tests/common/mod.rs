@@ -224,11 +224,25 @@ impl RawClient {
         v
     }
 
+    /// A request and its answer, whether it comes as JSON or as an SSE stream (tool calls).
     pub async fn call(&self, id: i64, method: &str, params: Value) -> Value {
         let body = json!({"jsonrpc":"2.0","id":id,"method":method,"params":params}).to_string();
         let resp = self.post(body).send().await.unwrap();
         assert_eq!(resp.status(), 200, "{method}");
-        resp.json().await.unwrap()
+        let sse = resp.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/event-stream");
+        if !sse {
+            return resp.json().await.unwrap();
+        }
+        let mut stream = SseReader::new(resp);
+        while let Some(msg) = stream.next().await {
+            if msg["id"] == id && msg.get("method").is_none() {
+                return msg;
+            }
+        }
+        panic!("{method}: the stream ended without an answer")
     }
 }
 
@@ -236,7 +250,11 @@ impl RawClient {
 pub struct SseReader {
     resp: reqwest::Response,
     buf: String,
-    ready: std::collections::VecDeque<Value>,
+    ready: std::collections::VecDeque<(Option<String>, Value)>,
+    /// The id of the last event read (what a client resumes from).
+    pub last_event_id: Option<String>,
+    /// Ids of events seen, priming events (no data) included.
+    pub ids: Vec<String>,
 }
 
 impl SseReader {
@@ -252,13 +270,18 @@ impl SseReader {
             resp,
             buf: String::new(),
             ready: Default::default(),
+            last_event_id: None,
+            ids: Vec::new(),
         }
     }
 
     /// The next message, or `None` when the stream ended; panics after 10 s of silence.
     pub async fn next(&mut self) -> Option<Value> {
         loop {
-            if let Some(v) = self.ready.pop_front() {
+            if let Some((id, v)) = self.ready.pop_front() {
+                if id.is_some() {
+                    self.last_event_id = id;
+                }
                 return Some(v);
             }
             let chunk = tokio::time::timeout(std::time::Duration::from_secs(10), self.resp.chunk())
@@ -268,11 +291,18 @@ impl SseReader {
             self.buf.push_str(&String::from_utf8_lossy(&chunk));
             while let Some(end) = self.buf.find("\n\n") {
                 let event: String = self.buf.drain(..end + 2).collect();
+                let id = event
+                    .lines()
+                    .find_map(|l| l.strip_prefix("id:"))
+                    .map(|i| i.trim().to_string());
+                if let Some(i) = &id {
+                    self.ids.push(i.clone());
+                }
                 for line in event.lines() {
                     if let Some(data) = line.strip_prefix("data:")
                         && let Ok(v) = serde_json::from_str::<Value>(data.trim())
                     {
-                        self.ready.push_back(v);
+                        self.ready.push_back((id.clone(), v));
                     }
                 }
             }
