@@ -26,14 +26,18 @@ pub fn split(name: &str) -> Option<(&str, &str)> {
         .filter(|(s, t)| !s.is_empty() && !t.is_empty())
 }
 
+/// What the gateway tells clients about its names.
+pub const INSTRUCTIONS: &str = "Tools and prompts of this profile's servers are named \
+    <server>_<name>, their resources gigmcp://<server>/<uri> (unless the profile has one server \
+    and prefixes off).";
+
 /// The `initialize` result the gateway gives its clients.
 pub fn initialize_result(version: &str, capabilities: Value) -> Value {
     json!({
         "protocolVersion": version,
         "capabilities": capabilities,
         "serverInfo": { "name": "gigmcp", "title": "Gig'MCP gateway", "version": env!("CARGO_PKG_VERSION") },
-        "instructions": "Tools and prompts of this profile's servers are named <server>_<name>; \
-            their resources gigmcp://<server>/<uri>."
+        "instructions": INSTRUCTIONS
     })
 }
 

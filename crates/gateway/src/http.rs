@@ -509,22 +509,8 @@ async fn post_message(
         Message::Request { id, method, params } if method == "initialize" => {
             initialize(gw, &state, kind, id, params).await
         }
-        Message::Request { id, method, .. }
-            if method == "server/discover" && headers.get(SESSION_HEADER).is_none() =>
-        {
-            let requested = headers
-                .get(VERSION_HEADER)
-                .and_then(|v| v.to_str().ok())
-                .unwrap_or("");
-            rpc_error(
-                StatusCode::BAD_REQUEST,
-                Some(id),
-                ErrorObject::new(
-                    UNSUPPORTED_PROTOCOL_VERSION,
-                    "this gateway speaks the initialize handshake; the stateless revision is not served yet",
-                )
-                .with_data(json!({ "supported": version::LEGACY_VERSIONS, "requested": requested })),
-            )
+        msg if crate::modern::is_modern(&headers, &msg) => {
+            crate::modern::handle(arc_gw.0.clone(), state.clone(), &headers, msg).await
         }
         Message::Request { id, method, params } => {
             let session = match session_of(gw, profile, &headers) {
@@ -571,10 +557,14 @@ async fn post_message(
 /// the client), and it can be resumed with `Last-Event-ID`, so an answer is not lost with a
 /// dropped connection.
 fn streams(headers: &HeaderMap, method: &str) -> bool {
-    method == "tools/call"
-        && media_types(headers, header::ACCEPT)
-            .iter()
-            .any(|m| m == "text/event-stream")
+    method == "tools/call" && accepts(headers, "text/event-stream")
+}
+
+/// Whether the request's `Accept` names `media` exactly.
+pub(crate) fn accepts(headers: &HeaderMap, media: &str) -> bool {
+    media_types(headers, header::ACCEPT)
+        .iter()
+        .any(|m| m == media)
 }
 
 /// Answers a request on its own SSE stream: related messages (progress, the backend's
@@ -652,7 +642,7 @@ fn sse_response(
 
 /// A client's `notifications/cancelled`: the backend request its call became is cancelled and
 /// the gateway stops waiting for it.
-async fn cancel_call(session: &Session, params: Option<&Value>) {
+pub(crate) async fn cancel_call(session: &Session, params: Option<&Value>) {
     let Some(id) = params
         .and_then(|p| p.get("requestId"))
         .and_then(|v| serde_json::from_value::<Id>(v.clone()).ok())
@@ -764,6 +754,9 @@ async fn get_stream(
         Ok(p) => p,
         Err(resp) => return *resp,
     };
+    if let Some(resp) = crate::modern::session_less(&headers) {
+        return resp;
+    }
     let profile = &state.profile;
     if !media_types(&headers, header::ACCEPT)
         .iter()
@@ -824,6 +817,9 @@ async fn delete_session(
         Ok(p) => p,
         Err(resp) => return *resp,
     };
+    if let Some(resp) = crate::modern::session_less(&headers) {
+        return resp;
+    }
     let profile = &state.profile;
     let session = match session_of(gw, profile, &headers) {
         Ok(s) => s,

@@ -11,6 +11,7 @@ pub mod egress;
 pub mod http;
 pub mod launch;
 pub mod meta;
+pub mod modern;
 pub mod names;
 pub mod profiles;
 pub mod replay;

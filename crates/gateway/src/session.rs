@@ -94,6 +94,34 @@ impl Session {
             .contains(uri)
     }
 
+    fn with_id(id: String, profile: ProfileId, version: &'static str) -> Arc<Self> {
+        Arc::new(Session {
+            id,
+            profile,
+            version,
+            last_seen: Mutex::new(Instant::now()),
+            get_log: Mutex::new(None),
+            logs: Mutex::new(VecDeque::new()),
+            next_stream: AtomicU64::new(1),
+            loaded: Mutex::new(Default::default()),
+            subscriptions: Mutex::new(Default::default()),
+            client_capabilities: Mutex::new(Value::Null),
+            calls: Mutex::new(HashMap::new()),
+            server_requests: Mutex::new(HashMap::new()),
+            next_server_request: AtomicU64::new(1),
+        })
+    }
+
+    /// A session for one stateless (2026-07-28) request: registered nowhere, gone with it.
+    pub fn detached(profile: ProfileId, version: &'static str) -> Arc<Self> {
+        Self::with_id(String::new(), profile, version)
+    }
+
+    /// Whether this stands for one stateless request rather than a handshake-era session.
+    pub fn is_detached(&self) -> bool {
+        self.id.is_empty()
+    }
+
     /// Records the capabilities the client declared in `initialize`.
     pub fn set_client_capabilities(&self, caps: Value) {
         *lock(&self.client_capabilities) = caps;
@@ -224,21 +252,7 @@ impl Sessions {
     ) -> Result<Arc<Session>, TooManySessions> {
         let mut bytes = [0u8; 24];
         getrandom::fill(&mut bytes).expect("the OS random source is available");
-        let session = Arc::new(Session {
-            id: URL_SAFE_NO_PAD.encode(bytes),
-            profile,
-            version,
-            last_seen: Mutex::new(Instant::now()),
-            get_log: Mutex::new(None),
-            logs: Mutex::new(VecDeque::new()),
-            next_stream: AtomicU64::new(1),
-            loaded: Mutex::new(Default::default()),
-            subscriptions: Mutex::new(Default::default()),
-            client_capabilities: Mutex::new(Value::Null),
-            calls: Mutex::new(HashMap::new()),
-            server_requests: Mutex::new(HashMap::new()),
-            next_server_request: AtomicU64::new(1),
-        });
+        let session = Session::with_id(URL_SAFE_NO_PAD.encode(bytes), profile, version);
         let mut map = self.map.write().unwrap_or_else(|e| e.into_inner());
         if map.len() >= self.max {
             map.retain(|_, s| s.idle_for() < self.expiry);

@@ -48,6 +48,36 @@ impl BackendError {
     }
 }
 
+/// Ends a call's registrations; cancels it at the backend if it ended without an outcome.
+struct CallGuard {
+    backend: Arc<Backend>,
+    backend_id: i64,
+    token: Option<String>,
+    ctx: CallContext,
+    finished: bool,
+}
+
+impl CallGuard {
+    fn finish(&mut self) {
+        self.finished = true;
+    }
+}
+
+impl Drop for CallGuard {
+    fn drop(&mut self) {
+        self.backend
+            .inflight
+            .end(self.backend_id, self.token.as_deref());
+        if let Some(id) = &self.ctx.client_id {
+            self.ctx.session.untrack_call(id);
+        }
+        if !self.finished {
+            let (backend, id) = (self.backend.clone(), self.backend_id);
+            tokio::spawn(async move { backend.cancel(id, "the client went away").await });
+        }
+    }
+}
+
 /// Answer to a call the client cancelled (clients ignore it, as the spec asks).
 const REQUEST_CANCELLED: i64 = -32800;
 
@@ -150,6 +180,15 @@ impl Backend {
             }
         };
         let backend_id = pending.id();
+        // Cleans up however the call ends; a call whose caller went away (its future dropped,
+        // e.g. a stateless client that closed its connection) is cancelled at the backend.
+        let mut guard = CallGuard {
+            backend: self.clone(),
+            backend_id,
+            token: token.clone(),
+            ctx: ctx.clone(),
+            finished: false,
+        };
         let cancelled = Arc::new(tokio::sync::Notify::new());
         if let Some(id) = &ctx.client_id {
             ctx.session.track_call(
@@ -170,10 +209,8 @@ impl Backend {
             self.inbound_caught_up(*mark).await;
         }
         let outcome = outcome.map(|r| r.map(|(result, _)| result));
-        self.inflight.end(backend_id, token.as_deref());
-        if let Some(id) = &ctx.client_id {
-            ctx.session.untrack_call(id);
-        }
+        guard.finish();
+        drop(guard);
         match outcome {
             Some(Ok(r)) => Ok(r?),
             Some(Err(_)) => {
@@ -601,6 +638,12 @@ fn ask_client(
             "{method}: no client request is in progress on this server, so there is no client to ask"
         ))
     })?;
+    if ctx.session.is_detached() {
+        return Err(refuse(format!(
+            "{method}: the client speaks the stateless revision, and the gateway does not yet \
+             turn a server's requests into an InputRequiredResult"
+        )));
+    }
     let capability = match method {
         "sampling/createMessage" => "sampling",
         "elicitation/create" => "elicitation",

@@ -1,5 +1,6 @@
-//! The official MCP SDK clients (Python `mcp`, TypeScript `@modelcontextprotocol/sdk`) talk to
-//! a profile endpoint: list `echo_echo`, call it, get `echo: hello`.
+//! The official MCP SDK clients (Python `mcp` in auto, legacy and 2026-07-28 modes, TypeScript
+//! `@modelcontextprotocol/sdk`) talk to a profile endpoint: list `echo_echo`, call it, get
+//! `echo: hello`.
 
 mod common;
 
@@ -41,14 +42,21 @@ fn assert_echoed(v: &Value) {
 }
 
 #[tokio::test]
-async fn python_sdk_client_in_auto_and_legacy_mode() {
+async fn python_sdk_client_in_auto_legacy_and_stateless_mode() {
     let (gw, p) = echo_gateway().await;
-    for mode in ["auto", "legacy"] {
+    for mode in ["auto", "legacy", "2026-07-28"] {
         let v = run(Command::new(gigmcp_testkit::python())
             .arg(clients_dir().join("python_client.py"))
             .args([&gw.url("dev"), &p.token, mode]))
         .await;
         assert_echoed(&v);
+        // auto discovers the stateless revision and keeps it
+        let expected = if mode == "legacy" {
+            "2025-11-25"
+        } else {
+            "2026-07-28"
+        };
+        assert_eq!(v["protocol"], expected, "{mode}: {v}");
     }
     gw.stop().await;
 }

@@ -1,6 +1,6 @@
 """Drives a Gig'MCP profile endpoint with the official Python MCP SDK client.
 
-Usage: python_client.py URL TOKEN MODE   (MODE: auto | legacy)
+Usage: python_client.py URL TOKEN MODE   (MODE: auto | legacy | 2026-07-28)
 Prints one JSON object: the tool names it listed and the text of echo_echo("hello").
 """
 import asyncio

@@ -1,0 +1,446 @@
+//! The stateless 2026-07-28 revision on `/mcp/p/<slug>`.
+//!
+//! No `initialize`, no session: every POST is one request carrying in `_meta` the protocol
+//! version and the client's capabilities, with `MCP-Protocol-Version`, `Mcp-Method` and (for
+//! tools/call, resources/read, prompts/get) `Mcp-Name` headers that must agree with the body.
+//! Nothing is kept between requests, so any replica of the gateway can answer any of them.
+//! Results carry `resultType` and the server's info; list results carry cache hints. A tool
+//! call streamed as SSE carries only its own notifications (progress), and closing that stream
+//! cancels the call at the backend.
+//!
+//! Not built yet: `subscriptions/listen`, and bridging a backend's elicitation or sampling
+//! request into an `InputRequiredResult` (such requests are refused with a clear error).
+
+use crate::aggregate;
+use crate::calls::CallContext;
+use crate::http::{Inner, SESSION_HEADER, UNSUPPORTED_PROTOCOL_VERSION, VERSION_HEADER};
+use crate::profiles::ProfileState;
+use crate::session::Session;
+use axum::body::Body;
+use axum::response::{IntoResponse, Response};
+use base64::Engine;
+use gigmcp_mcp::jsonrpc::{ErrorObject, Id, Message, code};
+use gigmcp_mcp::version;
+use http::{HeaderMap, HeaderValue, StatusCode, header};
+use serde_json::{Map, Value, json};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// The revisions a modern request may name.
+pub const MODERN_VERSIONS: &[&str] = &[version::MODERN_VERSION];
+pub const META_VERSION: &str = "io.modelcontextprotocol/protocolVersion";
+pub const META_CLIENT_CAPABILITIES: &str = "io.modelcontextprotocol/clientCapabilities";
+pub const META_SERVER_INFO: &str = "io.modelcontextprotocol/serverInfo";
+pub const METHOD_HEADER: &str = "mcp-method";
+pub const NAME_HEADER: &str = "mcp-name";
+/// A header is missing or disagrees with the body.
+pub const HEADER_MISMATCH: i64 = -32020;
+/// Methods of the handshake era that the stateless revision removed.
+const REMOVED: &[&str] = &[
+    "ping",
+    "logging/setLevel",
+    "resources/subscribe",
+    "resources/unsubscribe",
+];
+/// How long a client may reuse a list result (the gateway's lists follow its servers, which
+/// can change at any time: no reuse).
+const LIST_TTL_MS: u64 = 0;
+
+fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers.get(name).and_then(|v| v.to_str().ok())
+}
+
+/// Whether a POST speaks the stateless revision: it names no session and carries a modern
+/// version in its header or `_meta`, or it is `server/discover`.
+pub fn is_modern(headers: &HeaderMap, msg: &Message) -> bool {
+    if headers.contains_key(SESSION_HEADER) {
+        return false;
+    }
+    if header(headers, VERSION_HEADER).is_some_and(|v| MODERN_VERSIONS.contains(&v)) {
+        return true;
+    }
+    match msg {
+        Message::Request { method, params, .. } => {
+            method == "server/discover"
+                || params
+                    .as_ref()
+                    .and_then(|p| p.get("_meta"))
+                    .and_then(|m| m.get(META_VERSION))
+                    .is_some()
+        }
+        _ => false,
+    }
+}
+
+fn error(status: StatusCode, id: Option<Id>, error: ErrorObject) -> Response {
+    let body = Message::error(id, error).to_value().to_string();
+    (status, [(header::CONTENT_TYPE, "application/json")], body).into_response()
+}
+
+fn mismatch(id: &Id, why: String) -> Response {
+    error(
+        StatusCode::BAD_REQUEST,
+        Some(id.clone()),
+        ErrorObject::new(HEADER_MISMATCH, why),
+    )
+}
+
+/// Every revision this gateway speaks, for -32022's `supported`.
+fn all_versions() -> Vec<&'static str> {
+    MODERN_VERSIONS
+        .iter()
+        .chain(version::LEGACY_VERSIONS)
+        .copied()
+        .collect()
+}
+
+/// `=?base64?…?=` header values carry what plain ASCII cannot.
+fn decode_header_value(v: &str) -> Option<String> {
+    match v
+        .strip_prefix("=?base64?")
+        .and_then(|rest| rest.strip_suffix("?="))
+    {
+        Some(encoded) => base64::engine::general_purpose::STANDARD
+            .decode(encoded)
+            .ok()
+            .and_then(|b| String::from_utf8(b).ok()),
+        None => Some(v.to_owned()),
+    }
+}
+
+/// Checks the version and the routing headers against the body.
+fn check_headers(
+    headers: &HeaderMap,
+    id: &Id,
+    method: &str,
+    params: Option<&Value>,
+) -> Result<(), Response> {
+    let requested = header(headers, VERSION_HEADER).unwrap_or("");
+    let meta_version = params
+        .and_then(|p| p.get("_meta"))
+        .and_then(|m| m.get(META_VERSION))
+        .and_then(Value::as_str);
+    if !MODERN_VERSIONS.contains(&requested) {
+        return Err(error(
+            StatusCode::BAD_REQUEST,
+            Some(id.clone()),
+            ErrorObject::new(
+                UNSUPPORTED_PROTOCOL_VERSION,
+                format!(
+                    "unsupported protocol version {requested:?}: this gateway speaks {} without a \
+                     session, and {} after initialize",
+                    MODERN_VERSIONS.join(", "),
+                    version::LEGACY_VERSIONS.join(", ")
+                ),
+            )
+            .with_data(json!({ "supported": all_versions(), "requested": requested })),
+        ));
+    }
+    match meta_version {
+        Some(v) if v != requested => {
+            return Err(mismatch(
+                id,
+                format!(
+                    "MCP-Protocol-Version {requested:?} differs from _meta {META_VERSION} {v:?}"
+                ),
+            ));
+        }
+        None if method != "server/discover" => {
+            return Err(mismatch(
+                id,
+                format!("params._meta must carry {META_VERSION} (and {META_CLIENT_CAPABILITIES})"),
+            ));
+        }
+        _ => {}
+    }
+    match header(headers, METHOD_HEADER) {
+        Some(m) if m == method => {}
+        Some(m) => {
+            return Err(mismatch(
+                id,
+                format!("Mcp-Method {m:?} differs from the body's method {method:?}"),
+            ));
+        }
+        None => return Err(mismatch(id, "the Mcp-Method header is required".into())),
+    }
+    let named = match method {
+        "tools/call" | "prompts/get" => params.and_then(|p| p.get("name")),
+        "resources/read" => params.and_then(|p| p.get("uri")),
+        _ => None,
+    }
+    .and_then(Value::as_str);
+    if let Some(name) = named {
+        let given = header(headers, NAME_HEADER).and_then(decode_header_value);
+        if given.as_deref() != Some(name) {
+            return Err(mismatch(
+                id,
+                format!("the Mcp-Name header must be {name:?} (the body's name or uri)"),
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn server_info() -> Value {
+    json!({ "name": "gigmcp", "title": "Gig'MCP gateway", "version": env!("CARGO_PKG_VERSION") })
+}
+
+/// Adds what every modern result carries, and cache hints on the cacheable ones.
+fn decorate(method: &str, result: &mut Value) {
+    let Some(obj) = result.as_object_mut() else {
+        return;
+    };
+    obj.entry("resultType").or_insert_with(|| json!("complete"));
+    let meta = obj
+        .entry("_meta")
+        .or_insert_with(|| Value::Object(Map::new()));
+    if let Some(meta) = meta.as_object_mut() {
+        meta.insert(META_SERVER_INFO.into(), server_info());
+    }
+    if matches!(
+        method,
+        "server/discover"
+            | "tools/list"
+            | "prompts/list"
+            | "resources/list"
+            | "resources/templates/list"
+            | "resources/read"
+    ) {
+        obj.entry("ttlMs").or_insert_with(|| json!(LIST_TTL_MS));
+        // A profile's lists depend on its owner's choices: never shared across users.
+        obj.insert("cacheScope".into(), json!("private"));
+    }
+}
+
+async fn discover(gw: &Inner, state: &Arc<ProfileState>) -> Value {
+    let backends = crate::surface::running_backends(gw, state, Duration::from_secs(5)).await;
+    let mut caps = crate::surface::capabilities(&backends);
+    // Logging is set per request (`_meta` logLevel) in this revision.
+    if let Some(c) = caps.as_object_mut() {
+        c.remove("logging");
+    }
+    json!({
+        "supportedVersions": MODERN_VERSIONS,
+        "capabilities": caps,
+        "instructions": aggregate::INSTRUCTIONS,
+    })
+}
+
+/// GET and DELETE belong to sessions, which the stateless revision does not have.
+pub fn session_less(headers: &HeaderMap) -> Option<Response> {
+    let modern = !headers.contains_key(SESSION_HEADER)
+        && header(headers, VERSION_HEADER).is_some_and(|v| MODERN_VERSIONS.contains(&v));
+    modern.then(|| {
+        let mut resp = error(
+            StatusCode::METHOD_NOT_ALLOWED,
+            None,
+            ErrorObject::new(
+                code::INVALID_REQUEST,
+                "the stateless revision has no GET stream or session to delete: POST requests only",
+            ),
+        );
+        resp.headers_mut()
+            .insert(header::ALLOW, HeaderValue::from_static("POST"));
+        resp
+    })
+}
+
+/// Answers one stateless POST.
+pub async fn handle(
+    gw: Arc<Inner>,
+    state: Arc<ProfileState>,
+    headers: &HeaderMap,
+    msg: Message,
+) -> Response {
+    let (id, method, params) = match msg {
+        Message::Request { id, method, params } => (id, method, params),
+        // Cancellation is closing the response stream; other notifications need no answer.
+        Message::Notification { .. } => return StatusCode::ACCEPTED.into_response(),
+        Message::Response { .. } | Message::Error { .. } => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                None,
+                ErrorObject::new(
+                    code::INVALID_REQUEST,
+                    "clients of the stateless revision never send responses; answer an \
+                     InputRequiredResult by retrying the request with inputResponses",
+                ),
+            );
+        }
+    };
+    if let Err(resp) = check_headers(headers, &id, &method, params.as_ref()) {
+        return resp;
+    }
+    if method == "initialize" || REMOVED.contains(&method.as_str()) {
+        return error(
+            StatusCode::NOT_FOUND,
+            Some(id),
+            ErrorObject::new(
+                code::METHOD_NOT_FOUND,
+                format!(
+                    "{method} is not part of the stateless revision {}",
+                    version::MODERN_VERSION
+                ),
+            ),
+        );
+    }
+    if method == "server/discover" {
+        let mut result = discover(&gw, &state).await;
+        decorate(&method, &mut result);
+        return json_response(Message::response(id, result));
+    }
+    // A session that lives for this request only: nothing is kept between requests.
+    let session = Session::detached(state.profile.id, version::MODERN_VERSION);
+    session.set_client_capabilities(
+        params
+            .as_ref()
+            .and_then(|p| p.get("_meta"))
+            .and_then(|m| m.get(META_CLIENT_CAPABILITIES))
+            .cloned()
+            .unwrap_or(Value::Null),
+    );
+    let streamed = method == "tools/call" && crate::http::accepts(headers, "text/event-stream");
+    if streamed {
+        return stream(gw, state, session, id, method, params);
+    }
+    let ctx = CallContext {
+        session,
+        related: None,
+        client_id: Some(id.clone()),
+    };
+    match aggregate::handle(&gw, &state, &ctx, &method, params).await {
+        Ok(mut result) => {
+            decorate(&method, &mut result);
+            json_response(Message::response(id, result))
+        }
+        Err(e) if e.code == code::METHOD_NOT_FOUND => error(StatusCode::NOT_FOUND, Some(id), e),
+        Err(e) => json_response(Message::error(Some(id), e)),
+    }
+}
+
+fn json_response(msg: Message) -> Response {
+    (
+        [(header::CONTENT_TYPE, "application/json")],
+        msg.to_value().to_string(),
+    )
+        .into_response()
+}
+
+/// Cancels the call when the client closes its stream before the answer.
+struct CancelOnClose {
+    session: Arc<Session>,
+    id: Id,
+    armed: bool,
+}
+
+impl CancelOnClose {
+    fn disarm(&mut self) {
+        self.armed = false;
+    }
+}
+
+impl Drop for CancelOnClose {
+    fn drop(&mut self) {
+        if !self.armed {
+            return;
+        }
+        let (session, id) = (self.session.clone(), self.id.clone());
+        tokio::spawn(async move {
+            crate::http::cancel_call(
+                &session,
+                Some(&json!({ "requestId": id, "reason": "the client closed the stream" })),
+            )
+            .await;
+        });
+    }
+}
+
+/// A tool call answered on its own SSE stream: its progress, then the result.
+fn stream(
+    gw: Arc<Inner>,
+    state: Arc<ProfileState>,
+    session: Arc<Session>,
+    id: Id,
+    method: String,
+    params: Option<Value>,
+) -> Response {
+    let log = session.new_log('m');
+    let ctx = CallContext {
+        session: session.clone(),
+        related: Some(log.clone()),
+        client_id: Some(id.clone()),
+    };
+    let writer = log.clone();
+    let call_id = id.clone();
+    tokio::spawn(async move {
+        let reply = match aggregate::handle(&gw, &state, &ctx, &method, params).await {
+            Ok(mut result) => {
+                decorate(&method, &mut result);
+                Message::response(call_id, result)
+            }
+            Err(e) => Message::error(Some(call_id), e),
+        };
+        drop(ctx);
+        writer.push(reply.to_value().to_string());
+        writer.close();
+    });
+    let guard = CancelOnClose {
+        session,
+        id,
+        armed: true,
+    };
+    let events = Box::pin(log.read(Some(0)));
+    let body =
+        futures_util::stream::unfold((events, guard), |(mut events, mut guard)| async move {
+            use futures_util::StreamExt;
+            let chunk = tokio::select! {
+                e = events.next() => {
+                    let Some(e) = e else {
+                        // answered: closing now cancels nothing
+                        guard.disarm();
+                        return None;
+                    };
+                    format!("event: message\ndata: {}\n\n", e.data)
+                }
+                () = tokio::time::sleep(Duration::from_secs(15)) => ":\n\n".to_string(),
+            };
+            Some((Ok::<_, std::convert::Infallible>(chunk), (events, guard)))
+        });
+    let mut resp = Response::new(Body::from_stream(body));
+    let h = resp.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/event-stream"),
+    );
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    h.insert("x-accel-buffering", HeaderValue::from_static("no"));
+    resp
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn header_values_may_be_base64_encoded() {
+        assert_eq!(decode_header_value("plain").as_deref(), Some("plain"));
+        assert_eq!(
+            decode_header_value("=?base64?w6ljaG8=?=").as_deref(),
+            Some("écho")
+        );
+        assert_eq!(decode_header_value("=?base64?!!?="), None);
+    }
+
+    #[test]
+    fn list_results_carry_cache_hints_and_all_results_a_type() {
+        let mut r = json!({"tools": []});
+        decorate("tools/list", &mut r);
+        assert_eq!(r["resultType"], "complete");
+        assert_eq!(r["cacheScope"], "private");
+        assert_eq!(r["ttlMs"], 0);
+        assert_eq!(r["_meta"][META_SERVER_INFO]["name"], "gigmcp");
+        let mut r = json!({"content": []});
+        decorate("tools/call", &mut r);
+        assert!(r.get("cacheScope").is_none());
+    }
+}
