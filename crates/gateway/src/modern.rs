@@ -77,12 +77,12 @@ fn error(status: StatusCode, id: Option<Id>, error: ErrorObject) -> Response {
     (status, [(header::CONTENT_TYPE, "application/json")], body).into_response()
 }
 
-fn mismatch(id: &Id, why: String) -> Response {
-    error(
+fn mismatch(id: &Id, why: String) -> Box<Response> {
+    Box::new(error(
         StatusCode::BAD_REQUEST,
         Some(id.clone()),
         ErrorObject::new(HEADER_MISMATCH, why),
-    )
+    ))
 }
 
 /// Every revision this gateway speaks, for -32022's `supported`.
@@ -114,14 +114,14 @@ fn check_headers(
     id: &Id,
     method: &str,
     params: Option<&Value>,
-) -> Result<(), Response> {
+) -> Result<(), Box<Response>> {
     let requested = header(headers, VERSION_HEADER).unwrap_or("");
     let meta_version = params
         .and_then(|p| p.get("_meta"))
         .and_then(|m| m.get(META_VERSION))
         .and_then(Value::as_str);
     if !MODERN_VERSIONS.contains(&requested) {
-        return Err(error(
+        return Err(Box::new(error(
             StatusCode::BAD_REQUEST,
             Some(id.clone()),
             ErrorObject::new(
@@ -134,7 +134,7 @@ fn check_headers(
                 ),
             )
             .with_data(json!({ "supported": all_versions(), "requested": requested })),
-        ));
+        )));
     }
     match meta_version {
         Some(v) if v != requested => {
@@ -269,7 +269,7 @@ pub async fn handle(
         }
     };
     if let Err(resp) = check_headers(headers, &id, &method, params.as_ref()) {
-        return resp;
+        return *resp;
     }
     if method == "initialize" || REMOVED.contains(&method.as_str()) {
         return error(
@@ -326,32 +326,22 @@ fn json_response(msg: Message) -> Response {
         .into_response()
 }
 
-/// Cancels the call when the client closes its stream before the answer.
+/// Tells the call's task that the client closed its stream before the answer.
 struct CancelOnClose {
-    session: Arc<Session>,
-    id: Id,
-    armed: bool,
+    gone: Option<tokio::sync::oneshot::Sender<()>>,
 }
 
 impl CancelOnClose {
     fn disarm(&mut self) {
-        self.armed = false;
+        self.gone = None;
     }
 }
 
 impl Drop for CancelOnClose {
     fn drop(&mut self) {
-        if !self.armed {
-            return;
+        if let Some(gone) = self.gone.take() {
+            let _ = gone.send(());
         }
-        let (session, id) = (self.session.clone(), self.id.clone());
-        tokio::spawn(async move {
-            crate::http::cancel_call(
-                &session,
-                Some(&json!({ "requestId": id, "reason": "the client closed the stream" })),
-            )
-            .await;
-        });
     }
 }
 
@@ -371,24 +361,26 @@ fn stream(
         client_id: Some(id.clone()),
     };
     let writer = log.clone();
-    let call_id = id.clone();
+    let (gone, mut client_gone) = tokio::sync::oneshot::channel();
     tokio::spawn(async move {
-        let reply = match aggregate::handle(&gw, &state, &ctx, &method, params).await {
+        // Dropping the call when the client is gone cancels it at the backend (or before it
+        // gets there).
+        let outcome = tokio::select! {
+            r = aggregate::handle(&gw, &state, &ctx, &method, params) => r,
+            Ok(()) = &mut client_gone => return,
+        };
+        let reply = match outcome {
             Ok(mut result) => {
                 decorate(&method, &mut result);
-                Message::response(call_id, result)
+                Message::response(id, result)
             }
-            Err(e) => Message::error(Some(call_id), e),
+            Err(e) => Message::error(Some(id), e),
         };
         drop(ctx);
         writer.push(reply.to_value().to_string());
         writer.close();
     });
-    let guard = CancelOnClose {
-        session,
-        id,
-        armed: true,
-    };
+    let guard = CancelOnClose { gone: Some(gone) };
     let events = Box::pin(log.read(Some(0)));
     let body =
         futures_util::stream::unfold((events, guard), |(mut events, mut guard)| async move {
@@ -402,7 +394,9 @@ fn stream(
                     };
                     format!("event: message\ndata: {}\n\n", e.data)
                 }
-                () = tokio::time::sleep(Duration::from_secs(15)) => ":\n\n".to_string(),
+                // a comment every second: a client that closed the stream is noticed at the next
+            // write, and its call cancelled
+            () = tokio::time::sleep(Duration::from_secs(1)) => ":\n\n".to_string(),
             };
             Some((Ok::<_, std::convert::Infallible>(chunk), (events, guard)))
         });

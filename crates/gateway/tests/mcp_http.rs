@@ -289,13 +289,18 @@ async fn bad_input_gets_the_spec_status_and_a_clear_message() {
 }
 
 #[tokio::test]
-async fn server_discover_probe_is_refused_so_clients_fall_back_to_initialize() {
+async fn server_discover_at_a_handshake_revision_names_every_revision_spoken() {
     let (gw, p) = gateway_with_echo().await;
     let c = RawClient::new(gw.url("dev"), &p.token);
+    let discover = r#"{"jsonrpc":"2.0","id":1,"method":"server/discover","params":{}}"#;
+    // a probe at a handshake-era revision: -32022 with what the gateway speaks, both eras
     let r = c
         .post_with(
-            r#"{"jsonrpc":"2.0","id":1,"method":"server/discover","params":{}}"#,
-            &[("mcp-protocol-version", "2026-07-28")],
+            discover,
+            &[
+                ("mcp-protocol-version", "2025-11-25"),
+                ("mcp-method", "server/discover"),
+            ],
         )
         .send()
         .await
@@ -303,12 +308,18 @@ async fn server_discover_probe_is_refused_so_clients_fall_back_to_initialize() {
     assert_eq!(r.status(), 400);
     let v: Value = r.json().await.unwrap();
     assert_eq!(v["error"]["code"], -32022);
-    assert!(
-        v["error"]["data"]["supported"]
-            .as_array()
-            .unwrap()
-            .contains(&json!("2025-11-25"))
-    );
+    let supported = v["error"]["data"]["supported"].as_array().unwrap();
+    assert!(supported.contains(&json!("2025-11-25")), "{v}");
+    assert!(supported.contains(&json!("2026-07-28")), "{v}");
+    // the stateless revision, but no Mcp-Method header: -32020
+    let r = c
+        .post_with(discover, &[("mcp-protocol-version", "2026-07-28")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["error"]["code"], -32020, "{v}");
     gw.stop().await;
 }
 

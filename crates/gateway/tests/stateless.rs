@@ -1,0 +1,228 @@
+//! The stateless 2026-07-28 revision at the wire: discovery, the `_meta` envelope, the routing
+//! headers checked against the body, no sessions (GET/DELETE 405), cache hints, and a call
+//! cancelled at the backend when its client closes the stream.
+
+mod common;
+
+use common::{SseReader, TestGateway};
+use serde_json::{Value, json};
+
+const V: &str = "2026-07-28";
+
+struct Modern {
+    http: reqwest::Client,
+    url: String,
+    token: String,
+}
+
+impl Modern {
+    fn request(&self, method: &str, params: Value) -> reqwest::RequestBuilder {
+        self.request_with(method, params, &[])
+    }
+
+    fn request_accepting(
+        &self,
+        method: &str,
+        params: Value,
+        accept: &str,
+    ) -> reqwest::RequestBuilder {
+        self.request_with(method, params, &[("accept", accept)])
+    }
+
+    /// A request with the usual headers, each of `overrides` replacing the one of its name.
+    fn request_with(
+        &self,
+        method: &str,
+        params: Value,
+        overrides: &[(&'static str, &str)],
+    ) -> reqwest::RequestBuilder {
+        let accept = "application/json, text/event-stream";
+        let mut params = params;
+        let meta = params
+            .as_object_mut()
+            .unwrap()
+            .entry("_meta")
+            .or_insert_with(|| json!({}));
+        meta["io.modelcontextprotocol/protocolVersion"] = json!(V);
+        meta["io.modelcontextprotocol/clientCapabilities"] = json!({});
+        meta["io.modelcontextprotocol/clientInfo"] = json!({"name": "raw", "version": "0"});
+        let mut b = self
+            .http
+            .post(&self.url)
+            .bearer_auth(&self.token)
+            .header("content-type", "application/json")
+            .header("accept", accept)
+            .header("mcp-protocol-version", V)
+            .header("mcp-method", method);
+        if let Some(name) = params
+            .get("name")
+            .or_else(|| params.get("uri"))
+            .and_then(Value::as_str)
+        {
+            b = b.header("mcp-name", name);
+        }
+        let mut b = b.build().unwrap();
+        for (k, v) in overrides {
+            b.headers_mut().insert(*k, v.parse().unwrap());
+        }
+        let b = reqwest::RequestBuilder::from_parts(self.http.clone(), b);
+        b.body(json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params}).to_string())
+    }
+
+    async fn json(&self, method: &str, params: Value) -> (u16, Value) {
+        let resp = self
+            .request_accepting(method, params, "application/json")
+            .send()
+            .await
+            .unwrap();
+        let status = resp.status().as_u16();
+        assert!(
+            resp.headers().get("mcp-session-id").is_none(),
+            "no sessions"
+        );
+        (status, resp.json().await.unwrap())
+    }
+}
+
+async fn setup() -> (TestGateway, Modern) {
+    let gw = TestGateway::start().await;
+    gw.add_server("lib", "library").await;
+    let p = gw.add_profile("work", &["lib"]).await;
+    let m = Modern {
+        http: reqwest::Client::new(),
+        url: gw.url("work"),
+        token: p.token.clone(),
+    };
+    (gw, m)
+}
+
+#[tokio::test]
+async fn discovery_envelope_headers_and_cache_hints() {
+    let (gw, m) = setup().await;
+    let (status, d) = m.json("server/discover", json!({})).await;
+    assert_eq!(status, 200, "{d}");
+    let r = &d["result"];
+    assert_eq!(r["supportedVersions"], json!([V]));
+    assert_eq!(r["resultType"], "complete");
+    assert_eq!(r["cacheScope"], "private");
+    assert!(r["capabilities"]["prompts"].is_object(), "{r}");
+    assert_eq!(
+        r["_meta"]["io.modelcontextprotocol/serverInfo"]["name"],
+        "gigmcp"
+    );
+
+    let (status, list) = m.json("tools/list", json!({})).await;
+    assert_eq!(status, 200);
+    assert_eq!(list["result"]["ttlMs"], 0);
+    assert!(
+        list["result"]["tools"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|t| t["name"] == "lib_whoami")
+    );
+    let (_, call) = m
+        .json("tools/call", json!({"name": "lib_whoami", "arguments": {}}))
+        .await;
+    assert_eq!(call["result"]["resultType"], "complete", "{call}");
+
+    // Mcp-Method or Mcp-Name disagreeing with the body: 400, -32020
+    let resp = m
+        .request_with("tools/list", json!({}), &[("mcp-method", "prompts/list")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 400);
+    assert_eq!(resp.json::<Value>().await.unwrap()["error"]["code"], -32020);
+    let resp = m
+        .request_with(
+            "tools/call",
+            json!({"name": "lib_whoami", "arguments": {}}),
+            &[("mcp-name", "lib_link")],
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 400);
+    assert_eq!(resp.json::<Value>().await.unwrap()["error"]["code"], -32020);
+    // a version the gateway does not speak: 400, -32022 with what it does speak
+    let resp = m
+        .request_with(
+            "tools/list",
+            json!({}),
+            &[("mcp-protocol-version", "2030-01-01")],
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 400);
+    let body: Value = resp.json().await.unwrap();
+    assert_eq!(body["error"]["code"], -32022);
+    assert!(
+        body["error"]["data"]["supported"]
+            .as_array()
+            .unwrap()
+            .contains(&json!(V)),
+        "{body}"
+    );
+    // methods the revision removed, and unknown ones: 404
+    let (status, body) = m.json("ping", json!({})).await;
+    assert_eq!(
+        (status, body["error"]["code"].clone()),
+        (404, json!(-32601))
+    );
+    // no session to stream from or delete
+    for method in [reqwest::Method::GET, reqwest::Method::DELETE] {
+        let resp = m
+            .http
+            .request(method, &m.url)
+            .bearer_auth(&m.token)
+            .header("accept", "text/event-stream")
+            .header("mcp-protocol-version", V)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 405);
+    }
+    gw.stop().await;
+}
+
+#[tokio::test]
+async fn closing_the_stream_cancels_the_call_at_the_backend() {
+    let (gw, m) = setup().await;
+    let resp = m
+        .request(
+            "tools/call",
+            json!({"name": "lib_slow", "arguments": {}, "_meta": {"progressToken": 9}}),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    // the call's own stream carries its progress (and nothing else: no priming, no requests)
+    let mut stream = SseReader::new(resp);
+    let progress = stream.next().await.expect("progress");
+    assert_eq!(progress["method"], "notifications/progress", "{progress}");
+    assert_eq!(progress["params"]["progressToken"], 9);
+    assert!(stream.ids.is_empty(), "no event ids: nothing to resume");
+    drop(stream);
+    let mut seen = String::new();
+    for _ in 0..100 {
+        let (_, out) = m
+            .json(
+                "tools/call",
+                json!({"name": "lib_cancelled", "arguments": {}}),
+            )
+            .await;
+        seen = out["result"]["content"][0]["text"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        if !seen.is_empty() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(seen.ends_with("the client went away"), "{seen:?}");
+    gw.stop().await;
+}
