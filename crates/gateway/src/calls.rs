@@ -19,7 +19,7 @@ use serde_json::Value;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, Weak};
-use tokio::sync::Notify;
+use tokio::sync::{Notify, mpsc};
 
 /// Where a client call's related messages go.
 #[derive(Clone)]
@@ -30,6 +30,19 @@ pub struct CallContext {
     pub related: Option<Arc<StreamLog>>,
     /// The client's id for this request (what its `notifications/cancelled` will name).
     pub client_id: Option<Id>,
+    /// Stateless clients: where a backend's request for input (elicitation, sampling) goes, to
+    /// be returned as an `InputRequiredResult` and answered on the client's retry.
+    pub inputs: Option<mpsc::Sender<InputRequest>>,
+}
+
+/// A backend's request for input, on its way to a stateless client.
+#[derive(Debug)]
+pub struct InputRequest {
+    pub method: String,
+    pub params: Option<Value>,
+    pub backend: Weak<crate::supervisor::Backend>,
+    /// The id the backend used (its answer goes back under it).
+    pub backend_id: Id,
 }
 
 impl CallContext {
@@ -40,6 +53,7 @@ impl CallContext {
             session,
             related: None,
             client_id: None,
+            inputs: None,
         }
     }
 
@@ -160,6 +174,7 @@ mod tests {
                 session,
                 related: Some(log.clone()),
                 client_id: Some(Id::Num(7)),
+                inputs: None,
             },
             log,
         )

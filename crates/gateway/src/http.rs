@@ -52,6 +52,8 @@ pub struct Inner {
     pub sessions: Sessions,
     pub supervisor: Arc<Supervisor>,
     pub config: GatewayConfig,
+    /// Stateless calls waiting for their client's input.
+    pub parked: crate::modern::ParkedCalls,
 }
 
 /// The gateway: cheap to clone.
@@ -137,6 +139,7 @@ impl Gateway {
             sessions: Sessions::new(10_000, Duration::from_secs(3600)),
             supervisor,
             config,
+            parked: Default::default(),
         });
         let mut events = inner.supervisor.subscribe();
         let weak = Arc::downgrade(&inner);
@@ -524,6 +527,7 @@ async fn post_message(
                 session: session.clone(),
                 related: None,
                 client_id: Some(id.clone()),
+                inputs: None,
             };
             let reply = match aggregate::handle(gw, &state, &ctx, &method, params).await {
                 Ok(result) => Message::response(id, result),
@@ -584,6 +588,7 @@ fn stream_call(
         session,
         related: Some(log.clone()),
         client_id: Some(id.clone()),
+        inputs: None,
     };
     let writer = log.clone();
     tokio::spawn(async move {

@@ -8,13 +8,15 @@
 //! call streamed as SSE carries only its own notifications (progress), and closing that stream
 //! cancels the call at the backend.
 //!
-//! Not built yet: `subscriptions/listen`, and bridging a backend's elicitation or sampling
-//! request into an `InputRequiredResult` (such requests are refused with a clear error).
+//! A backend's elicitation or sampling request during a tool call becomes an
+//! `InputRequiredResult`; the client's retry carries the answer back to the backend, whose
+//! call kept running (parked in this gateway's memory until then).
 
 use crate::aggregate;
-use crate::calls::CallContext;
+use crate::calls::{CallContext, InputRequest};
 use crate::http::{Inner, SESSION_HEADER, UNSUPPORTED_PROTOCOL_VERSION, VERSION_HEADER};
 use crate::profiles::ProfileState;
+use crate::replay::StreamLog;
 use crate::session::Session;
 use axum::body::Body;
 use axum::response::{IntoResponse, Response};
@@ -23,8 +25,10 @@ use gigmcp_mcp::jsonrpc::{ErrorObject, Id, Message, code};
 use gigmcp_mcp::version;
 use http::{HeaderMap, HeaderValue, StatusCode, header};
 use serde_json::{Map, Value, json};
-use std::sync::Arc;
-use std::time::Duration;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio::sync::{mpsc, oneshot};
 
 /// The revisions a modern request may name.
 pub const MODERN_VERSIONS: &[&str] = &[version::MODERN_VERSION];
@@ -299,14 +303,21 @@ pub async fn handle(
             .cloned()
             .unwrap_or(Value::Null),
     );
-    let streamed = method == "tools/call" && crate::http::accepts(headers, "text/event-stream");
-    if streamed {
-        return stream(gw, state, session, id, method, params);
+    if method == "tools/call" {
+        if crate::http::accepts(headers, "text/event-stream") {
+            return stream(gw, state, session, id, params);
+        }
+        let reply = match call_tool(&gw, &state, session, &id, params, None).await {
+            Ok(result) => Message::response(id, result),
+            Err(e) => Message::error(Some(id), e),
+        };
+        return json_response(reply);
     }
     let ctx = CallContext {
         session,
         related: None,
         client_id: Some(id.clone()),
+        inputs: None,
     };
     match aggregate::handle(&gw, &state, &ctx, &method, params).await {
         Ok(mut result) => {
@@ -326,9 +337,208 @@ fn json_response(msg: Message) -> Response {
         .into_response()
 }
 
+/// A tool call running in its own task, so that it can outlive the HTTP request that started
+/// it while it waits for the client's input. Dropping it cancels the call (at the backend too).
+struct RunningCall {
+    inputs: mpsc::Receiver<InputRequest>,
+    done: oneshot::Receiver<Result<Value, ErrorObject>>,
+    task: tokio::task::AbortHandle,
+}
+
+impl Drop for RunningCall {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+enum Step {
+    /// The backend asks the client something.
+    Input(InputRequest),
+    Done(Result<Value, ErrorObject>),
+}
+
+impl RunningCall {
+    fn start(
+        gw: Arc<Inner>,
+        state: Arc<ProfileState>,
+        session: Arc<Session>,
+        id: Id,
+        params: Option<Value>,
+        related: Option<Arc<StreamLog>>,
+    ) -> Self {
+        let (inputs_tx, inputs) = mpsc::channel(4);
+        let (done_tx, done) = oneshot::channel();
+        let ctx = CallContext {
+            session,
+            related,
+            client_id: Some(id),
+            inputs: Some(inputs_tx),
+        };
+        let task = tokio::spawn(async move {
+            let r = aggregate::handle(&gw, &state, &ctx, "tools/call", params).await;
+            let _ = done_tx.send(r);
+        });
+        RunningCall {
+            inputs,
+            done,
+            task: task.abort_handle(),
+        }
+    }
+
+    async fn next(&mut self) -> Step {
+        tokio::select! {
+            biased;
+            r = &mut self.done => Step::Done(r.unwrap_or_else(|_| {
+                Err(ErrorObject::new(code::INTERNAL_ERROR, "the call ended without an answer"))
+            })),
+            Some(input) = self.inputs.recv() => Step::Input(input),
+        }
+    }
+}
+
+/// A call waiting for a stateless client's input, under the `requestState` it was given.
+struct ParkedCall {
+    call: RunningCall,
+    waiting: InputRequest,
+    key: String,
+    profile: gigmcp_store::ProfileId,
+    expires: Instant,
+}
+
+/// Calls parked until their client retries with `inputResponses`. A call whose client never
+/// comes back is dropped (and so cancelled) once the per-call timeout passes.
+#[derive(Default)]
+pub struct ParkedCalls {
+    map: Mutex<HashMap<String, ParkedCall>>,
+}
+
+/// Calls that may wait for input at once, across all clients.
+const MAX_PARKED: usize = 1024;
+
+impl ParkedCalls {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, ParkedCall>> {
+        self.map.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn park(&self, token: String, call: ParkedCall) -> bool {
+        let mut map = self.lock();
+        let now = Instant::now();
+        map.retain(|_, c| c.expires > now);
+        if map.len() >= MAX_PARKED {
+            return false;
+        }
+        map.insert(token, call);
+        true
+    }
+
+    fn take(&self, token: &str, profile: gigmcp_store::ProfileId) -> Option<ParkedCall> {
+        let mut map = self.lock();
+        let call = map.remove(token)?;
+        if call.profile != profile || call.expires <= Instant::now() {
+            return None;
+        }
+        Some(call)
+    }
+}
+
+/// `tools/call` in the stateless revision: the answer, or an `InputRequiredResult` when the
+/// backend asks the client something (elicitation, sampling). The client then retries the
+/// call with `inputResponses` and the `requestState` it got; the gateway hands the answer to
+/// the backend, still working on the original call, and waits for what comes next. Calls are
+/// parked in this gateway's memory, so a retry must reach the same replica.
+async fn call_tool(
+    gw: &Arc<Inner>,
+    state: &Arc<ProfileState>,
+    session: Arc<Session>,
+    id: &Id,
+    params: Option<Value>,
+    related: Option<Arc<StreamLog>>,
+) -> Result<Value, ErrorObject> {
+    let token = params
+        .as_ref()
+        .and_then(|p| p.get("requestState"))
+        .and_then(Value::as_str);
+    let mut call = match token {
+        Some(token) => {
+            let parked = gw.parked.take(token, state.profile.id).ok_or_else(|| {
+                ErrorObject::new(
+                    code::INVALID_PARAMS,
+                    "requestState names no call waiting for input here (expired, answered, or \
+                     from another gateway): call the tool again without it",
+                )
+            })?;
+            let answer = params
+                .as_ref()
+                .and_then(|p| p.get("inputResponses"))
+                .and_then(|r| r.get(&parked.key))
+                .cloned()
+                .ok_or_else(|| {
+                    ErrorObject::new(
+                        code::INVALID_PARAMS,
+                        format!("inputResponses must answer {:?}", parked.key),
+                    )
+                })?;
+            if let Some(backend) = parked.waiting.backend.upgrade() {
+                let reply = Message::Response {
+                    id: parked.waiting.backend_id.clone(),
+                    result: answer,
+                };
+                if let Err(e) = backend.client.reply(reply).await {
+                    return Err(ErrorObject::new(code::SERVER_UNAVAILABLE, e.to_string()));
+                }
+            }
+            parked.call
+        }
+        None => RunningCall::start(
+            gw.clone(),
+            state.clone(),
+            session,
+            id.clone(),
+            params,
+            related,
+        ),
+    };
+    match call.next().await {
+        Step::Done(result) => result.map(|mut r| {
+            decorate("tools/call", &mut r);
+            r
+        }),
+        Step::Input(input) => {
+            let mut bytes = [0u8; 24];
+            getrandom::fill(&mut bytes).expect("the OS random source is available");
+            let token = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes);
+            let key = "input".to_string();
+            let mut request = json!({ "method": input.method });
+            if let Some(p) = &input.params {
+                request["params"] = p.clone();
+            }
+            let mut result = json!({
+                "resultType": "input_required",
+                "inputRequests": { key.clone(): request },
+                "requestState": token,
+            });
+            decorate("tools/call", &mut result);
+            let parked = ParkedCall {
+                call,
+                waiting: input,
+                key,
+                profile: state.profile.id,
+                expires: Instant::now() + gw.config.call_timeout,
+            };
+            if !gw.parked.park(token, parked) {
+                return Err(ErrorObject::new(
+                    code::SERVER_UNAVAILABLE,
+                    "too many calls are waiting for input; try again later",
+                ));
+            }
+            Ok(result)
+        }
+    }
+}
+
 /// Tells the call's task that the client closed its stream before the answer.
 struct CancelOnClose {
-    gone: Option<tokio::sync::oneshot::Sender<()>>,
+    gone: Option<oneshot::Sender<()>>,
 }
 
 impl CancelOnClose {
@@ -345,42 +555,39 @@ impl Drop for CancelOnClose {
     }
 }
 
-/// A tool call answered on its own SSE stream: its progress, then the result.
+/// A tool call answered on its own SSE stream: its progress, then the result (or an
+/// `InputRequiredResult`). Closing the stream before that cancels the call.
 fn stream(
     gw: Arc<Inner>,
     state: Arc<ProfileState>,
     session: Arc<Session>,
     id: Id,
-    method: String,
     params: Option<Value>,
 ) -> Response {
     let log = session.new_log('m');
-    let ctx = CallContext {
-        session: session.clone(),
-        related: Some(log.clone()),
-        client_id: Some(id.clone()),
-    };
     let writer = log.clone();
-    let (gone, mut client_gone) = tokio::sync::oneshot::channel();
+    let (gone, mut client_gone) = oneshot::channel();
     tokio::spawn(async move {
         // Dropping the call when the client is gone cancels it at the backend (or before it
         // gets there).
         let outcome = tokio::select! {
-            r = aggregate::handle(&gw, &state, &ctx, &method, params) => r,
+            r = call_tool(&gw, &state, session, &id, params, Some(writer.clone())) => r,
             Ok(()) = &mut client_gone => return,
         };
         let reply = match outcome {
-            Ok(mut result) => {
-                decorate(&method, &mut result);
-                Message::response(id, result)
-            }
+            Ok(result) => Message::response(id, result),
             Err(e) => Message::error(Some(id), e),
         };
-        drop(ctx);
         writer.push(reply.to_value().to_string());
         writer.close();
     });
     let guard = CancelOnClose { gone: Some(gone) };
+    sse(log, Some(guard))
+}
+
+/// An SSE response of a log's messages (no ids: nothing to resume in this revision), with a
+/// comment every second so that a client that closed the stream is noticed at the next write.
+fn sse(log: Arc<StreamLog>, guard: Option<CancelOnClose>) -> Response {
     let events = Box::pin(log.read(Some(0)));
     let body =
         futures_util::stream::unfold((events, guard), |(mut events, mut guard)| async move {
@@ -389,14 +596,14 @@ fn stream(
                 e = events.next() => {
                     let Some(e) = e else {
                         // answered: closing now cancels nothing
-                        guard.disarm();
+                        if let Some(g) = guard.as_mut() {
+                            g.disarm();
+                        }
                         return None;
                     };
                     format!("event: message\ndata: {}\n\n", e.data)
                 }
-                // a comment every second: a client that closed the stream is noticed at the next
-            // write, and its call cancelled
-            () = tokio::time::sleep(Duration::from_secs(1)) => ":\n\n".to_string(),
+                () = tokio::time::sleep(Duration::from_secs(1)) => ":\n\n".to_string(),
             };
             Some((Ok::<_, std::convert::Infallible>(chunk), (events, guard)))
         });

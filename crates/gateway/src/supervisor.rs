@@ -638,12 +638,6 @@ fn ask_client(
             "{method}: no client request is in progress on this server, so there is no client to ask"
         ))
     })?;
-    if ctx.session.is_detached() {
-        return Err(refuse(format!(
-            "{method}: the client speaks the stateless revision, and the gateway does not yet \
-             turn a server's requests into an InputRequiredResult"
-        )));
-    }
     let capability = match method {
         "sampling/createMessage" => "sampling",
         "elicitation/create" => "elicitation",
@@ -658,6 +652,22 @@ fn ask_client(
         return Err(refuse(format!(
             "{method}: the client did not declare the {capability} capability"
         )));
+    }
+    if ctx.session.is_detached() {
+        // A stateless client is asked through the result of its call (InputRequiredResult).
+        let inputs = ctx.inputs.as_ref().ok_or_else(|| {
+            refuse(format!(
+                "{method}: this request cannot carry an InputRequiredResult"
+            ))
+        })?;
+        return inputs
+            .try_send(crate::calls::InputRequest {
+                method: method.to_owned(),
+                params,
+                backend: Arc::downgrade(b),
+                backend_id,
+            })
+            .map_err(|_| refuse(format!("{method}: the client can no longer be asked")));
     }
     let id = ctx
         .session

@@ -44,7 +44,12 @@ impl Modern {
             .entry("_meta")
             .or_insert_with(|| json!({}));
         meta["io.modelcontextprotocol/protocolVersion"] = json!(V);
-        meta["io.modelcontextprotocol/clientCapabilities"] = json!({});
+        if meta
+            .get("io.modelcontextprotocol/clientCapabilities")
+            .is_none()
+        {
+            meta["io.modelcontextprotocol/clientCapabilities"] = json!({});
+        }
         meta["io.modelcontextprotocol/clientInfo"] = json!({"name": "raw", "version": "0"});
         let mut b = self
             .http
@@ -224,5 +229,81 @@ async fn closing_the_stream_cancels_the_call_at_the_backend() {
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
     assert!(seen.ends_with("the client went away"), "{seen:?}");
+    gw.stop().await;
+}
+
+#[tokio::test]
+async fn a_backend_s_elicitation_becomes_an_input_required_result_answered_on_retry() {
+    let (gw, m) = setup().await;
+    let caps =
+        json!({"io.modelcontextprotocol/clientCapabilities": {"elicitation": {}, "sampling": {}}});
+    let (status, first) = m
+        .json(
+            "tools/call",
+            json!({"name": "lib_ask", "arguments": {}, "_meta": caps.clone()}),
+        )
+        .await;
+    assert_eq!(status, 200, "{first}");
+    let r = &first["result"];
+    assert_eq!(r["resultType"], "input_required", "{first}");
+    let (key, request) = r["inputRequests"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .next()
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .unwrap();
+    assert_eq!(request["method"], "elicitation/create", "{request}");
+    assert_eq!(request["params"]["message"], "What is your name?");
+    let state = r["requestState"].as_str().unwrap().to_string();
+    // the retry carries the answer; the backend, still in the original call, finishes it
+    let retry = json!({"name": "lib_ask", "arguments": {}, "_meta": caps.clone(),
+        "inputResponses": {key.clone(): {"action": "accept", "content": {"name": "Cy"}}},
+        "requestState": state});
+    let (_, done) = m.json("tools/call", retry.clone()).await;
+    assert_eq!(done["result"]["resultType"], "complete", "{done}");
+    assert_eq!(
+        done["result"]["content"][0]["text"],
+        r#"answer: {"action":"accept","content":{"name":"Cy"}}"#
+    );
+    // a requestState is good once
+    let (_, again) = m.json("tools/call", retry).await;
+    assert_eq!(again["error"]["code"], -32602, "{again}");
+
+    // sampling the same way
+    let (_, first) = m
+        .json(
+            "tools/call",
+            json!({"name": "lib_sample", "arguments": {}, "_meta": caps.clone()}),
+        )
+        .await;
+    let r = &first["result"];
+    let key = r["inputRequests"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .next()
+        .unwrap()
+        .clone();
+    assert_eq!(r["inputRequests"][&key]["method"], "sampling/createMessage");
+    let (_, done) = m
+        .json(
+            "tools/call",
+            json!({"name": "lib_sample", "arguments": {}, "_meta": caps,
+                "inputResponses": {key: {"role": "assistant", "model": "m",
+                    "content": {"type": "text", "text": "4"}}},
+                "requestState": r["requestState"]}),
+        )
+        .await;
+    assert_eq!(done["result"]["content"][0]["text"], "sampled: 4", "{done}");
+
+    // a client that declared no elicitation is not asked
+    let (_, plain) = m
+        .json("tools/call", json!({"name": "lib_ask", "arguments": {}}))
+        .await;
+    let text = plain["result"]["content"][0]["text"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(text.contains("elicitation capability"), "{plain}");
     gw.stop().await;
 }
