@@ -54,6 +54,8 @@ pub struct Inner {
     pub config: GatewayConfig,
     /// Stateless calls waiting for their client's input.
     pub parked: crate::modern::ParkedCalls,
+    /// Open `subscriptions/listen` streams.
+    pub listeners: crate::modern::Listeners,
 }
 
 /// The gateway: cheap to clone.
@@ -140,6 +142,7 @@ impl Gateway {
             supervisor,
             config,
             parked: Default::default(),
+            listeners: Default::default(),
         });
         let mut events = inner.supervisor.subscribe();
         let weak = Arc::downgrade(&inner);
@@ -151,6 +154,7 @@ impl Gateway {
                     Err(tokio::sync::broadcast::error::RecvError::Closed) => break,
                 };
                 let Some(gw) = weak.upgrade() else { break };
+                gw.listeners.deliver(&event);
                 match event {
                     BackendEvent::ToolsChanged { profile } => {
                         let note =

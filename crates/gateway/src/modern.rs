@@ -18,6 +18,7 @@ use crate::http::{Inner, SESSION_HEADER, UNSUPPORTED_PROTOCOL_VERSION, VERSION_H
 use crate::profiles::ProfileState;
 use crate::replay::StreamLog;
 use crate::session::Session;
+use crate::supervisor::BackendEvent;
 use axum::body::Body;
 use axum::response::{IntoResponse, Response};
 use base64::Engine;
@@ -35,6 +36,7 @@ pub const MODERN_VERSIONS: &[&str] = &[version::MODERN_VERSION];
 pub const META_VERSION: &str = "io.modelcontextprotocol/protocolVersion";
 pub const META_CLIENT_CAPABILITIES: &str = "io.modelcontextprotocol/clientCapabilities";
 pub const META_SERVER_INFO: &str = "io.modelcontextprotocol/serverInfo";
+pub const META_SUBSCRIPTION_ID: &str = "io.modelcontextprotocol/subscriptionId";
 pub const METHOD_HEADER: &str = "mcp-method";
 pub const NAME_HEADER: &str = "mcp-name";
 /// A header is missing or disagrees with the body.
@@ -303,6 +305,9 @@ pub async fn handle(
             .cloned()
             .unwrap_or(Value::Null),
     );
+    if method == "subscriptions/listen" {
+        return listen(&gw, &state, id, params).await;
+    }
     if method == "tools/call" {
         if crate::http::accepts(headers, "text/event-stream") {
             return stream(gw, state, session, id, params);
@@ -536,6 +541,168 @@ async fn call_tool(
     }
 }
 
+/// What a `subscriptions/listen` stream asked for (and the gateway honours).
+#[derive(Debug, Default, Clone)]
+struct Filter {
+    tools: bool,
+    prompts: bool,
+    resources: bool,
+    /// Namespaced URIs of subscribed resources.
+    uris: std::collections::HashSet<String>,
+}
+
+/// One open `subscriptions/listen` stream.
+pub struct Listener {
+    profile: gigmcp_store::ProfileId,
+    filter: Filter,
+    log: Arc<StreamLog>,
+    subscription_id: Id,
+}
+
+impl Listener {
+    fn send(&self, mut msg: Value) {
+        if let Some(obj) = msg.as_object_mut() {
+            let params = obj.entry("params").or_insert_with(|| json!({}));
+            if let Some(p) = params.as_object_mut() {
+                let meta = p.entry("_meta").or_insert_with(|| json!({}));
+                meta[META_SUBSCRIPTION_ID] = json!(self.subscription_id);
+            }
+        }
+        self.log.push(msg.to_string());
+    }
+}
+
+/// The open listen streams; each stays registered while its client keeps the stream open.
+#[derive(Default)]
+pub struct Listeners {
+    list: Mutex<Vec<std::sync::Weak<Listener>>>,
+}
+
+/// Listen streams open at once, across all clients.
+const MAX_LISTENERS: usize = 4096;
+
+impl Listeners {
+    fn add(&self, l: &Arc<Listener>) -> bool {
+        let mut list = self.list.lock().unwrap_or_else(|e| e.into_inner());
+        list.retain(|w| w.strong_count() > 0);
+        if list.len() >= MAX_LISTENERS {
+            return false;
+        }
+        list.push(Arc::downgrade(l));
+        true
+    }
+
+    /// Passes a backend's event to the listen streams that asked for it.
+    pub fn deliver(&self, event: &BackendEvent) {
+        let live: Vec<Arc<Listener>> = self
+            .list
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .filter_map(std::sync::Weak::upgrade)
+            .collect();
+        for l in live {
+            match event {
+                BackendEvent::ToolsChanged { profile }
+                    if *profile == l.profile && l.filter.tools =>
+                {
+                    l.send(json!({"jsonrpc": "2.0", "method": "notifications/tools/list_changed"}));
+                }
+                BackendEvent::Notify { profile, message } if *profile == l.profile => {
+                    let wanted = match message["method"].as_str() {
+                        Some("notifications/prompts/list_changed") => l.filter.prompts,
+                        Some("notifications/resources/list_changed") => l.filter.resources,
+                        _ => false,
+                    };
+                    if wanted {
+                        l.send(message.clone());
+                    }
+                }
+                BackendEvent::ResourceUpdated {
+                    profile,
+                    uri,
+                    message,
+                } if *profile == l.profile && l.filter.uris.contains(uri) => {
+                    l.send(message.clone());
+                }
+                _ => {}
+            }
+        }
+    }
+}
+
+/// `subscriptions/listen`: a long-lived stream of the change notifications the client opts in
+/// to, acknowledged first with what the gateway honours. Ends when the client closes it.
+async fn listen(
+    gw: &Arc<Inner>,
+    state: &Arc<ProfileState>,
+    id: Id,
+    params: Option<Value>,
+) -> Response {
+    let asked = params
+        .as_ref()
+        .and_then(|p| p.get("notifications"))
+        .cloned()
+        .unwrap_or(Value::Null);
+    let flag = |k: &str| asked.get(k).and_then(Value::as_bool).unwrap_or(false);
+    let mut filter = Filter {
+        tools: flag("toolsListChanged"),
+        prompts: flag("promptsListChanged"),
+        resources: flag("resourcesListChanged"),
+        uris: Default::default(),
+    };
+    // The servers must be running for their notifications to flow.
+    crate::surface::running_backends(gw, state, Duration::from_secs(5)).await;
+    let wanted: Vec<String> = asked
+        .get("resourceSubscriptions")
+        .and_then(Value::as_array)
+        .map(|a| {
+            a.iter()
+                .filter_map(Value::as_str)
+                .map(str::to_owned)
+                .collect()
+        })
+        .unwrap_or_default();
+    for uri in wanted.into_iter().take(256) {
+        if crate::surface::subscribe_backend(gw, state, &uri).await {
+            filter.uris.insert(uri);
+        }
+    }
+    let mut honoured = json!({
+        "toolsListChanged": filter.tools,
+        "promptsListChanged": filter.prompts,
+        "resourcesListChanged": filter.resources,
+    });
+    if !filter.uris.is_empty() {
+        let mut uris: Vec<&String> = filter.uris.iter().collect();
+        uris.sort();
+        honoured["resourceSubscriptions"] = json!(uris);
+    }
+    let listener = Arc::new(Listener {
+        profile: state.profile.id,
+        filter,
+        log: StreamLog::new(format!("l{id}")),
+        subscription_id: id.clone(),
+    });
+    if !gw.listeners.add(&listener) {
+        return error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            Some(id),
+            ErrorObject::new(
+                code::INTERNAL_ERROR,
+                "too many listen streams are open; try again later",
+            ),
+        );
+    }
+    listener.send(json!({
+        "jsonrpc": "2.0",
+        "method": "notifications/subscriptions/acknowledged",
+        "params": { "notifications": honoured },
+    }));
+    let log = listener.log.clone();
+    sse(log, None, Some(listener))
+}
+
 /// Tells the call's task that the client closed its stream before the answer.
 struct CancelOnClose {
     gone: Option<oneshot::Sender<()>>,
@@ -582,15 +749,21 @@ fn stream(
         writer.close();
     });
     let guard = CancelOnClose { gone: Some(gone) };
-    sse(log, Some(guard))
+    sse(log, Some(guard), None)
 }
 
 /// An SSE response of a log's messages (no ids: nothing to resume in this revision), with a
 /// comment every second so that a client that closed the stream is noticed at the next write.
-fn sse(log: Arc<StreamLog>, guard: Option<CancelOnClose>) -> Response {
+fn sse(
+    log: Arc<StreamLog>,
+    guard: Option<CancelOnClose>,
+    listener: Option<Arc<Listener>>,
+) -> Response {
     let events = Box::pin(log.read(Some(0)));
-    let body =
-        futures_util::stream::unfold((events, guard), |(mut events, mut guard)| async move {
+    // (the listener, if any, stays registered while its stream is open)
+    let body = futures_util::stream::unfold(
+        (events, guard, listener),
+        |(mut events, mut guard, listener)| async move {
             use futures_util::StreamExt;
             let chunk = tokio::select! {
                 e = events.next() => {
@@ -605,8 +778,12 @@ fn sse(log: Arc<StreamLog>, guard: Option<CancelOnClose>) -> Response {
                 }
                 () = tokio::time::sleep(Duration::from_secs(1)) => ":\n\n".to_string(),
             };
-            Some((Ok::<_, std::convert::Infallible>(chunk), (events, guard)))
-        });
+            Some((
+                Ok::<_, std::convert::Infallible>(chunk),
+                (events, guard, listener),
+            ))
+        },
+    );
     let mut resp = Response::new(Body::from_stream(body));
     let h = resp.headers_mut();
     h.insert(

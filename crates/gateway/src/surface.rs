@@ -297,6 +297,22 @@ async fn route_uri(
     Ok((server.to_owned(), backend, params))
 }
 
+/// Subscribes at the backend to the resource a client names (for a listen stream); `false`
+/// if it names no resource of a server that offers subscriptions.
+pub async fn subscribe_backend(gw: &Inner, state: &ProfileState, uri: &str) -> bool {
+    let Some((server, original)) = state.route_uri(uri) else {
+        return false;
+    };
+    let Ok(backend) = backend_of(gw, state, server, "resources", || unknown("resource", uri)).await
+    else {
+        return false;
+    };
+    backend
+        .request("resources/subscribe", Some(json!({ "uri": original })))
+        .await
+        .is_ok()
+}
+
 async fn read_resource(
     gw: &Inner,
     state: &ProfileState,

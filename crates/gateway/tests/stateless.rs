@@ -307,3 +307,51 @@ async fn a_backend_s_elicitation_becomes_an_input_required_result_answered_on_re
     assert!(text.contains("elicitation capability"), "{plain}");
     gw.stop().await;
 }
+
+#[tokio::test]
+async fn a_listen_stream_acknowledges_and_carries_the_changes_asked_for() {
+    let (gw, m) = setup().await;
+    let resp = m
+        .request(
+            "subscriptions/listen",
+            json!({"notifications": {"toolsListChanged": true,
+                "resourceSubscriptions": ["gigmcp://lib/doc://readme", "gigmcp://nope/x://y"]}}),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let mut stream = SseReader::new(resp);
+    let ack = stream.next().await.expect("acknowledged");
+    assert_eq!(
+        ack["method"], "notifications/subscriptions/acknowledged",
+        "{ack}"
+    );
+    let honoured = &ack["params"]["notifications"];
+    assert_eq!(honoured["toolsListChanged"], true);
+    assert_eq!(honoured["promptsListChanged"], false);
+    // only what routes to a server that can subscribe
+    assert_eq!(
+        honoured["resourceSubscriptions"],
+        json!(["gigmcp://lib/doc://readme"])
+    );
+    assert_eq!(
+        ack["params"]["_meta"]["io.modelcontextprotocol/subscriptionId"],
+        1
+    );
+    let (_, touched) = m
+        .json("tools/call", json!({"name": "lib_touch", "arguments": {}}))
+        .await;
+    assert_eq!(touched["result"]["content"][0]["text"], "touched");
+    let updated = stream.next().await.expect("the update");
+    assert_eq!(
+        updated["method"], "notifications/resources/updated",
+        "{updated}"
+    );
+    assert_eq!(updated["params"]["uri"], "gigmcp://lib/doc://readme");
+    assert_eq!(
+        updated["params"]["_meta"]["io.modelcontextprotocol/subscriptionId"],
+        1
+    );
+    gw.stop().await;
+}
