@@ -11,6 +11,9 @@
 //!
 //! The HTTP client runs in the same process as the gateway, so it shares the CPUs with it.
 
+mod common;
+
+use common::answer_of;
 use gigmcp_gateway::config::RawConfig;
 use gigmcp_gateway::{Gateway, GatewayConfig, router, token};
 use gigmcp_store::{NewProfile, NewServer, Role, ServerId, ServerSource, Store, StoreUrl, UserId};
@@ -40,7 +43,8 @@ struct Session {
     http: reqwest::Client,
     url: String,
     token: String,
-    id: String,
+    /// `None`: the stateless 2026-07-28 revision (no session).
+    id: Option<String>,
 }
 
 impl Session {
@@ -61,30 +65,62 @@ impl Session {
             http: http.clone(),
             url: url.into(),
             token: token.into(),
-            id,
+            id: Some(id),
         }
     }
 
-    /// Sends one request and returns the whole response body, unparsed.
+    fn stateless(http: &reqwest::Client, url: &str, token: &str) -> Self {
+        Session {
+            http: http.clone(),
+            url: url.into(),
+            token: token.into(),
+            id: None,
+        }
+    }
+
+    /// Sends one request (given as a JSON-RPC body of the handshake era; for the stateless
+    /// revision its `_meta` and routing headers are added) and returns the whole response
+    /// body, unparsed.
     async fn raw(&self, body: String) -> Vec<u8> {
-        let r = self
+        let mut r = self
             .http
             .post(&self.url)
             .bearer_auth(&self.token)
             .header("content-type", "application/json")
-            .header("accept", "application/json, text/event-stream")
-            .header("mcp-session-id", &self.id)
-            .header("mcp-protocol-version", "2025-11-25")
-            .body(body)
-            .send()
-            .await
-            .unwrap();
+            .header("accept", "application/json, text/event-stream");
+        let body = match &self.id {
+            Some(id) => {
+                r = r
+                    .header("mcp-session-id", id)
+                    .header("mcp-protocol-version", "2025-11-25");
+                body
+            }
+            None => {
+                let mut v: Value = serde_json::from_str(&body).unwrap();
+                let method = v["method"].as_str().unwrap().to_string();
+                r = r
+                    .header("mcp-protocol-version", "2026-07-28")
+                    .header("mcp-method", &method);
+                if let Some(name) = v["params"]["name"].as_str() {
+                    r = r.header("mcp-name", name);
+                }
+                if v.get("params").is_none() {
+                    v["params"] = json!({});
+                }
+                v["params"]["_meta"] = json!({
+                    "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+                    "io.modelcontextprotocol/clientCapabilities": {}
+                });
+                v.to_string()
+            }
+        };
+        let r = r.body(body).send().await.unwrap();
         assert_eq!(r.status(), 200);
         r.bytes().await.unwrap().to_vec()
     }
 
     async fn call(&self, body: String) -> Value {
-        serde_json::from_slice(&self.raw(body).await).unwrap()
+        serde_json::from_slice(answer_of(&self.raw(body).await)).unwrap()
     }
 }
 
@@ -186,47 +222,55 @@ async fn main() {
         bytes = body.len();
     }
 
-    // --- tools/call throughput, 64 clients over 8 backends -------------------------------
+    // --- tools/call throughput, 64 clients over 8 backends, each era ---------------------
     let (url, tok) = profile("eight", servers[..BACKENDS].to_vec(), owner.id).await;
-    let mut sessions = Vec::new();
-    for _ in 0..CLIENTS {
-        sessions.push(Session::open(&http, &url, &tok).await);
-    }
-    for (i, s) in sessions.iter().enumerate() {
-        let server = i % BACKENDS + 1;
-        for k in 0..5 {
-            let v = s.call(get_issue(server, k)).await;
-            assert_eq!(
-                v["result"]["content"][0]["text"],
-                format!(r#"called get_issue with {{"issue_id":"ISS-{k}"}}"#)
-            );
+    let mut rows = Vec::new();
+    for era in ["2025-11-25", "2026-07-28"] {
+        let mut sessions = Vec::new();
+        for _ in 0..CLIENTS {
+            sessions.push(if era == "2026-07-28" {
+                Session::stateless(&http, &url, &tok)
+            } else {
+                Session::open(&http, &url, &tok).await
+            });
         }
-    }
-    let t0 = Instant::now();
-    let tasks: Vec<_> = sessions
-        .into_iter()
-        .enumerate()
-        .map(|(i, s)| {
-            tokio::spawn(async move {
-                let server = i % BACKENDS + 1;
-                let mut lat = Vec::new();
-                while t0.elapsed() < WINDOW {
-                    let t = Instant::now();
-                    let body = s.raw(get_issue(server, lat.len())).await;
-                    lat.push(t.elapsed());
-                    let ok = br#""text":"called get_issue with"#;
-                    assert!(body.windows(ok.len()).any(|w| w == ok), "a tool result");
-                }
-                lat
+        for (i, s) in sessions.iter().enumerate() {
+            let server = i % BACKENDS + 1;
+            for k in 0..5 {
+                let v = s.call(get_issue(server, k)).await;
+                assert_eq!(
+                    v["result"]["content"][0]["text"],
+                    format!(r#"called get_issue with {{"issue_id":"ISS-{k}"}}"#)
+                );
+            }
+        }
+        let t0 = Instant::now();
+        let tasks: Vec<_> = sessions
+            .into_iter()
+            .enumerate()
+            .map(|(i, s)| {
+                tokio::spawn(async move {
+                    let server = i % BACKENDS + 1;
+                    let mut lat = Vec::new();
+                    while t0.elapsed() < WINDOW {
+                        let t = Instant::now();
+                        let body = s.raw(get_issue(server, lat.len())).await;
+                        lat.push(t.elapsed());
+                        let ok = br#""text":"called get_issue with"#;
+                        assert!(body.windows(ok.len()).any(|w| w == ok), "a tool result");
+                    }
+                    lat
+                })
             })
-        })
-        .collect();
-    let mut calls = Vec::new();
-    for t in tasks {
-        calls.extend(t.await.unwrap());
+            .collect();
+        let mut calls = Vec::new();
+        for t in tasks {
+            calls.extend(t.await.unwrap());
+        }
+        let elapsed = t0.elapsed();
+        let rate = calls.len() as f64 / elapsed.as_secs_f64();
+        rows.push((era, calls, elapsed, rate));
     }
-    let elapsed = t0.elapsed();
-    let rate = calls.len() as f64 / elapsed.as_secs_f64();
 
     println!("| figure | median | p90 | note |");
     println!("|---|---|---|---|");
@@ -236,13 +280,14 @@ async fn main() {
         ms(pct(&mut list, 0.9)),
         ms(cold),
     );
-    println!(
-        "| warm tools/call, {CLIENTS} concurrent clients over {BACKENDS} backends, 2025-11-25 | {:.2} ms | {:.2} ms | {rate:.0} calls/s ({} calls in {:.1} s) |",
-        ms(pct(&mut calls, 0.5)),
-        ms(pct(&mut calls, 0.9)),
-        calls.len(),
-        elapsed.as_secs_f64(),
-    );
-    println!("| same, 2026-07-28 (no session) | pending | | that protocol era is not built yet |");
+    for (era, mut calls, elapsed, rate) in rows {
+        println!(
+            "| warm tools/call, {CLIENTS} concurrent clients over {BACKENDS} backends, {era} | {:.2} ms | {:.2} ms | {rate:.0} calls/s ({} calls in {:.1} s) |",
+            ms(pct(&mut calls, 0.5)),
+            ms(pct(&mut calls, 0.9)),
+            calls.len(),
+            elapsed.as_secs_f64(),
+        );
+    }
     gateway.shutdown().await;
 }

@@ -6,6 +6,9 @@
 //!   over stdio (no sandbox, no HTTP), measured side by side in one run; and
 //! - warm `tools/call` throughput with 32 concurrent clients.
 
+mod common;
+
+use common::answer_of;
 use gigmcp_gateway::config::RawConfig;
 use gigmcp_gateway::{Gateway, GatewayConfig, router, token};
 use gigmcp_mcp::{StdioClient, StdioClientConfig};
@@ -67,7 +70,8 @@ impl Session {
             .send()
             .await
             .unwrap();
-        r.json().await.unwrap()
+        let body = r.bytes().await.unwrap();
+        serde_json::from_slice(answer_of(&body)).unwrap()
     }
 }
 
