@@ -93,12 +93,30 @@ impl PermittedTool<'_> {
     }
 }
 
+/// How long a list waits for one server: a slow or stuck server is left out of it (and
+/// logged) rather than holding up the others.
+pub fn list_wait(gw: &Inner) -> std::time::Duration {
+    gw.config
+        .call_timeout
+        .min(std::time::Duration::from_secs(10))
+}
+
 /// Every permitted tool of the profile, gathered from its servers in parallel. A server that
 /// cannot be reached is left out (and logged) rather than failing the whole list.
 pub async fn permitted_tools<'a>(gw: &Inner, state: &'a ProfileState) -> Vec<PermittedTool<'a>> {
+    let wait = list_wait(gw);
     let lists = state.servers.iter().map(|server| async move {
-        let backend = gw.supervisor.backend(&state.profile, server).await?;
-        Ok::<_, BackendError>((server, backend.tools().await?))
+        let list = async {
+            let backend = gw.supervisor.backend(&state.profile, server).await?;
+            backend.tools().await
+        };
+        match tokio::time::timeout(wait, list).await {
+            Ok(r) => r.map(|list| (server, list)),
+            Err(_) => Err(BackendError::Timeout {
+                server: server.name.clone(),
+                secs: wait.as_secs(),
+            }),
+        }
     });
     let mut out = Vec::new();
     for result in futures_util::future::join_all(lists).await {

@@ -172,9 +172,17 @@ async fn gather(
         ));
     }
     let backends = backends_with(gw, state, capability).await;
-    let lists = backends
-        .iter()
-        .map(|(server, b)| async move { (*server, all_pages(b, method, key).await) });
+    let wait = crate::aggregate::list_wait(gw);
+    let lists = backends.iter().map(|(server, b)| async move {
+        let pages = match tokio::time::timeout(wait, all_pages(b, method, key)).await {
+            Ok(r) => r,
+            Err(_) => Err(BackendError::Timeout {
+                server: server.name.clone(),
+                secs: wait.as_secs(),
+            }),
+        };
+        (*server, pages)
+    });
     let mut out = Vec::new();
     for (server, result) in futures_util::future::join_all(lists).await {
         match result {

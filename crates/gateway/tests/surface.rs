@@ -238,3 +238,40 @@ async fn two_servers_resources_prompts_and_tools_coexist_under_their_namespaces(
     );
     gw.stop().await;
 }
+
+#[tokio::test]
+async fn a_stuck_server_is_left_out_of_lists_without_holding_up_the_others() {
+    let gw = TestGateway::start_with(|raw| raw.call_timeout_secs = 1).await;
+    gw.add_server("lib", "library").await;
+    gw.add_server("mute", "mute").await;
+    let p = gw.add_profile("mixed", &["lib", "mute"]).await;
+    let mut c = RawClient::new(gw.url("mixed"), &p.token);
+    c.initialize().await;
+    let started = std::time::Instant::now();
+    let tools = result(&c, 2, "tools/list", json!({})).await;
+    let prompts = result(&c, 3, "prompts/list", json!({})).await;
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+    let names: Vec<&str> = tools["tools"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["name"].as_str().unwrap())
+        .collect();
+    assert!(names.contains(&"lib_whoami"), "{names:?}");
+    assert!(names.iter().all(|n| !n.starts_with("mute_")), "{names:?}");
+    assert_eq!(prompts["prompts"][0]["name"], "lib_greet");
+    // and a call to it says why, instead of hanging
+    let out = c
+        .call(
+            4,
+            "tools/call",
+            json!({"name": "mute_anything", "arguments": {}}),
+        )
+        .await;
+    assert!(out.get("error").is_some(), "{out}");
+    gw.stop().await;
+}
