@@ -9,7 +9,8 @@
 //! sends `notifications/resources/updated` for `doc://readme` (if subscribed) and a log message;
 //! `slow` → reports progress, then works until cancelled (it never answers); `cancelled` → the
 //! cancellations received (`<request id>: <reason>` lines); `ask` → asks the client for a name
-//! (elicitation) and returns its answer; `sample` → asks the client's model (sampling).
+//! (elicitation) and returns its answer; `sample` → asks the client's model (sampling); `grow` →
+//! adds a tool `grown` (which answers `grown`) and sends `notifications/tools/list_changed`.
 #![forbid(unsafe_code)]
 
 use serde_json::{Value, json};
@@ -29,6 +30,8 @@ struct Library {
     /// Our requests to the client → the tool call waiting for their answer.
     asked: HashMap<String, Value>,
     next_ask: u32,
+    /// Whether `grow` added the tool `grown`.
+    grown: bool,
 }
 
 /// What to do with a request: answer now, or later (the answer depends on another message).
@@ -68,7 +71,7 @@ impl Library {
         out: &mut impl Write,
     ) -> Result<Value, (i64, String)> {
         let capabilities = json!({
-            "tools": {},
+            "tools": { "listChanged": true },
             "resources": { "subscribe": true, "listChanged": true },
             "prompts": { "listChanged": true },
             "completions": {},
@@ -81,15 +84,25 @@ impl Library {
                 "serverInfo": { "name": "library", "version": self.instance }
             }),
             "ping" => json!({}),
-            "tools/list" => json!({ "tools": [
-                { "name": "whoami", "inputSchema": { "type": "object" } },
-                { "name": "link", "inputSchema": { "type": "object" } },
-                { "name": "touch", "inputSchema": { "type": "object" } },
-                { "name": "slow", "inputSchema": { "type": "object" } },
-                { "name": "cancelled", "inputSchema": { "type": "object" } },
-                { "name": "ask", "inputSchema": { "type": "object" } },
-                { "name": "sample", "inputSchema": { "type": "object" } }
-            ]}),
+            "tools/list" => {
+                let mut tools = json!([
+                    { "name": "whoami", "inputSchema": { "type": "object" } },
+                    { "name": "link", "inputSchema": { "type": "object" } },
+                    { "name": "touch", "inputSchema": { "type": "object" } },
+                    { "name": "slow", "inputSchema": { "type": "object" } },
+                    { "name": "cancelled", "inputSchema": { "type": "object" } },
+                    { "name": "ask", "inputSchema": { "type": "object" } },
+                    { "name": "sample", "inputSchema": { "type": "object" } },
+                    { "name": "grow", "inputSchema": { "type": "object" } }
+                ]);
+                if self.grown {
+                    tools
+                        .as_array_mut()
+                        .expect("an array")
+                        .push(json!({ "name": "grown", "inputSchema": { "type": "object" } }));
+                }
+                json!({ "tools": tools })
+            }
             "tools/call" => match params["name"].as_str().unwrap_or_default() {
                 "whoami" => text(self.instance.clone()),
                 "cancelled" => text(self.cancelled.join("\n")),
@@ -112,6 +125,12 @@ impl Library {
                     );
                     text("touched".into())
                 }
+                "grow" => {
+                    self.grown = true;
+                    notify(out, "notifications/tools/list_changed", json!({}));
+                    text("grew".into())
+                }
+                "grown" if self.grown => text("grown".into()),
                 other => return Err((-32602, format!("unknown tool {other}"))),
             },
             "resources/list" => json!({ "resources": [
@@ -269,6 +288,7 @@ fn main() {
         cancelled: Vec::new(),
         asked: HashMap::new(),
         next_ask: 0,
+        grown: false,
     };
     let mut input = std::io::stdin().lock();
     let mut out = std::io::stdout().lock();
