@@ -22,6 +22,8 @@ pub struct StreamLog {
     state: Mutex<State>,
     changed: Notify,
     readers: AtomicUsize,
+    /// Whether any connection ever read this log.
+    ever_read: std::sync::atomic::AtomicBool,
 }
 
 struct State {
@@ -49,6 +51,7 @@ impl StreamLog {
             }),
             changed: Notify::new(),
             readers: AtomicUsize::new(0),
+            ever_read: std::sync::atomic::AtomicBool::new(false),
         })
     }
 
@@ -88,6 +91,11 @@ impl StreamLog {
         self.lock().closed
     }
 
+    /// Whether a connection ever read this log.
+    pub fn ever_read(&self) -> bool {
+        self.ever_read.load(Ordering::SeqCst)
+    }
+
     /// Connections currently reading this log.
     pub fn readers(&self) -> usize {
         self.readers.load(Ordering::SeqCst)
@@ -97,6 +105,7 @@ impl StreamLog {
     /// then new ones as they come, until the log is closed.
     pub fn read(self: &Arc<Self>, after: Option<u64>) -> impl Stream<Item = LoggedEvent> + use<> {
         self.readers.fetch_add(1, Ordering::SeqCst);
+        self.ever_read.store(true, Ordering::SeqCst);
         let reader = Reader {
             log: self.clone(),
             next: after.map_or(1, |a| a + 1),

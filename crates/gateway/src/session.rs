@@ -207,6 +207,10 @@ impl Session {
             if old.readers() > 0 {
                 return None;
             }
+            // What was sent before the client first opened its GET stream waits for it.
+            if !old.ever_read() {
+                return Some(old.clone());
+            }
             old.close();
         }
         let log = self.new_log('g');
@@ -214,12 +218,14 @@ impl Session {
         Some(log)
     }
 
-    /// Sends a server-to-client message on the GET stream (buffered for resumption while its
-    /// connection is away); `false` if the client never opened one.
+    /// Sends a server-to-client message on the GET stream, kept (bounded) while no connection
+    /// reads it: before the client first opens it, and for resumption after a disconnect.
     pub fn push(&self, msg: Value) -> bool {
-        lock(&self.get_log)
-            .as_ref()
-            .is_some_and(|log| log.push(msg.to_string()))
+        let log = {
+            let mut current = lock(&self.get_log);
+            current.get_or_insert_with(|| self.new_log('g')).clone()
+        };
+        log.push(msg.to_string())
     }
 }
 

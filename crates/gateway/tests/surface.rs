@@ -275,3 +275,35 @@ async fn a_stuck_server_is_left_out_of_lists_without_holding_up_the_others() {
     assert!(out.get("error").is_some(), "{out}");
     gw.stop().await;
 }
+
+#[tokio::test]
+async fn notifications_sent_before_the_get_stream_opens_wait_for_it() {
+    let gw = TestGateway::start().await;
+    gw.add_server("lib", "library").await;
+    let p = gw.add_profile("early", &["lib"]).await;
+    let mut c = RawClient::new(gw.url("early"), &p.token);
+    c.initialize().await;
+    result(
+        &c,
+        2,
+        "resources/subscribe",
+        json!({"uri": "gigmcp://lib/doc://readme"}),
+    )
+    .await;
+    result(&c, 3, "tools/call", json!({"name": "lib_touch"})).await;
+    let mut stream = c
+        .http
+        .get(&c.url)
+        .bearer_auth(&c.token)
+        .header("accept", "text/event-stream")
+        .header("mcp-session-id", c.session.as_deref().unwrap())
+        .send()
+        .await
+        .unwrap();
+    let got = next_messages(&mut stream, 1, |v| {
+        v["method"] == "notifications/resources/updated"
+    })
+    .await;
+    assert_eq!(got[0]["params"]["uri"], "gigmcp://lib/doc://readme");
+    gw.stop().await;
+}
