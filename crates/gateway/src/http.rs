@@ -205,6 +205,19 @@ impl Gateway {
     }
 }
 
+/// The listener to serve the routes on: small MCP messages and SSE events go out at once
+/// (`TCP_NODELAY`), instead of waiting on the peer's delayed ACK.
+pub fn nodelay(
+    listener: tokio::net::TcpListener,
+) -> impl axum::serve::Listener<Io = tokio::net::TcpStream, Addr = std::net::SocketAddr> {
+    use axum::serve::ListenerExt;
+    listener.tap_io(|tcp| {
+        if let Err(e) = tcp.set_nodelay(true) {
+            tracing::debug!(error = %e, "could not set TCP_NODELAY");
+        }
+    })
+}
+
 /// The HTTP routes.
 pub fn router(gw: Gateway) -> Router {
     Router::new()

@@ -21,4 +21,4 @@ pub mod surface;
 pub mod token;
 
 pub use config::{ConfigError, GatewayConfig};
-pub use http::{Gateway, router};
+pub use http::{Gateway, nodelay, router};

@@ -86,7 +86,7 @@ pub async fn run(args: ServeArgs, store_args: &StoreArgs) -> anyhow::Result<()> 
         "gigmcp listening on http://{} (MCP endpoints at /mcp/p/<profile>)",
         listener.local_addr()?
     );
-    axum::serve(listener, router(gateway.clone()))
+    axum::serve(gigmcp_gateway::nodelay(listener), router(gateway.clone()))
         .with_graceful_shutdown(shutdown_signal())
         .await
         .context("serving HTTP")?;
