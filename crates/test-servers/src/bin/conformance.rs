@@ -1,29 +1,39 @@
 //! `conformance`: the fixtures that the official MCP conformance suite
-//! (`@modelcontextprotocol/conformance` 0.1.16, server scenarios) calls, served over stdio
-//! (newline-delimited JSON-RPC, handshake revisions up to 2025-11-25).
+//! (`@modelcontextprotocol/conformance` 0.1.16 at revision 2025-11-25, and 0.2.0-alpha.12 at the
+//! stateless 2026-07-28, server scenarios) calls, served over stdio (newline-delimited JSON-RPC,
+//! handshake revisions up to 2025-11-25: the gateway bridges it to the stateless revision).
 //!
 //! - tools: `test_simple_text`, `test_image_content`, `test_audio_content`,
 //!   `test_embedded_resource`, `test_multiple_content_types`, `test_tool_with_logging`,
 //!   `test_tool_with_progress`, `test_error_handling`, `test_sampling`, `test_elicitation`,
 //!   `test_elicitation_sep1034_defaults`, `test_elicitation_sep1330_enums`,
-//!   `json_schema_2020_12_tool`, `test_reconnection`;
+//!   `json_schema_2020_12_tool`, `test_reconnection`; for 2026-07-28 also `test_logging_tool`,
+//!   `test_missing_capability` (needs sampling), `test_streaming_elicitation`,
+//!   `test_custom_headers` (an `x-mcp-header` parameter), `test_trigger_tool_change` and
+//!   `test_trigger_prompt_change` (toggle `test_dynamic_tool`/`test_dynamic_prompt` and say the
+//!   list changed), and the `test_input_required_result_*` tools;
 //! - resources `test://static-text`, `test://static-binary`, `test://watched-resource`, the
 //!   template `test://template/{id}/data`, `resources/subscribe` and `resources/unsubscribe`;
 //! - prompts `test_simple_prompt`, `test_prompt_with_arguments`,
-//!   `test_prompt_with_embedded_resource`, `test_prompt_with_image`;
+//!   `test_prompt_with_embedded_resource`, `test_prompt_with_image`,
+//!   `test_input_required_result_prompt` (elicits first);
 //! - `logging/setLevel` (log notifications are filtered by it), `completion/complete`, `ping`.
 //!
-//! Sampling and elicitation are requests to the client: sent only if the client declared the
-//! capability at `initialize` (else the tool returns an error result, as the suite asks), and
-//! waited for at most [`CLIENT_WAIT`]. Input is bounded: lines of at most [`MAX_LINE`] bytes,
-//! at most [`MAX_IN_FLIGHT`] requests handled at once (each on its own thread, so a tool waiting
-//! for the client never blocks the reader).
+//! Sampling, elicitation and roots are requests to the client: sent only if the client declared
+//! the capability at `initialize` (else the tool returns an error result, as the suite asks), and
+//! waited for at most [`CLIENT_WAIT`], or until the client cancels the call that asked. The
+//! `test_input_required_result_*` fixtures ask exactly what the 2026-07-28 scenarios expect in an
+//! `InputRequiredResult`, each request under the JSON-RPC id the scenario expects as its key
+//! (`user_name`, `capital_question`, `client_roots`, `confirm`, `greeting`, `step1`, `step2`,
+//! `user_context`), the ones of one round at once. Input is bounded: lines of at most
+//! [`MAX_LINE`] bytes, at most [`MAX_IN_FLIGHT`] requests handled at once (each on its own
+//! thread, so a tool waiting for the client never blocks the reader).
 #![forbid(unsafe_code)]
 
 use serde_json::{Value, json};
 use std::collections::{HashMap, HashSet};
 use std::io::{BufRead, Write};
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, mpsc};
 use std::time::Duration;
 
@@ -71,9 +81,29 @@ struct Server {
     min_level: AtomicUsize,
     subscriptions: Mutex<HashSet<String>>,
     /// Our requests to the client awaiting an answer, by id.
-    pending: Mutex<HashMap<String, mpsc::Sender<Result<Value, Value>>>>,
+    pending: Mutex<HashMap<String, Pending>>,
     next_id: AtomicU64,
     in_flight: AtomicUsize,
+    /// Whether the tool and the prompt that `test_trigger_*_change` toggle are listed.
+    extra_tool: AtomicBool,
+    extra_prompt: AtomicBool,
+}
+
+/// One of our requests to the client, awaiting its answer.
+struct Pending {
+    /// The id of the client's request whose handling asked (its cancellation drops this).
+    call: String,
+    /// Tells this ask from a later one that reused its id.
+    seq: u64,
+    tx: mpsc::Sender<Result<Value, Value>>,
+}
+
+/// A JSON-RPC id as a map key.
+fn id_key(id: &Value) -> String {
+    match id {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
 }
 
 impl Server {
@@ -101,50 +131,75 @@ impl Server {
         lock(&self.client_caps).get(capability).is_some()
     }
 
-    /// Sends a request to the client and waits (bounded) for its answer.
-    fn ask(&self, method: &str, params: Value) -> Result<Value, String> {
-        let id = format!(
-            "conformance-{}",
-            self.next_id.fetch_add(1, Ordering::Relaxed)
-        );
+    /// Sends a request to the client and waits (bounded) for its answer. `call` is the id of
+    /// the client's request being handled; `key` names the request (its JSON-RPC id), else it
+    /// gets a fresh one. A later request under the same id supersedes this one, and cancelling
+    /// `call` drops it: either ends the wait at once.
+    fn ask(
+        &self,
+        call: &str,
+        key: Option<&str>,
+        method: &str,
+        params: Value,
+    ) -> Result<Value, String> {
+        let seq = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let id = key.map_or_else(|| format!("conformance-{seq}"), str::to_owned);
         let (tx, rx) = mpsc::channel();
-        lock(&self.pending).insert(id.clone(), tx);
+        let pending = Pending {
+            call: call.to_owned(),
+            seq,
+            tx,
+        };
+        lock(&self.pending).insert(id.clone(), pending);
         self.send(&json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params}));
         let answer = rx.recv_timeout(CLIENT_WAIT);
-        lock(&self.pending).remove(&id);
+        {
+            let mut pending = lock(&self.pending);
+            if pending.get(&id).is_some_and(|p| p.seq == seq) {
+                pending.remove(&id);
+            }
+        }
         match answer {
             Ok(Ok(result)) => Ok(result),
             Ok(Err(error)) => Err(format!(
                 "the client answered {method} with an error: {error}"
             )),
-            Err(_) => Err(format!(
+            Err(mpsc::RecvTimeoutError::Timeout) => Err(format!(
                 "the client did not answer {method} within {} s",
                 CLIENT_WAIT.as_secs()
+            )),
+            Err(mpsc::RecvTimeoutError::Disconnected) => Err(format!(
+                "{method} was cancelled, or superseded by a request with the same id"
             )),
         }
     }
 
     /// A response from the client to one of our requests.
     fn answered(&self, msg: &Value) {
-        let key = match &msg["id"] {
-            Value::String(s) => s.clone(),
-            other => other.to_string(),
-        };
-        if let Some(tx) = lock(&self.pending).remove(&key) {
+        if let Some(p) = lock(&self.pending).remove(&id_key(&msg["id"])) {
             let reply = match msg.get("error") {
                 Some(e) => Err(e.clone()),
                 None => Ok(msg.get("result").cloned().unwrap_or(Value::Null)),
             };
-            let _ = tx.send(reply);
+            let _ = p.tx.send(reply);
         }
     }
 
-    fn handle(&self, method: &str, params: &Value) -> RpcResult {
+    /// `notifications/cancelled`: what that request still waits for from the client is
+    /// dropped, so it ends now.
+    fn cancelled(&self, params: &Value) {
+        if let Some(id) = params.get("requestId") {
+            let call = id_key(id);
+            lock(&self.pending).retain(|_, p| p.call != call);
+        }
+    }
+
+    fn handle(&self, call: &str, method: &str, params: &Value) -> RpcResult {
         match method {
             "initialize" => Ok(self.initialize(params)),
             "ping" => Ok(json!({})),
-            "tools/list" => Ok(json!({ "tools": tools() })),
-            "tools/call" => self.call_tool(params),
+            "tools/list" => Ok(json!({ "tools": tools(self.extra_tool.load(Ordering::Relaxed)) })),
+            "tools/call" => self.call_tool(call, params),
             "resources/list" => Ok(json!({ "resources": resources() })),
             "resources/templates/list" => Ok(json!({"resourceTemplates": [{
                 "uriTemplate": "test://template/{id}/data",
@@ -163,11 +218,13 @@ impl Server {
                 lock(&self.subscriptions).remove(uri);
                 Ok(json!({}))
             }
-            "prompts/list" => Ok(json!({ "prompts": prompts() })),
-            "prompts/get" => get_prompt(
-                str_param(params, "name")?,
-                params.get("arguments").unwrap_or(&Value::Null),
-            ),
+            "prompts/list" => Ok(json!({
+                "prompts": prompts(self.extra_prompt.load(Ordering::Relaxed))
+            })),
+            "prompts/get" => match str_param(params, "name")? {
+                "test_input_required_result_prompt" => self.input_required_prompt(call),
+                name => get_prompt(name, params.get("arguments").unwrap_or(&Value::Null)),
+            },
             "logging/setLevel" => {
                 let level = str_param(params, "level")?;
                 let rank = LEVELS
@@ -196,9 +253,9 @@ impl Server {
         json!({
             "protocolVersion": version,
             "capabilities": {
-                "tools": {},
+                "tools": {"listChanged": true},
                 "resources": {"subscribe": true},
-                "prompts": {},
+                "prompts": {"listChanged": true},
                 "logging": {},
                 "completions": {}
             },
@@ -206,7 +263,7 @@ impl Server {
         })
     }
 
-    fn call_tool(&self, params: &Value) -> RpcResult {
+    fn call_tool(&self, call: &str, params: &Value) -> RpcResult {
         let name = str_param(params, "name")?;
         let args = params
             .get("arguments")
@@ -268,6 +325,8 @@ impl Server {
                     return Ok(tool_error("the client does not support sampling"));
                 }
                 let asked = self.ask(
+                    call,
+                    None,
                     "sampling/createMessage",
                     json!({
                         "messages": [{"role": "user", "content": {"type": "text", "text": prompt}}],
@@ -297,7 +356,7 @@ impl Server {
                     },
                     "required": ["username", "email"]
                 });
-                match self.elicit(message, schema) {
+                match self.elicit(call, message, schema) {
                     Ok(result) => vec![text(&format!(
                         "User response: action={}, content={}",
                         result["action"].as_str().unwrap_or("unknown"),
@@ -321,7 +380,7 @@ impl Server {
                         "verified": {"type": "boolean", "default": true}
                     }
                 });
-                match self.elicit("Please review the defaults", schema) {
+                match self.elicit(call, "Please review the defaults", schema) {
                     Ok(result) => vec![elicitation_completed(&result)],
                     Err(e) => return Ok(tool_error(&e)),
                 }
@@ -361,7 +420,7 @@ impl Server {
                         }
                     }
                 });
-                match self.elicit("Please choose", schema) {
+                match self.elicit(call, "Please choose", schema) {
                     Ok(result) => vec![elicitation_completed(&result)],
                     Err(e) => return Ok(tool_error(&e)),
                 }
@@ -373,18 +432,249 @@ impl Server {
                 std::thread::sleep(STEP * 2);
                 vec![text("Reconnection test completed")]
             }
+            "test_logging_tool" => {
+                for data in [
+                    "Logging tool started",
+                    "Logging tool running",
+                    "Logging tool done",
+                ] {
+                    self.log("info", data);
+                    std::thread::sleep(STEP);
+                }
+                vec![text("Logging tool executed successfully")]
+            }
+            "test_trigger_tool_change" => {
+                let listed = !self.extra_tool.fetch_xor(true, Ordering::SeqCst);
+                self.notify("notifications/tools/list_changed", json!({}));
+                vec![text(&format!("test_dynamic_tool listed: {listed}"))]
+            }
+            "test_trigger_prompt_change" => {
+                let listed = !self.extra_prompt.fetch_xor(true, Ordering::SeqCst);
+                self.notify("notifications/prompts/list_changed", json!({}));
+                vec![text(&format!("test_dynamic_prompt listed: {listed}"))]
+            }
+            "test_dynamic_tool" => vec![text("The dynamic tool ran.")],
+            "test_custom_headers" => vec![text(&format!("received: {args}"))],
+            "test_missing_capability" | "test_input_required_result_sampling" => {
+                let key = (name != "test_missing_capability").then_some("capital_question");
+                match self.sample(call, key, "What is the capital of France?", 100) {
+                    Ok(answer) => vec![text(&format!("LLM response: {answer}"))],
+                    Err(e) => return Ok(tool_error(&e)),
+                }
+            }
+            "test_streaming_elicitation" | "test_input_required_result_elicitation" => {
+                let key = (name != "test_streaming_elicitation").then_some("user_name");
+                match self.ask_name(call, key, "What is your name?") {
+                    Ok(name) => vec![text(&format!("Hello, {name}!"))],
+                    Err(e) => return Ok(tool_error(&e)),
+                }
+            }
+            "test_input_required_result_list_roots" => match self.roots(call, "client_roots") {
+                Ok(roots) => vec![text(&format!("Client roots: {roots}"))],
+                Err(e) => return Ok(tool_error(&e)),
+            },
+            "test_input_required_result_request_state"
+            | "test_input_required_result_tampered_state" => {
+                let schema = json!({
+                    "type": "object",
+                    "properties": {"ok": {"type": "boolean"}},
+                    "required": ["ok"]
+                });
+                match self.elicit_as(call, Some("confirm"), "Please confirm", schema) {
+                    Ok(result) => vec![text(&format!(
+                        "state-ok: confirmed={}",
+                        result.pointer("/content/ok").unwrap_or(&Value::Null)
+                    ))],
+                    Err(e) => return Ok(tool_error(&e)),
+                }
+            }
+            "test_input_required_result_multiple_inputs" => {
+                // All three at once, as one round of input.
+                let (name, greeting, roots) = std::thread::scope(|scope| {
+                    let name = scope
+                        .spawn(|| self.ask_name(call, Some("user_name"), "What is your name?"));
+                    let greeting = scope
+                        .spawn(|| self.sample(call, Some("greeting"), "Generate a greeting", 50));
+                    let roots = self.roots(call, "client_roots");
+                    let join = |h: std::thread::ScopedJoinHandle<'_, Result<String, String>>| {
+                        h.join()
+                            .unwrap_or_else(|_| Err("the asking thread panicked".into()))
+                    };
+                    (join(name), join(greeting), roots)
+                });
+                match (name, greeting, roots) {
+                    (Ok(name), Ok(greeting), Ok(roots)) => vec![text(&format!(
+                        "name={name}; greeting={greeting}; roots={roots}"
+                    ))],
+                    (Err(e), _, _) | (_, Err(e), _) | (_, _, Err(e)) => return Ok(tool_error(&e)),
+                }
+            }
+            "test_input_required_result_multi_round" => {
+                let step2 = self
+                    .ask_name(call, Some("step1"), "Step 1: What is your name?")
+                    .and_then(|name| {
+                        let schema = json!({
+                            "type": "object",
+                            "properties": {"color": {"type": "string"}},
+                            "required": ["color"]
+                        });
+                        self.elicit_as(
+                            call,
+                            Some("step2"),
+                            "Step 2: What is your favorite color?",
+                            schema,
+                        )
+                        .map(|r| (name, r))
+                    });
+                match step2 {
+                    Ok((name, r)) => vec![text(&format!(
+                        "{name} likes {}",
+                        r.pointer("/content/color")
+                            .and_then(Value::as_str)
+                            .unwrap_or("no color")
+                    ))],
+                    Err(e) => return Ok(tool_error(&e)),
+                }
+            }
+            "test_input_required_result_capabilities" => {
+                // Asks for what the client declared: elicitation and sampling, at once.
+                let (name, answer) = std::thread::scope(|scope| {
+                    let name = scope
+                        .spawn(|| self.ask_name(call, Some("user_name"), "What is your name?"));
+                    let answer = self.sample(
+                        call,
+                        Some("capital_question"),
+                        "What is the capital of France?",
+                        100,
+                    );
+                    (
+                        name.join()
+                            .unwrap_or_else(|_| Err("the asking thread panicked".into())),
+                        answer,
+                    )
+                });
+                match (name, answer) {
+                    (Err(e1), Err(e2)) => return Ok(tool_error(&format!("{e1}; {e2}"))),
+                    (name, answer) => vec![text(&format!(
+                        "name: {}; LLM response: {}",
+                        name.unwrap_or_else(|e| format!("({e})")),
+                        answer.unwrap_or_else(|e| format!("({e})"))
+                    ))],
+                }
+            }
             other => return Err((-32602, format!("unknown tool: {other}"))),
         };
         Ok(json!({ "content": content }))
     }
 
-    fn elicit(&self, message: &str, schema: Value) -> Result<Value, String> {
+    fn elicit(&self, call: &str, message: &str, schema: Value) -> Result<Value, String> {
+        self.elicit_as(call, None, message, schema)
+    }
+
+    fn elicit_as(
+        &self,
+        call: &str,
+        key: Option<&str>,
+        message: &str,
+        schema: Value,
+    ) -> Result<Value, String> {
         if !self.client_supports("elicitation") {
             return Err("the client does not support elicitation".into());
         }
         self.ask(
+            call,
+            key,
             "elicitation/create",
             json!({"message": message, "requestedSchema": schema}),
+        )
+    }
+
+    /// Elicits `{name: string}`; the name, or why there is none.
+    fn ask_name(&self, call: &str, key: Option<&str>, message: &str) -> Result<String, String> {
+        let schema = json!({
+            "type": "object",
+            "properties": {"name": {"type": "string"}},
+            "required": ["name"]
+        });
+        let result = self.elicit_as(call, key, message, schema)?;
+        match result.pointer("/content/name").and_then(Value::as_str) {
+            Some(name) if result["action"] == "accept" => Ok(truncate(name, 200).to_owned()),
+            _ => Err(format!("no name given (action {})", result["action"])),
+        }
+    }
+
+    /// Samples one user message; the text of the answer.
+    fn sample(
+        &self,
+        call: &str,
+        key: Option<&str>,
+        prompt: &str,
+        max_tokens: u32,
+    ) -> Result<String, String> {
+        if !self.client_supports("sampling") {
+            return Err("the client does not support sampling".into());
+        }
+        let result = self.ask(
+            call,
+            key,
+            "sampling/createMessage",
+            json!({
+                "messages": [{"role": "user", "content": {"type": "text", "text": prompt}}],
+                "maxTokens": max_tokens
+            }),
+        )?;
+        Ok(truncate(
+            result
+                .pointer("/content/text")
+                .and_then(Value::as_str)
+                .unwrap_or_default(),
+            1000,
+        )
+        .to_owned())
+    }
+
+    /// The client's roots (`roots/list`), as their URIs.
+    fn roots(&self, call: &str, key: &str) -> Result<String, String> {
+        if !self.client_supports("roots") {
+            return Err("the client does not support roots".into());
+        }
+        let result = self.ask(call, Some(key), "roots/list", json!({}))?;
+        let uris: Vec<&str> = result["roots"]
+            .as_array()
+            .map(|r| {
+                r.iter()
+                    .take(100)
+                    .filter_map(|r| r["uri"].as_str())
+                    .collect()
+            })
+            .unwrap_or_default();
+        Ok(uris.join(", "))
+    }
+
+    /// `test_input_required_result_prompt`: asks the client for its context first.
+    fn input_required_prompt(&self, call: &str) -> RpcResult {
+        let schema = json!({
+            "type": "object",
+            "properties": {"context": {"type": "string"}},
+            "required": ["context"]
+        });
+        let result = self
+            .elicit_as(
+                call,
+                Some("user_context"),
+                "What context should the prompt use?",
+                schema,
+            )
+            .map_err(|e| (-32603, e))?;
+        let context = result
+            .pointer("/content/context")
+            .and_then(Value::as_str)
+            .unwrap_or("none");
+        Ok(
+            json!({"messages": [{"role": "user", "content": text(&format!(
+                "Answer with this context in mind: {}",
+                truncate(context, 1000)
+            ))}]}),
         )
     }
 }
@@ -424,8 +714,9 @@ fn no_args(name: &str, description: &str) -> Value {
     })
 }
 
-fn tools() -> Vec<Value> {
-    vec![
+/// The tools; `extra` adds `test_dynamic_tool` (toggled by `test_trigger_tool_change`).
+fn tools(extra: bool) -> Vec<Value> {
+    let mut tools = vec![
         no_args("test_simple_text", "Returns a simple text response."),
         no_args("test_image_content", "Returns a 1x1 PNG image."),
         no_args("test_audio_content", "Returns a short WAV clip."),
@@ -480,6 +771,7 @@ fn tools() -> Vec<Value> {
                 "type": "object",
                 "$defs": {
                     "address": {
+                        "$anchor": "addressDef",
                         "type": "object",
                         "properties": {
                             "street": {"type": "string"},
@@ -489,8 +781,18 @@ fn tools() -> Vec<Value> {
                 },
                 "properties": {
                     "name": {"type": "string"},
-                    "address": {"$ref": "#/$defs/address"}
+                    "address": {"$ref": "#/$defs/address"},
+                    "contactMethod": {"type": "string", "enum": ["phone", "email"]},
+                    "phone": {"type": "string"},
+                    "email": {"type": "string"}
                 },
+                "allOf": [{"anyOf": [{"required": ["phone"]}, {"required": ["email"]}]}],
+                "if": {
+                    "properties": {"contactMethod": {"const": "phone"}},
+                    "required": ["contactMethod"]
+                },
+                "then": {"required": ["phone"]},
+                "else": {"required": ["email"]},
                 "additionalProperties": false
             }
         }),
@@ -498,7 +800,79 @@ fn tools() -> Vec<Value> {
             "test_reconnection",
             "Answers after a short delay (SSE polling scenario).",
         ),
-    ]
+        no_args(
+            "test_logging_tool",
+            "Sends three info log notifications while it runs.",
+        ),
+        no_args(
+            "test_trigger_tool_change",
+            "Lists or unlists test_dynamic_tool and says the tool list changed.",
+        ),
+        no_args(
+            "test_trigger_prompt_change",
+            "Lists or unlists test_dynamic_prompt and says the prompt list changed.",
+        ),
+        json!({
+            "name": "test_custom_headers",
+            "description": "Echoes its arguments; `region` travels in the Mcp-Param-Region header.",
+            "inputSchema": {
+                "type": "object",
+                "properties": {
+                    "region": {"type": "string", "description": "A region", "x-mcp-header": "Region"},
+                    "query": {"type": "string", "description": "Not mirrored in a header"}
+                },
+                "required": ["region"]
+            }
+        }),
+        no_args(
+            "test_missing_capability",
+            "Needs sampling: asks the client what the capital of France is.",
+        ),
+        no_args(
+            "test_streaming_elicitation",
+            "Needs elicitation: asks the client for a name.",
+        ),
+    ];
+    for (name, description) in [
+        (
+            "test_input_required_result_elicitation",
+            "Elicits `user_name`, then greets.",
+        ),
+        (
+            "test_input_required_result_sampling",
+            "Samples `capital_question`.",
+        ),
+        (
+            "test_input_required_result_list_roots",
+            "Asks for `client_roots` (roots/list).",
+        ),
+        (
+            "test_input_required_result_request_state",
+            "Elicits `confirm`; answers state-ok.",
+        ),
+        (
+            "test_input_required_result_multiple_inputs",
+            "Asks `user_name`, `greeting` and `client_roots` at once.",
+        ),
+        (
+            "test_input_required_result_multi_round",
+            "Elicits `step1`, then `step2`.",
+        ),
+        (
+            "test_input_required_result_tampered_state",
+            "Elicits `confirm`.",
+        ),
+        (
+            "test_input_required_result_capabilities",
+            "Elicits `user_name` and samples `capital_question` at once.",
+        ),
+    ] {
+        tools.push(no_args(name, description));
+    }
+    if extra {
+        tools.push(no_args("test_dynamic_tool", "Listed while toggled on."));
+    }
+    tools
 }
 
 fn resources() -> Vec<Value> {
@@ -570,7 +944,8 @@ fn truncate(s: &str, max: usize) -> &str {
     }
 }
 
-fn prompts() -> Vec<Value> {
+/// The prompts; `extra` adds `test_dynamic_prompt` (toggled by `test_trigger_prompt_change`).
+fn prompts(extra: bool) -> Vec<Value> {
     let arg = |name: &str, description: &str| json!({"name": name, "description": description, "required": true});
     vec![
         json!({"name": "test_simple_prompt", "description": "A simple prompt without arguments"}),
@@ -585,7 +960,18 @@ fn prompts() -> Vec<Value> {
             "arguments": [arg("resourceUri", "URI of the resource to embed")]
         }),
         json!({"name": "test_prompt_with_image", "description": "A prompt with an image"}),
+        json!({
+            "name": "test_input_required_result_prompt",
+            "description": "Elicits `user_context` from the client first"
+        }),
     ]
+    .into_iter()
+    .chain(
+        extra.then(
+            || json!({"name": "test_dynamic_prompt", "description": "Listed while toggled on"}),
+        ),
+    )
+    .collect()
 }
 
 fn get_prompt(name: &str, args: &Value) -> RpcResult {
@@ -610,6 +996,7 @@ fn get_prompt(name: &str, args: &Value) -> RpcResult {
             }})),
             user(text("Please process the embedded resource above.")),
         ],
+        "test_dynamic_prompt" => vec![user(text("The dynamic prompt."))],
         "test_prompt_with_image" => {
             vec![user(image()), user(text("Please analyze the image above."))]
         }
@@ -701,6 +1088,8 @@ fn main() {
         pending: Mutex::new(HashMap::new()),
         next_id: AtomicU64::new(1),
         in_flight: AtomicUsize::new(0),
+        extra_tool: AtomicBool::new(false),
+        extra_prompt: AtomicBool::new(false),
     });
     let stdin = std::io::stdin();
     let mut input = stdin.lock();
@@ -733,13 +1122,18 @@ fn main() {
             continue;
         };
         let Some(id) = msg.get("id").cloned() else {
-            continue; // a notification: initialized, cancelled, ...
+            // a notification: initialized, cancelled, ...
+            if method == "notifications/cancelled" {
+                server.cancelled(msg.get("params").unwrap_or(&Value::Null));
+            }
+            continue;
         };
         let method = method.to_string();
         let params = msg.get("params").cloned().unwrap_or(Value::Null);
         if method == "initialize" {
             // Answered in order, before anything that follows it.
-            server.send(&reply(id, server.handle(&method, &params)));
+            let outcome = server.handle(&id_key(&id), &method, &params);
+            server.send(&reply(id, outcome));
             continue;
         }
         if server.in_flight.fetch_add(1, Ordering::SeqCst) >= MAX_IN_FLIGHT {
@@ -753,7 +1147,7 @@ fn main() {
         let worker = Arc::clone(&server);
         let refused = id.clone();
         let spawned = std::thread::Builder::new().spawn(move || {
-            let outcome = worker.handle(&method, &params);
+            let outcome = worker.handle(&id_key(&id), &method, &params);
             worker.send(&reply(id, outcome));
             worker.in_flight.fetch_sub(1, Ordering::SeqCst);
         });
