@@ -177,7 +177,9 @@ async fn main() {
         .unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
-    tokio::spawn(axum::serve(gigmcp_gateway::nodelay(listener), router(gateway.clone())).into_future());
+    tokio::spawn(
+        axum::serve(gigmcp_gateway::nodelay(listener), router(gateway.clone())).into_future(),
+    );
     let http = reqwest::Client::builder()
         .pool_max_idle_per_host(2 * CLIENTS)
         .build()

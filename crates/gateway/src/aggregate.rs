@@ -55,7 +55,7 @@ pub async fn handle(
         "tools/list" if state.profile.meta_tools => Ok(meta::list(gw, state, session).await),
         "tools/list" => list_tools(gw, state, params).await,
         "tools/call" => call_tool(gw, state, ctx, params).await,
-        other => match crate::surface::handle(gw, state, session, other, params).await {
+        other => match crate::surface::handle(gw, state, ctx, other, params).await {
             Some(result) => result,
             None => Err(ErrorObject::new(
                 code::METHOD_NOT_FOUND,

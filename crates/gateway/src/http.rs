@@ -526,11 +526,11 @@ async fn post_message(
         Err(e) => return rpc_error(StatusCode::BAD_REQUEST, None, e.to_error_object()),
     };
     match msg {
-        Message::Request { id, method, params } if method == "initialize" => {
-            initialize(gw, &state, kind, id, params).await
-        }
         msg if crate::modern::is_modern(&headers, &msg) => {
             crate::modern::handle(arc_gw.0.clone(), state.clone(), &headers, msg).await
+        }
+        Message::Request { id, method, params } if method == "initialize" => {
+            initialize(gw, &state, kind, id, params).await
         }
         Message::Request { id, method, params } => {
             let session = match session_of(gw, profile, &headers) {

@@ -41,6 +41,12 @@ pub const METHOD_HEADER: &str = "mcp-method";
 pub const NAME_HEADER: &str = "mcp-name";
 /// A header is missing or disagrees with the body.
 pub const HEADER_MISMATCH: i64 = -32020;
+/// The request needs a capability the client did not declare.
+pub const MISSING_CAPABILITY: i64 = -32021;
+/// A handshake server's "resource not found".
+const LEGACY_RESOURCE_NOT_FOUND: i64 = -32002;
+/// Requests whose server may ask the client for input while answering.
+const INTERACTIVE: &[&str] = &["tools/call", "prompts/get", "resources/read"];
 /// Methods of the handshake era that the stateless revision removed.
 const REMOVED: &[&str] = &[
     "ping",
@@ -91,15 +97,6 @@ fn mismatch(id: &Id, why: String) -> Box<Response> {
     ))
 }
 
-/// Every revision this gateway speaks, for -32022's `supported`.
-fn all_versions() -> Vec<&'static str> {
-    MODERN_VERSIONS
-        .iter()
-        .chain(version::LEGACY_VERSIONS)
-        .copied()
-        .collect()
-}
-
 /// `=?base64?…?=` header values carry what plain ASCII cannot.
 fn decode_header_value(v: &str) -> Option<String> {
     match v
@@ -139,25 +136,32 @@ fn check_headers(
                     version::LEGACY_VERSIONS.join(", ")
                 ),
             )
-            .with_data(json!({ "supported": all_versions(), "requested": requested })),
+            // what server/discover would list: the revisions spoken without a session
+            .with_data(json!({ "supported": MODERN_VERSIONS, "requested": requested })),
         )));
     }
-    match meta_version {
-        Some(v) if v != requested => {
-            return Err(mismatch(
-                id,
+    let meta = params.and_then(|p| p.get("_meta"));
+    let caps = meta.and_then(|m| m.get(META_CLIENT_CAPABILITIES));
+    if meta_version.is_none() || !caps.is_some_and(Value::is_object) {
+        return Err(Box::new(error(
+            StatusCode::BAD_REQUEST,
+            Some(id.clone()),
+            ErrorObject::new(
+                code::INVALID_PARAMS,
                 format!(
-                    "MCP-Protocol-Version {requested:?} differs from _meta {META_VERSION} {v:?}"
+                    "params._meta must carry {META_VERSION} and {META_CLIENT_CAPABILITIES} (an \
+                     object) on every request of the stateless revision"
                 ),
-            ));
-        }
-        None if method != "server/discover" => {
-            return Err(mismatch(
-                id,
-                format!("params._meta must carry {META_VERSION} (and {META_CLIENT_CAPABILITIES})"),
-            ));
-        }
-        _ => {}
+            ),
+        )));
+    }
+    if let Some(v) = meta_version
+        && v != requested
+    {
+        return Err(mismatch(
+            id,
+            format!("MCP-Protocol-Version {requested:?} differs from _meta {META_VERSION} {v:?}"),
+        ));
     }
     match header(headers, METHOD_HEADER) {
         Some(m) if m == method => {}
@@ -308,15 +312,35 @@ pub async fn handle(
     if method == "subscriptions/listen" {
         return listen(&gw, &state, id, params).await;
     }
-    if method == "tools/call" {
-        if crate::http::accepts(headers, "text/event-stream") {
-            return stream(gw, state, session, id, params);
+    if method == "tools/call"
+        && let Err(resp) = check_param_headers(&gw, &state, headers, &id, params.as_ref()).await
+    {
+        return *resp;
+    }
+    if INTERACTIVE.contains(&method.as_str()) {
+        let wants_progress = params
+            .as_ref()
+            .and_then(|p| p.get("_meta"))
+            .and_then(|m| m.get("progressToken"))
+            .is_some();
+        // A stream only pays when there is progress to carry; otherwise one JSON answer (and
+        // its HTTP status) does, and a closed connection cancels the call all the same.
+        if wants_progress && crate::http::accepts(headers, "text/event-stream") {
+            return stream(gw, state, session, id, method, params);
         }
-        let reply = match call_tool(&gw, &state, session, &id, params, None).await {
-            Ok(result) => Message::response(id, result),
-            Err(e) => Message::error(Some(id), e),
+        let uri = params.as_ref().and_then(|p| p.get("uri")).cloned();
+        return match call_interactive(&gw, &state, session, &id, &method, params, None).await {
+            Ok(result) => json_response(Message::response(id, result)),
+            Err(e) => {
+                let e = resource_not_found(&method, e, uri);
+                let status = match e.code {
+                    MISSING_CAPABILITY => StatusCode::BAD_REQUEST,
+                    code::METHOD_NOT_FOUND => StatusCode::NOT_FOUND,
+                    _ => StatusCode::OK,
+                };
+                error(status, Some(id), e)
+            }
         };
-        return json_response(reply);
     }
     let ctx = CallContext {
         session,
@@ -332,6 +356,66 @@ pub async fn handle(
         Err(e) if e.code == code::METHOD_NOT_FOUND => error(StatusCode::NOT_FOUND, Some(id), e),
         Err(e) => json_response(Message::error(Some(id), e)),
     }
+}
+
+/// Tool arguments the tool's schema marks `x-mcp-header: <Name>` travel also as
+/// `Mcp-Param-<Name>` headers (so that HTTP infrastructure can route on them); each must agree
+/// with the body.
+async fn check_param_headers(
+    gw: &Inner,
+    state: &ProfileState,
+    headers: &HeaderMap,
+    id: &Id,
+    params: Option<&Value>,
+) -> Result<(), Box<Response>> {
+    let Some(name) = params.and_then(|p| p.get("name")).and_then(Value::as_str) else {
+        return Ok(());
+    };
+    // an unknown or hidden tool is refused later, with its own error
+    let Ok((_, spec)) = aggregate::resolve(gw, state, name).await else {
+        return Ok(());
+    };
+    let Some(props) = spec
+        .get("inputSchema")
+        .and_then(|s| s.get("properties"))
+        .and_then(Value::as_object)
+    else {
+        return Ok(());
+    };
+    let args = params.and_then(|p| p.get("arguments"));
+    for (prop, schema) in props {
+        let Some(header_name) = schema.get("x-mcp-header").and_then(Value::as_str) else {
+            continue;
+        };
+        let Some(value) = args.and_then(|a| a.get(prop)) else {
+            continue;
+        };
+        let expected = match value {
+            Value::String(s) => s.clone(),
+            Value::Null => continue,
+            other => other.to_string(),
+        };
+        let header_key = format!("mcp-param-{}", header_name.to_ascii_lowercase());
+        let given = header(headers, &header_key).map(decode_header_value);
+        if given != Some(Some(expected)) {
+            return Err(mismatch(
+                id,
+                format!(
+                    "the Mcp-Param-{header_name} header must carry argument {prop:?} as the body \
+                     has it (base64 as =?base64?…?= for what plain ASCII cannot carry)"
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// This revision reports a missing resource as -32602 with its URI.
+fn resource_not_found(method: &str, e: ErrorObject, uri: Option<Value>) -> ErrorObject {
+    if method != "resources/read" || e.code != LEGACY_RESOURCE_NOT_FOUND {
+        return e;
+    }
+    ErrorObject::new(code::INVALID_PARAMS, e.message).with_data(json!({ "uri": uri }))
 }
 
 fn json_response(msg: Message) -> Response {
@@ -368,6 +452,7 @@ impl RunningCall {
         state: Arc<ProfileState>,
         session: Arc<Session>,
         id: Id,
+        method: String,
         params: Option<Value>,
         related: Option<Arc<StreamLog>>,
     ) -> Self {
@@ -380,7 +465,7 @@ impl RunningCall {
             inputs: Some(inputs_tx),
         };
         let task = tokio::spawn(async move {
-            let r = aggregate::handle(&gw, &state, &ctx, "tools/call", params).await;
+            let r = aggregate::handle(&gw, &state, &ctx, &method, params).await;
             let _ = done_tx.send(r);
         });
         RunningCall {
@@ -404,8 +489,8 @@ impl RunningCall {
 /// A call waiting for a stateless client's input, under the `requestState` it was given.
 struct ParkedCall {
     call: RunningCall,
-    waiting: InputRequest,
-    key: String,
+    /// The backend's requests, each under the key the client answers it with.
+    waiting: Vec<(String, InputRequest)>,
     profile: gigmcp_store::ProfileId,
     expires: Instant,
 }
@@ -446,51 +531,88 @@ impl ParkedCalls {
     }
 }
 
-/// `tools/call` in the stateless revision: the answer, or an `InputRequiredResult` when the
-/// backend asks the client something (elicitation, sampling). The client then retries the
-/// call with `inputResponses` and the `requestState` it got; the gateway hands the answer to
-/// the backend, still working on the original call, and waits for what comes next. Calls are
-/// parked in this gateway's memory, so a retry must reach the same replica.
-async fn call_tool(
+/// The key a backend's request goes under in `inputRequests`: its own JSON-RPC id.
+fn input_key(id: &Id) -> String {
+    match id {
+        Id::Str(s) => s.clone(),
+        Id::Num(n) => n.to_string(),
+    }
+}
+
+/// The client capability a backend's request needs.
+fn needed_capability(method: &str) -> &'static str {
+    match method {
+        "sampling/createMessage" => "sampling",
+        "roots/list" => "roots",
+        _ => "elicitation",
+    }
+}
+
+/// Hands the client's answer to the backend that asked.
+async fn answer_backend(input: &InputRequest, answer: Value) -> Result<(), ErrorObject> {
+    if let Some(backend) = input.backend.upgrade() {
+        let reply = Message::Response {
+            id: input.backend_id.clone(),
+            result: answer,
+        };
+        backend
+            .client
+            .reply(reply)
+            .await
+            .map_err(|e| ErrorObject::new(code::SERVER_UNAVAILABLE, e.to_string()))?;
+    }
+    Ok(())
+}
+
+/// An interactive request (`tools/call`, `prompts/get`, `resources/read`) in the stateless
+/// revision: the answer, or an `InputRequiredResult` when the backend asks the client
+/// something (elicitation, sampling). The client then retries with `inputResponses` (keyed by
+/// the backend's own request ids) and the `requestState` it got; the gateway hands the answers
+/// to the backend, still working on the original request, and waits for what comes next.
+/// Answers a first request already carries are used as they are needed. Calls are parked in
+/// this gateway's memory, so a retry must reach the same replica.
+async fn call_interactive(
     gw: &Arc<Inner>,
     state: &Arc<ProfileState>,
     session: Arc<Session>,
     id: &Id,
+    method: &str,
     params: Option<Value>,
     related: Option<Arc<StreamLog>>,
 ) -> Result<Value, ErrorObject> {
+    let responses: Map<String, Value> = params
+        .as_ref()
+        .and_then(|p| p.get("inputResponses"))
+        .and_then(Value::as_object)
+        .cloned()
+        .unwrap_or_default();
     let token = params
         .as_ref()
         .and_then(|p| p.get("requestState"))
-        .and_then(Value::as_str);
+        .and_then(Value::as_str)
+        .map(str::to_owned);
+    let caps = session.clone();
     let mut call = match token {
         Some(token) => {
-            let parked = gw.parked.take(token, state.profile.id).ok_or_else(|| {
+            let parked = gw.parked.take(&token, state.profile.id).ok_or_else(|| {
                 ErrorObject::new(
                     code::INVALID_PARAMS,
-                    "requestState names no call waiting for input here (expired, answered, or \
-                     from another gateway): call the tool again without it",
+                    "requestState names no request waiting for input here (expired, answered, \
+                     or from another gateway): send the request again without it",
                 )
             })?;
-            let answer = params
-                .as_ref()
-                .and_then(|p| p.get("inputResponses"))
-                .and_then(|r| r.get(&parked.key))
-                .cloned()
-                .ok_or_else(|| {
-                    ErrorObject::new(
-                        code::INVALID_PARAMS,
-                        format!("inputResponses must answer {:?}", parked.key),
-                    )
-                })?;
-            if let Some(backend) = parked.waiting.backend.upgrade() {
-                let reply = Message::Response {
-                    id: parked.waiting.backend_id.clone(),
-                    result: answer,
-                };
-                if let Err(e) = backend.client.reply(reply).await {
-                    return Err(ErrorObject::new(code::SERVER_UNAVAILABLE, e.to_string()));
-                }
+            for (key, input) in &parked.waiting {
+                let answer = responses
+                    .get(key)
+                    .filter(|a| a.is_object())
+                    .cloned()
+                    .ok_or_else(|| {
+                        ErrorObject::new(
+                            code::INVALID_PARAMS,
+                            format!("inputResponses must answer {key:?} with an object"),
+                        )
+                    })?;
+                answer_backend(input, answer).await?;
             }
             parked.call
         }
@@ -499,45 +621,93 @@ async fn call_tool(
             state.clone(),
             session,
             id.clone(),
+            method.to_owned(),
             params,
             related,
         ),
     };
-    match call.next().await {
-        Step::Done(result) => result.map(|mut r| {
-            decorate("tools/call", &mut r);
-            r
-        }),
-        Step::Input(input) => {
-            let mut bytes = [0u8; 24];
-            getrandom::fill(&mut bytes).expect("the OS random source is available");
-            let token = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes);
-            let key = "input".to_string();
+    loop {
+        let first = match call.next().await {
+            Step::Done(result) => {
+                return result.map(|mut r| {
+                    decorate(method, &mut r);
+                    r
+                });
+            }
+            Step::Input(input) => input,
+        };
+        // Requests the backend sends together go to the client together.
+        let mut inputs = vec![first];
+        while inputs.len() < 16 {
+            match tokio::time::timeout(Duration::from_millis(20), call.inputs.recv()).await {
+                Ok(Some(more)) => inputs.push(more),
+                _ => break,
+            }
+        }
+        let mut waiting = Vec::new();
+        for input in inputs {
+            let key = input_key(&input.backend_id);
+            // answered already (a first request may carry answers): used as it is
+            if let Some(answer) = responses.get(&key).filter(|a| a.is_object()) {
+                answer_backend(&input, answer.clone()).await?;
+                continue;
+            }
+            let capability = needed_capability(&input.method);
+            if !caps.client_supports(capability) {
+                let refusal = ErrorObject::new(
+                    code::METHOD_NOT_FOUND,
+                    format!("the client did not declare the {capability} capability"),
+                );
+                if let Some(b) = input.backend.upgrade() {
+                    let _ = b
+                        .client
+                        .reply(Message::error(Some(input.backend_id.clone()), refusal))
+                        .await;
+                }
+                return Err(ErrorObject::new(
+                    MISSING_CAPABILITY,
+                    format!(
+                        "the server needs the client's {capability} capability for this request, \
+                         and the client did not declare it"
+                    ),
+                )
+                .with_data(json!({ "requiredCapabilities": { capability: {} } })));
+            }
+            waiting.push((key, input));
+        }
+        if waiting.is_empty() {
+            continue;
+        }
+        let mut bytes = [0u8; 24];
+        getrandom::fill(&mut bytes).expect("the OS random source is available");
+        let token = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes);
+        let mut requests = Map::new();
+        for (key, input) in &waiting {
             let mut request = json!({ "method": input.method });
             if let Some(p) = &input.params {
                 request["params"] = p.clone();
             }
-            let mut result = json!({
-                "resultType": "input_required",
-                "inputRequests": { key.clone(): request },
-                "requestState": token,
-            });
-            decorate("tools/call", &mut result);
-            let parked = ParkedCall {
-                call,
-                waiting: input,
-                key,
-                profile: state.profile.id,
-                expires: Instant::now() + gw.config.call_timeout,
-            };
-            if !gw.parked.park(token, parked) {
-                return Err(ErrorObject::new(
-                    code::SERVER_UNAVAILABLE,
-                    "too many calls are waiting for input; try again later",
-                ));
-            }
-            Ok(result)
+            requests.insert(key.clone(), request);
         }
+        let mut result = json!({
+            "resultType": "input_required",
+            "inputRequests": requests,
+            "requestState": token,
+        });
+        decorate(method, &mut result);
+        let parked = ParkedCall {
+            call,
+            waiting,
+            profile: state.profile.id,
+            expires: Instant::now() + gw.config.call_timeout,
+        };
+        if !gw.parked.park(token, parked) {
+            return Err(ErrorObject::new(
+                code::SERVER_UNAVAILABLE,
+                "too many requests are waiting for input; try again later",
+            ));
+        }
+        return Ok(result);
     }
 }
 
@@ -729,6 +899,7 @@ fn stream(
     state: Arc<ProfileState>,
     session: Arc<Session>,
     id: Id,
+    method: String,
     params: Option<Value>,
 ) -> Response {
     let log = session.new_log('m');
@@ -738,7 +909,7 @@ fn stream(
         // Dropping the call when the client is gone cancels it at the backend (or before it
         // gets there).
         let outcome = tokio::select! {
-            r = call_tool(&gw, &state, session, &id, params, Some(writer.clone())) => r,
+            r = call_interactive(&gw, &state, session, &id, &method, params, Some(writer.clone())) => r,
             Ok(()) = &mut client_gone => return,
         };
         let reply = match outcome {

@@ -648,7 +648,8 @@ fn ask_client(
             )));
         }
     };
-    if !ctx.session.client_supports(capability) {
+    // (a stateless client's capabilities are checked where its InputRequiredResult is made)
+    if !ctx.session.is_detached() && !ctx.session.client_supports(capability) {
         return Err(refuse(format!(
             "{method}: the client did not declare the {capability} capability"
         )));

@@ -9,6 +9,7 @@
 //! The same rewriting applies to URIs inside results (resource links and embedded resources in
 //! tool results and prompt messages, `resources/read` contents) and in notifications.
 
+use crate::calls::CallContext;
 use crate::http::Inner;
 use crate::profiles::Naming;
 use crate::profiles::ProfileState;
@@ -324,11 +325,12 @@ pub async fn subscribe_backend(gw: &Inner, state: &ProfileState, uri: &str) -> b
 async fn read_resource(
     gw: &Inner,
     state: &ProfileState,
+    ctx: &CallContext,
     params: Option<Value>,
 ) -> Result<Value, ErrorObject> {
     let (server, backend, params) = route_uri(gw, state, "resources/read", params).await?;
     let mut result = backend
-        .request("resources/read", Some(Value::Object(params)))
+        .call("resources/read", Value::Object(params), ctx)
         .await
         .map_err(|e| e.to_error_object())?;
     if let Some(contents) = result.get_mut("contents").and_then(Value::as_array_mut) {
@@ -373,6 +375,7 @@ async fn subscription(
 async fn get_prompt(
     gw: &Inner,
     state: &ProfileState,
+    ctx: &CallContext,
     params: Option<Value>,
 ) -> Result<Value, ErrorObject> {
     let mut params = params_object(params, "prompts/get")?;
@@ -383,7 +386,7 @@ async fn get_prompt(
     let backend = backend_of(gw, state, server, "prompts", || unknown("prompt", &name)).await?;
     params.insert("name".into(), Value::String(prompt.to_owned()));
     let mut result = backend
-        .request("prompts/get", Some(Value::Object(params)))
+        .call("prompts/get", Value::Object(params), ctx)
         .await
         .map_err(|e| e.to_error_object())?;
     if let Some(messages) = result.get_mut("messages").and_then(Value::as_array_mut) {
@@ -471,10 +474,11 @@ async fn set_level(
 pub async fn handle(
     gw: &Inner,
     state: &ProfileState,
-    session: &Session,
+    ctx: &CallContext,
     method: &str,
     params: Option<Value>,
 ) -> Option<Result<Value, ErrorObject>> {
+    let session = &*ctx.session;
     let p = params.as_ref();
     let naming = state.naming();
     Some(match method {
@@ -496,7 +500,7 @@ pub async fn handle(
             )
             .await
         }
-        "resources/read" => read_resource(gw, state, params).await,
+        "resources/read" => read_resource(gw, state, ctx, params).await,
         "resources/subscribe" | "resources/unsubscribe" => {
             subscription(gw, state, session, method, params).await
         }
@@ -506,7 +510,7 @@ pub async fn handle(
             })
             .await
         }
-        "prompts/get" => get_prompt(gw, state, params).await,
+        "prompts/get" => get_prompt(gw, state, ctx, params).await,
         "completion/complete" => complete(gw, state, params).await,
         "logging/setLevel" => set_level(gw, state, params).await,
         _ => return None,

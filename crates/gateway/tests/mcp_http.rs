@@ -289,11 +289,12 @@ async fn bad_input_gets_the_spec_status_and_a_clear_message() {
 }
 
 #[tokio::test]
-async fn server_discover_at_a_handshake_revision_names_every_revision_spoken() {
+async fn server_discover_names_the_sessionless_revision_and_needs_its_envelope() {
     let (gw, p) = gateway_with_echo().await;
     let c = RawClient::new(gw.url("dev"), &p.token);
     let discover = r#"{"jsonrpc":"2.0","id":1,"method":"server/discover","params":{}}"#;
-    // a probe at a handshake-era revision: -32022 with what the gateway speaks, both eras
+    // a probe at a handshake-era revision: -32022 with the revision spoken without a session
+    // (the message says the others need initialize)
     let r = c
         .post_with(
             discover,
@@ -308,18 +309,33 @@ async fn server_discover_at_a_handshake_revision_names_every_revision_spoken() {
     assert_eq!(r.status(), 400);
     let v: Value = r.json().await.unwrap();
     assert_eq!(v["error"]["code"], -32022);
-    let supported = v["error"]["data"]["supported"].as_array().unwrap();
-    assert!(supported.contains(&json!("2025-11-25")), "{v}");
-    assert!(supported.contains(&json!("2026-07-28")), "{v}");
-    // the stateless revision, but no Mcp-Method header: -32020
+    assert_eq!(
+        v["error"]["data"]["supported"],
+        json!(["2026-07-28"]),
+        "{v}"
+    );
+    assert!(
+        v["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("after initialize"),
+        "{v}"
+    );
+    // the stateless revision without its _meta envelope: -32602
     let r = c
-        .post_with(discover, &[("mcp-protocol-version", "2026-07-28")])
+        .post_with(
+            discover,
+            &[
+                ("mcp-protocol-version", "2026-07-28"),
+                ("mcp-method", "server/discover"),
+            ],
+        )
         .send()
         .await
         .unwrap();
     assert_eq!(r.status(), 400);
     let v: Value = r.json().await.unwrap();
-    assert_eq!(v["error"]["code"], -32020, "{v}");
+    assert_eq!(v["error"]["code"], -32602, "{v}");
     gw.stop().await;
 }
 

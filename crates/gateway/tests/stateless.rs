@@ -289,7 +289,7 @@ async fn a_backend_s_elicitation_becomes_an_input_required_result_answered_on_re
     let (_, done) = m
         .json(
             "tools/call",
-            json!({"name": "lib_sample", "arguments": {}, "_meta": caps,
+            json!({"name": "lib_sample", "arguments": {}, "_meta": caps.clone(),
                 "inputResponses": {key: {"role": "assistant", "model": "m",
                     "content": {"type": "text", "text": "4"}}},
                 "requestState": r["requestState"]}),
@@ -297,14 +297,29 @@ async fn a_backend_s_elicitation_becomes_an_input_required_result_answered_on_re
         .await;
     assert_eq!(done["result"]["content"][0]["text"], "sampled: 4", "{done}");
 
-    // a client that declared no elicitation is not asked
-    let (_, plain) = m
+    // a client that declared no elicitation is not asked: 400, -32021, naming what is missing
+    let (status, plain) = m
         .json("tools/call", json!({"name": "lib_ask", "arguments": {}}))
         .await;
-    let text = plain["result"]["content"][0]["text"]
-        .as_str()
-        .unwrap_or_default();
-    assert!(text.contains("elicitation capability"), "{plain}");
+    assert_eq!(status, 400, "{plain}");
+    assert_eq!(plain["error"]["code"], -32021, "{plain}");
+    assert_eq!(
+        plain["error"]["data"]["requiredCapabilities"],
+        json!({"elicitation": {}})
+    );
+
+    // answers a first request already carries are used when the server asks
+    let (_, direct) = m
+        .json(
+            "tools/call",
+            json!({"name": "lib_ask", "arguments": {}, "_meta": caps,
+                "inputResponses": {"ask-4": {"action": "decline"}, "unrelated": {}}}),
+        )
+        .await;
+    assert_eq!(
+        direct["result"]["content"][0]["text"], r#"answer: {"action":"decline"}"#,
+        "{direct}"
+    );
     gw.stop().await;
 }
 

@@ -70,7 +70,9 @@ impl TestGateway {
         let addr = listener.local_addr().unwrap();
         let app = router(gateway.clone());
         let server = tokio::spawn(async move {
-            axum::serve(gigmcp_gateway::nodelay(listener), app).await.unwrap();
+            axum::serve(gigmcp_gateway::nodelay(listener), app)
+                .await
+                .unwrap();
         });
         TestGateway {
             gateway,
