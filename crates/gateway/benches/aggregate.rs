@@ -45,7 +45,11 @@ struct Session {
     token: String,
     /// `None`: the stateless 2026-07-28 revision (no session).
     id: Option<String>,
+    /// The `Accept` header: SDK clients accept both, so tool calls come back as SSE.
+    accept: &'static str,
 }
+
+const ACCEPT_BOTH: &str = "application/json, text/event-stream";
 
 impl Session {
     async fn open(http: &reqwest::Client, url: &str, token: &str) -> Self {
@@ -66,6 +70,7 @@ impl Session {
             url: url.into(),
             token: token.into(),
             id: Some(id),
+            accept: ACCEPT_BOTH,
         }
     }
 
@@ -75,6 +80,7 @@ impl Session {
             url: url.into(),
             token: token.into(),
             id: None,
+            accept: ACCEPT_BOTH,
         }
     }
 
@@ -87,7 +93,7 @@ impl Session {
             .post(&self.url)
             .bearer_auth(&self.token)
             .header("content-type", "application/json")
-            .header("accept", "application/json, text/event-stream");
+            .header("accept", self.accept);
         let body = match &self.id {
             Some(id) => {
                 r = r
