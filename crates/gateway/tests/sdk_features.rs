@@ -1,11 +1,12 @@
 //! The gateway's aggregation features, driven by the official MCP SDK clients (Python `mcp` in
-//! legacy mode, TypeScript `@modelcontextprotocol/sdk`) against a profile whose one server is
-//! `library`, installed as `lib`: a call's progress reaches the client's callback and the
-//! client's cancellation reaches the backend; the backend's elicitation and sampling requests
-//! reach the client's handlers, whose answers go back into the tool result; a subscribed
-//! resource's `notifications/resources/updated` arrives under its `gigmcp://lib/...` name; a tool
-//! the backend adds at run time is announced with `notifications/tools/list_changed` and listed.
-//! The scripts (tests/clients/*_features.*) print what happened as JSON; this file asserts.
+//! legacy mode and in the stateless 2026-07-28 mode, TypeScript `@modelcontextprotocol/sdk`)
+//! against a profile whose one server is `library`, installed as `lib`: a call's progress
+//! reaches the client's callback and the client's cancellation reaches the backend; the
+//! backend's elicitation and sampling requests reach the client's handlers, whose answers go
+//! back into the tool result; a subscribed resource's `notifications/resources/updated` arrives
+//! under its `gigmcp://lib/...` name; a tool the backend adds at run time is announced with
+//! `notifications/tools/list_changed` and listed.
+//! The scripts (tests/clients/*_features*.*) print what happened as JSON; this file asserts.
 
 mod common;
 
@@ -165,5 +166,101 @@ async fn typescript_sdk_client_progress_abort_elicit_sample_subscribe_and_list_c
     assert_eq!(v["updated"]["uri"], README, "{v}");
     let listed = names(&v["tools_changed"]["tools"]);
     assert!(listed.contains(&"lib_grown"), "{v}");
+    gw.stop().await;
+}
+
+/// The same features in the stateless 2026-07-28 revision (Python `mcp`, `mode="2026-07-28"`):
+/// no session; the call's progress arrives on its own SSE stream and the client's cancellation
+/// is closing that stream (so the backend hears the gateway's reason, not the client's); the
+/// backend's elicitation and sampling come back as `InputRequiredResult`s that the SDK answers
+/// through its callbacks by retrying with `inputResponses` and `requestState`; a
+/// `subscriptions/listen` stream carries the readme's update and the tool list's change.
+#[tokio::test]
+async fn python_sdk_stateless_client_progress_cancel_input_required_and_listen() {
+    let (gw, p) = library_gateway().await;
+    let v = run(Command::new(gigmcp_testkit::python())
+        .arg(clients_dir().join("python_features_stateless.py"))
+        .args([&gw.url("books"), &p.token]))
+    .await;
+    assert_eq!(v["protocol"], "2026-07-28", "{v}");
+    assert_eq!(
+        v["discover"]["supportedVersions"],
+        serde_json::json!(["2026-07-28"]),
+        "{v}"
+    );
+    assert_eq!(v["discover"]["serverInfo"], "gigmcp", "{v}");
+    // no session: no Mcp-Session-Id, no GET stream or DELETE, the envelope on every POST
+    assert_eq!(v["session_ids"], serde_json::json!([]), "{v}");
+    let wire = v["wire"].as_array().unwrap();
+    for post in wire {
+        assert_eq!(post["envelope"], "2026-07-28", "{post} in {v}");
+        assert_eq!(post["header"], post["method"], "{post} in {v}");
+    }
+    let calls = |tool: &str| -> Vec<&Value> { wire.iter().filter(|p| p["name"] == tool).collect() };
+
+    // the client's own cancel scope ended the call, not the safety timeout; the cancellation
+    // is closing the call's stream (no notifications/cancelled POST), so the backend hears the
+    // gateway's reason
+    assert_eq!(v["slow_cancelled"], true, "{v}");
+    assert_eq!(v["slow_timed_out"], false, "{v}");
+    assert!(
+        calls("lib_slow")
+            .first()
+            .is_some_and(|p| p.get("progressToken").is_some()),
+        "the call asked for progress: {v}"
+    );
+    assert!(
+        wire.iter()
+            .all(|p| p["method"] != "notifications/cancelled"),
+        "{v}"
+    );
+    assert_common(&v, "the client went away");
+
+    // each of lib_ask and lib_sample: a first call answered with an InputRequiredResult keyed by
+    // the backend's request id, which reached the callback, then one retry carrying the answer
+    for (tool, key) in [
+        ("lib_ask", "elicitation_key"),
+        ("lib_sample", "sampling_key"),
+    ] {
+        let key = v["asked"][key].as_str().unwrap_or_else(|| panic!("{v}"));
+        assert!(key.starts_with(&tool["lib_".len()..]), "{key}: {v}");
+        let rounds = calls(tool);
+        assert_eq!(rounds.len(), 2, "{tool}: {v}");
+        assert!(rounds[0].get("inputResponses").is_none(), "{v}");
+        assert!(rounds[0].get("requestState").is_none(), "{v}");
+        assert_eq!(rounds[1]["inputResponses"], serde_json::json!([key]), "{v}");
+        assert_eq!(rounds[1]["requestState"], true, "{v}");
+    }
+
+    // one listen stream: the readme's update after the first touch, then the tool list's change
+    assert_eq!(v["honored"]["toolsListChanged"], true, "{v}");
+    assert_eq!(
+        v["honored"]["resourceSubscriptions"],
+        serde_json::json!([README]),
+        "{v}"
+    );
+    assert_eq!(v["updated"], true, "no resources/updated: {v}");
+    assert_eq!(v["touches"], 1, "the update of the first touch: {v}");
+    let events = v["events"].as_array().unwrap();
+    let updated: Vec<&Value> = events
+        .iter()
+        .filter(|e| e["event"] == "ResourceUpdated")
+        .collect();
+    assert!(!updated.is_empty(), "{v}");
+    assert!(updated.iter().all(|e| e["uri"] == README), "{v}");
+    assert_eq!(v["tools_changed"], true, "no tools/list_changed: {v}");
+    assert!(
+        events.iter().any(|e| e["event"] == "ToolsListChanged"),
+        "{v}"
+    );
+    assert!(names(&v["tools_after"]).contains(&"lib_grown"), "{v}");
+    assert!(
+        v["notifications"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|n| n.get("exception").is_none()),
+        "transport errors: {v}"
+    );
     gw.stop().await;
 }
