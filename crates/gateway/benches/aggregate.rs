@@ -233,13 +233,21 @@ async fn main() {
     // --- tools/call throughput, 64 clients over 8 backends, each era ---------------------
     let (url, tok) = profile("eight", servers[..BACKENDS].to_vec(), owner.id).await;
     let mut rows = Vec::new();
-    for era in ["2025-11-25", "2026-07-28"] {
+    for era in [
+        "2025-11-25",
+        "2025-11-25, JSON answers (Accept: application/json)",
+        "2026-07-28",
+    ] {
         let mut sessions = Vec::new();
         for _ in 0..CLIENTS {
             sessions.push(if era == "2026-07-28" {
                 Session::stateless(&http, &url, &tok)
             } else {
-                Session::open(&http, &url, &tok).await
+                let mut s = Session::open(&http, &url, &tok).await;
+                if era.contains("JSON") {
+                    s.accept = "application/json";
+                }
+                s
             });
         }
         for (i, s) in sessions.iter().enumerate() {
