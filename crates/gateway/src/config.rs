@@ -2,7 +2,7 @@
 //!
 //! Every error names the setting (flag and environment variable) and says how to fix it.
 
-use crate::egress::EgressSettings;
+use crate::egress::{EgressCaMode, EgressSettings};
 use gigmcp_proxy::Cidr;
 use gigmcp_sandbox::{Ipv4Pool, RuntimeConfig};
 use gigmcp_store::StoreUrl;
@@ -45,6 +45,8 @@ pub struct RawConfig {
     pub egress_ca_bundle: Option<String>,
     /// `host=ip` answers the egress proxy uses before the system resolver.
     pub egress_resolve: Vec<String>,
+    /// Where the egress CA comes from: `ephemeral` (new at every start) or `vault`.
+    pub egress_ca: String,
     /// Image registries (`host[:port]`) reached over plain HTTP; keep to loopback/test ones.
     pub insecure_registries: Vec<String>,
 }
@@ -149,6 +151,13 @@ impl GatewayConfig {
             .unwrap_or_else(gigmcp_sandbox::default_bootstrap_path);
         let mut sandbox = RuntimeConfig::new(bootstrap);
         sandbox.bwrap = PathBuf::from(raw.bwrap);
+        // Checked even without sandbox networking, so a typo never waits for it to be enabled.
+        let egress_ca: EgressCaMode = raw.egress_ca.parse().map_err(|()| ConfigError {
+            setting: "--egress-ca / GIG_EGRESS_CA",
+            value: raw.egress_ca.clone(),
+            problem: "not a CA mode".into(),
+            fix: format!("give {}", EgressCaMode::ACCEPTED),
+        })?;
         let network = if raw.sandbox_network {
             let pool: Ipv4Pool =
                 raw.sandbox_pool
@@ -200,6 +209,7 @@ impl GatewayConfig {
                     allowed_ranges,
                     extra_roots_pem,
                     resolve,
+                    ca: egress_ca,
                 },
             })
         } else {
@@ -249,6 +259,7 @@ impl RawConfig {
             egress_allow_ranges: Vec::new(),
             egress_ca_bundle: None,
             egress_resolve: Vec::new(),
+            egress_ca: "ephemeral".into(),
             insecure_registries: Vec::new(),
         }
     }
@@ -288,6 +299,28 @@ mod tests {
                 .to_string()
                 .contains("GIG_CALL_TIMEOUT")
         );
+    }
+
+    #[test]
+    fn egress_ca_mode_is_typed_and_checked() {
+        let c = GatewayConfig::from_raw(RawConfig::defaults()).unwrap();
+        assert_eq!(c.network.unwrap().egress.ca, EgressCaMode::Ephemeral);
+
+        let mut raw = RawConfig::defaults();
+        raw.egress_ca = "vault".into();
+        let c = GatewayConfig::from_raw(raw).unwrap();
+        assert_eq!(c.network.unwrap().egress.ca, EgressCaMode::Vault);
+
+        for bad in ["", "disk", "vaults"] {
+            let mut raw = RawConfig::defaults();
+            raw.egress_ca = bad.into();
+            raw.sandbox_network = false; // checked even when no sandbox gets a network
+            let e = GatewayConfig::from_raw(raw).unwrap_err().to_string();
+            assert!(
+                e.contains("GIG_EGRESS_CA") && e.contains("ephemeral") && e.contains("vault"),
+                "{e}"
+            );
+        }
     }
 
     #[test]

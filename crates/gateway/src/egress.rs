@@ -2,6 +2,10 @@
 //! CONNECT proxy, a transparent TLS listener and a DNS-over-TCP responder, the sandbox's identity (server, profile, owner, manifest allowlist,
 //! sealed injections) registered under its address, secrets read from the vault at the moment
 //! of each request, and audit events written to the store without blocking the data path.
+//!
+//! The proxy's CA is new at every start, or, with `GIG_EGRESS_CA=vault`, kept sealed in the
+//! vault as the gateway secret [`EGRESS_CA_SECRET`] (created on first start), so a restarted
+//! gateway presents the same CA.
 
 use gigmcp_proxy::{
     AuditEvent, AuditSink, BoxFuture, CertificateAuthority, Cidr, CredentialError,
@@ -9,12 +13,13 @@ use gigmcp_proxy::{
     SandboxIdentity, SystemResolver,
 };
 use gigmcp_store::{ServerId, Store, UserId};
-use gigmcp_vault::Keyring;
+use gigmcp_vault::{Keyring, SecretError};
 use std::collections::HashMap;
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::str::FromStr;
 use std::sync::Arc;
-use zeroize::Zeroizing;
+use zeroize::{Zeroize, Zeroizing};
 
 /// Port of the CONNECT proxy on every sandbox's host-side address.
 pub const PROXY_PORT: u16 = 3128;
@@ -32,6 +37,41 @@ pub const RESOLV_CONF: &str = "/etc/resolv.conf";
 /// Files every image rootfs must hold so a sandbox can mount its own copies over them.
 pub const MOUNT_POINTS: [&str; 2] = [RESOLV_CONF, CA_PATH];
 
+/// Name of the gateway secret holding the egress CA (`GIG_EGRESS_CA=vault`).
+pub const EGRESS_CA_SECRET: &str = "egress-ca";
+/// Common name of the egress CA certificate.
+const CA_COMMON_NAME: &str = "Gig'MCP egress CA";
+
+/// Where the egress proxy's CA comes from (`GIG_EGRESS_CA`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum EgressCaMode {
+    /// `ephemeral`: a new CA at every start (sandboxes are started again after a restart, so
+    /// none holds a stale one).
+    #[default]
+    Ephemeral,
+    /// `vault`: the CA (certificate and key) sealed in the vault as the gateway secret
+    /// [`EGRESS_CA_SECRET`], created on first start and loaded on every later one.
+    Vault,
+}
+
+impl EgressCaMode {
+    /// The accepted spellings, for error messages.
+    pub const ACCEPTED: &'static str = "ephemeral (a new CA at every start, the default) or \
+        vault (kept sealed in the vault, created on first start)";
+}
+
+impl FromStr for EgressCaMode {
+    type Err = ();
+
+    fn from_str(s: &str) -> Result<Self, ()> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "ephemeral" => Ok(Self::Ephemeral),
+            "vault" => Ok(Self::Vault),
+            _ => Err(()),
+        }
+    }
+}
+
 /// Operator settings for egress.
 #[derive(Clone, Debug, Default)]
 pub struct EgressSettings {
@@ -41,6 +81,8 @@ pub struct EgressSettings {
     pub extra_roots_pem: Option<String>,
     /// Fixed name → address answers consulted before the system resolver.
     pub resolve: HashMap<String, IpAddr>,
+    /// Where the CA comes from.
+    pub ca: EgressCaMode,
 }
 
 /// Why egress could not be set up.
@@ -48,6 +90,93 @@ pub struct EgressSettings {
 pub enum EgressError {
     #[error("egress proxy: {0}")]
     Proxy(String),
+    /// The CA stored in the vault exists but cannot be used; it is never replaced silently
+    /// (sandboxes, and anyone who exported it, trust that CA).
+    #[error(
+        "GIG_EGRESS_CA=vault: the egress CA stored in the vault (gateway secret \"{EGRESS_CA_SECRET}\") cannot be used: {0}. \
+         It is not replaced automatically: start with the master key that sealed it \
+         (in GIG_MASTER_KEY or GIG_MASTER_KEY_PREVIOUS), or set GIG_EGRESS_CA=ephemeral"
+    )]
+    StoredCa(String),
+    /// The vault could not be read or written.
+    #[error("GIG_EGRESS_CA=vault: the egress CA: {0}")]
+    Vault(String),
+}
+
+/// The CA as sealed in the vault: certificate and key PEM in one JSON document.
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StoredCa {
+    cert_pem: String,
+    key_pem: String,
+}
+
+impl Drop for StoredCa {
+    fn drop(&mut self) {
+        self.key_pem.zeroize();
+    }
+}
+
+#[derive(serde::Serialize)]
+struct StoredCaRef<'a> {
+    cert_pem: &'a str,
+    key_pem: &'a str,
+}
+
+fn new_ca() -> Result<CertificateAuthority, EgressError> {
+    CertificateAuthority::generate(CA_COMMON_NAME).map_err(|e| EgressError::Proxy(e.to_string()))
+}
+
+/// Opens the stored CA, if any. Anything stored but unusable is an error, never `None`.
+async fn stored_ca(
+    store: &Store,
+    keyring: &Keyring,
+) -> Result<Option<CertificateAuthority>, EgressError> {
+    let plaintext = match gigmcp_vault::get_gateway_secret(store, keyring, EGRESS_CA_SECRET).await {
+        Ok(None) => return Ok(None),
+        Ok(Some(p)) => p,
+        Err(SecretError::Vault(e)) => return Err(EgressError::StoredCa(e.to_string())),
+        Err(SecretError::Store(e)) => {
+            return Err(EgressError::Vault(format!("cannot read it: {e}")));
+        }
+    };
+    let stored: StoredCa = serde_json::from_slice(&plaintext)
+        .map_err(|e| EgressError::StoredCa(format!("not a certificate and key document ({e})")))?;
+    let ca = CertificateAuthority::from_pem(&stored.cert_pem, &stored.key_pem)
+        .map_err(|e| EgressError::StoredCa(e.to_string()))?;
+    Ok(Some(ca))
+}
+
+/// The CA kept in the vault: loaded, or created and stored on first start. When several
+/// gateways share the database and start together, the first one stored wins and all use it.
+async fn vault_ca(store: &Store, keyring: &Keyring) -> Result<CertificateAuthority, EgressError> {
+    if let Some(ca) = stored_ca(store, keyring).await? {
+        tracing::info!(secret = EGRESS_CA_SECRET, "egress CA loaded from the vault");
+        return Ok(ca);
+    }
+    let ca = new_ca()?;
+    let (cert_pem, key_pem) = (ca.cert_pem(), ca.key_pem().as_str());
+    // Room for the JSON escapes of every newline, so the buffer holding the key never grows
+    // (a reallocation would leave a copy behind).
+    let mut document = Zeroizing::new(Vec::with_capacity(
+        2 * (cert_pem.len() + key_pem.len()) + 64,
+    ));
+    serde_json::to_writer(&mut *document, &StoredCaRef { cert_pem, key_pem })
+        .map_err(|e| EgressError::Vault(format!("cannot encode it: {e}")))?;
+    let created = gigmcp_vault::create_gateway_secret(store, keyring, EGRESS_CA_SECRET, &document)
+        .await
+        .map_err(|e| EgressError::Vault(format!("cannot store it: {e}")))?;
+    if created {
+        tracing::info!(
+            secret = EGRESS_CA_SECRET,
+            "egress CA created and sealed in the vault"
+        );
+        return Ok(ca);
+    }
+    // Another gateway on this database stored one meanwhile: use that one.
+    stored_ca(store, keyring)
+        .await?
+        .ok_or_else(|| EgressError::Vault("it was deleted while this gateway started".into()))
 }
 
 /// Answers from fixed overrides first, then from the system resolver.
@@ -133,14 +262,56 @@ impl Drop for EgressLease {
 }
 
 impl Egress {
-    /// Starts the proxy with a fresh CA (a new one each start) and an audit writer.
+    /// Starts the proxy and an audit writer, with the CA `settings.ca` names.
+    ///
+    /// With [`EgressCaMode::Vault`] this reads the vault by blocking the calling worker thread
+    /// (`block_in_place`), which needs tokio's multi-threaded runtime; on another runtime it
+    /// fails with an error. [`Egress::open`] does the same without blocking.
     pub fn start(
         settings: EgressSettings,
         store: Store,
         keyring: Arc<Keyring>,
     ) -> Result<Self, EgressError> {
-        let ca = CertificateAuthority::generate("Gig'MCP egress CA")
-            .map_err(|e| EgressError::Proxy(e.to_string()))?;
+        let ca = match settings.ca {
+            EgressCaMode::Ephemeral => new_ca()?,
+            EgressCaMode::Vault => {
+                let handle = tokio::runtime::Handle::try_current()
+                    .map_err(|e| EgressError::Vault(format!("no async runtime ({e})")))?;
+                if !matches!(
+                    handle.runtime_flavor(),
+                    tokio::runtime::RuntimeFlavor::MultiThread
+                ) {
+                    return Err(EgressError::Vault(
+                        "Egress::start can only read the vault on tokio's multi-threaded \
+                         runtime; use Egress::open"
+                            .into(),
+                    ));
+                }
+                tokio::task::block_in_place(|| handle.block_on(vault_ca(&store, &keyring)))?
+            }
+        };
+        Self::with_ca(settings, store, keyring, ca)
+    }
+
+    /// [`Egress::start`], reading the vault asynchronously.
+    pub async fn open(
+        settings: EgressSettings,
+        store: Store,
+        keyring: Arc<Keyring>,
+    ) -> Result<Self, EgressError> {
+        let ca = match settings.ca {
+            EgressCaMode::Ephemeral => new_ca()?,
+            EgressCaMode::Vault => vault_ca(&store, &keyring).await?,
+        };
+        Self::with_ca(settings, store, keyring, ca)
+    }
+
+    fn with_ca(
+        settings: EgressSettings,
+        store: Store,
+        keyring: Arc<Keyring>,
+        ca: CertificateAuthority,
+    ) -> Result<Self, EgressError> {
         let (audit, mut events) = AuditSink::channel(4096);
         let table = Arc::new(IdentityTable::new());
         let config = ProxyConfig {

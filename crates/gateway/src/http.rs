@@ -110,11 +110,9 @@ impl Gateway {
                 let runtime = SandboxRuntime::new(cfg)
                     .await
                     .map_err(StartError::Network)?;
-                let egress = Arc::new(Egress::start(
-                    net.egress.clone(),
-                    store.clone(),
-                    keyring.clone(),
-                )?);
+                let egress = Arc::new(
+                    Egress::open(net.egress.clone(), store.clone(), keyring.clone()).await?,
+                );
                 Some(Networked {
                     runtime,
                     egress,

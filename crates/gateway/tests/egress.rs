@@ -109,6 +109,7 @@ async fn each_owner_s_vault_secret_replaces_the_placeholder_and_every_request_is
         allowed_ranges: vec!["127.0.0.0/8".parse().unwrap()],
         extra_roots_pem: Some(upstream_ca.cert_pem().to_string()),
         resolve: [(HOST.to_string(), IpAddr::V4(UPSTREAM_IP))].into(),
+        ..EgressSettings::default()
     };
     let egress = Egress::start(settings, store.clone(), keyring).unwrap();
     upstream(&upstream_ca, &[("ALICEKEY", "alice")]).await;

@@ -104,7 +104,8 @@ async fn echo_through(port: u16, token: &str) -> Value {
     http.post(&url)
         .bearer_auth(token)
         .header("content-type", "application/json")
-        .header("accept", "application/json, text/event-stream")
+        // (accepting only JSON, the tool call's answer comes as one JSON body, not SSE)
+        .header("accept", "application/json")
         .header("mcp-session-id", session)
         .body(json!({"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"echo_echo","arguments":{"message":"hello"}}}).to_string())
         .send()
@@ -215,6 +216,14 @@ fn bad_settings_name_the_variable_and_the_fix() {
     );
     assert!(
         err.contains("GIG_LISTEN") && err.contains("HOST:PORT"),
+        "{err}"
+    );
+    let err = fails(
+        &[("GIG_MASTER_KEY", KEY), ("GIG_EGRESS_CA", "disk")],
+        &["serve"],
+    );
+    assert!(
+        err.contains("GIG_EGRESS_CA") && err.contains("ephemeral") && err.contains("vault"),
         "{err}"
     );
 }

@@ -13,6 +13,7 @@ mod audit;
 mod auth_configs;
 mod credentials;
 mod error;
+mod gateway_secrets;
 mod ids;
 mod oauth;
 mod profiles;
@@ -38,6 +39,7 @@ pub use credentials::{
     CasUpdate, CredentialMeta, MAX_REWRAP_BATCH, NewCredential, StoredCredential,
 };
 pub use error::StoreError;
+pub use gateway_secrets::{GatewaySecretCas, StoredGatewaySecret};
 pub use ids::{CredentialRowId, ProfileId, ServerId, UserId};
 pub use oauth::{NewOAuthConnection, OAuthConnection};
 pub use profiles::{NewProfile, Profile, ProfileSummary};

@@ -596,3 +596,155 @@ async fn image_servers_keep_their_pinned_reference() {
     })
     .await;
 }
+
+/// Gateway secrets: one row per name, every write bumps the version, insert-if-absent keeps the
+/// first value, and rotation's helpers (page by KEK id, compare-and-swap, counts) behave like
+/// the credentials' ones; the rows survive reopening the database.
+#[tokio::test]
+async fn gateway_secrets_compare_and_swap() {
+    use gigmcp_store::GatewaySecretCas;
+    for_each_driver(|driver, db| async move {
+        let store = db.store().await;
+        assert_eq!(store.gateway_secret("egress-ca").await.unwrap(), None);
+        assert!(
+            store
+                .count_gateway_secrets_by_kek()
+                .await
+                .unwrap()
+                .is_empty()
+        );
+
+        store
+            .put_gateway_secret("egress-ca", vec![1, 2, 3], "old")
+            .await
+            .unwrap();
+        let first = store.gateway_secret("egress-ca").await.unwrap().unwrap();
+        assert_eq!(
+            (
+                first.ciphertext.as_slice(),
+                first.kek_id.as_str(),
+                first.version
+            ),
+            (&[1u8, 2, 3][..], "old", 1),
+            "{driver:?}"
+        );
+        assert_eq!(first.created_at, first.updated_at);
+        store
+            .put_gateway_secret("egress-ca", vec![4, 5], "old")
+            .await
+            .unwrap();
+        let second = store.gateway_secret("egress-ca").await.unwrap().unwrap();
+        assert_eq!(
+            (second.ciphertext.as_slice(), second.version),
+            (&[4u8, 5][..], 2)
+        );
+        assert_eq!(
+            second.created_at, first.created_at,
+            "{driver:?}: creation time kept"
+        );
+
+        // Insert-if-absent: the existing value wins; a new name is written.
+        assert!(
+            !store
+                .create_gateway_secret("egress-ca", vec![9], "new")
+                .await
+                .unwrap()
+        );
+        assert_eq!(
+            store.gateway_secret("egress-ca").await.unwrap().unwrap(),
+            second
+        );
+        assert!(
+            store
+                .create_gateway_secret("b", vec![7], "old")
+                .await
+                .unwrap()
+        );
+        store.put_gateway_secret("c", vec![8], "new").await.unwrap();
+        assert_eq!(
+            store.count_gateway_secrets_by_kek().await.unwrap(),
+            vec![("new".into(), 1), ("old".into(), 2)]
+        );
+
+        // Paging: everything not under "new", by name.
+        let page1 = store
+            .gateway_secrets_to_rewrap("new", None, 1)
+            .await
+            .unwrap();
+        let names: Vec<_> = page1.iter().map(|s| s.name.as_str()).collect();
+        assert_eq!(names, ["b"], "{driver:?}");
+        let page2 = store
+            .gateway_secrets_to_rewrap("new", Some("b"), 10)
+            .await
+            .unwrap();
+        let names: Vec<_> = page2.iter().map(|s| s.name.as_str()).collect();
+        assert_eq!(names, ["egress-ca"], "{driver:?}");
+
+        // A writer replaces "b" after rotation read it: the stale rewrap must not clobber it.
+        store
+            .put_gateway_secret("b", vec![0xbb], "new")
+            .await
+            .unwrap();
+        let updates: Vec<GatewaySecretCas> = page1
+            .iter()
+            .chain(&page2)
+            .map(|s| GatewaySecretCas {
+                name: s.name.clone(),
+                expected_version: s.version,
+                ciphertext: vec![0xee],
+                kek_id: "new".into(),
+            })
+            .collect();
+        let stale = store.apply_gateway_secret_rewraps(&updates).await.unwrap();
+        assert_eq!(stale, ["b"], "{driver:?}");
+        let b = store.gateway_secret("b").await.unwrap().unwrap();
+        assert_eq!((b.ciphertext, b.version), (vec![0xbb], 2));
+        let ca = store.gateway_secret("egress-ca").await.unwrap().unwrap();
+        assert_eq!(
+            (ca.ciphertext, ca.kek_id, ca.version),
+            (vec![0xee], "new".into(), 3)
+        );
+        assert!(
+            store
+                .gateway_secrets_to_rewrap("new", None, 10)
+                .await
+                .unwrap()
+                .is_empty()
+        );
+        assert_eq!(
+            store.count_gateway_secrets_by_kek().await.unwrap(),
+            vec![("new".into(), 3)]
+        );
+        // Replaying changes nothing: every version has moved on.
+        assert_eq!(
+            store
+                .apply_gateway_secret_rewraps(&updates)
+                .await
+                .unwrap()
+                .len(),
+            2
+        );
+
+        // Refused input; deletion.
+        assert!(matches!(
+            store.put_gateway_secret("", vec![1], "k").await,
+            Err(StoreError::Invalid { .. })
+        ));
+        assert!(matches!(
+            store
+                .put_gateway_secret(&"n".repeat(257), vec![1], "k")
+                .await,
+            Err(StoreError::Invalid { .. })
+        ));
+        assert!(store.delete_gateway_secret("c").await.unwrap());
+        assert!(!store.delete_gateway_secret("c").await.unwrap());
+
+        store.close().await;
+        drop(store);
+        let reopened = db.store().await;
+        let kept = reopened.gateway_secret("egress-ca").await.unwrap().unwrap();
+        assert_eq!(kept.ciphertext, [0xee], "{driver:?}");
+        assert_eq!(reopened.gateway_secret("c").await.unwrap(), None);
+    })
+    .await;
+}

@@ -28,6 +28,12 @@ impl Aad {
         )
     }
 
+    /// The associated data of the gateway-wide secret `name` (e.g. `egress-ca`): owner
+    /// `gateway`, which no user's secret has (theirs are `user:<id>`).
+    pub fn gateway_secret(name: &str) -> Self {
+        Self::new("gateway", format!("gateway-secret:{name}"))
+    }
+
     /// Unambiguous encoding: each field is length-prefixed.
     pub(crate) fn encode_into(&self, out: &mut Vec<u8>) {
         for field in [&self.owner, &self.purpose] {
@@ -49,5 +55,15 @@ mod tests {
         let mut b = Vec::new();
         Aad::new("a", "bc").encode_into(&mut b);
         assert_ne!(a, b);
+    }
+
+    #[test]
+    fn gateway_secrets_never_share_a_user_secret_s_associated_data() {
+        let gateway = Aad::gateway_secret("egress-ca");
+        assert_ne!(gateway, Aad::gateway_secret("egress-ca2"));
+        assert_ne!(
+            gateway.owner,
+            Aad::credential(UserId(0), ServerId(0), "egress-ca").owner
+        );
     }
 }

@@ -48,3 +48,47 @@ pub async fn get_secret(
     let aad = Aad::credential(row.owner, row.server, &row.credential_id);
     Ok(Some(keyring.open(&row.ciphertext, &aad)?))
 }
+
+/// Seals `plaintext` as the gateway-wide secret `name` (bound to that name) and stores it,
+/// replacing any previous value.
+pub async fn put_gateway_secret(
+    store: &Store,
+    keyring: &Keyring,
+    name: &str,
+    plaintext: &[u8],
+) -> Result<(), SecretError> {
+    let ciphertext = keyring.seal(plaintext, &Aad::gateway_secret(name))?;
+    let kek_id = keyring.current_kek_id().to_string();
+    store.put_gateway_secret(name, ciphertext, &kek_id).await?;
+    Ok(())
+}
+
+/// Seals and stores `plaintext` as the gateway-wide secret `name` unless one is stored already;
+/// returns whether it was written. Gateways starting together on one database thus agree on
+/// one value: whoever loses reads the winner's with [`get_gateway_secret`].
+pub async fn create_gateway_secret(
+    store: &Store,
+    keyring: &Keyring,
+    name: &str,
+    plaintext: &[u8],
+) -> Result<bool, SecretError> {
+    let ciphertext = keyring.seal(plaintext, &Aad::gateway_secret(name))?;
+    let kek_id = keyring.current_kek_id().to_string();
+    Ok(store
+        .create_gateway_secret(name, ciphertext, &kek_id)
+        .await?)
+}
+
+/// Fetches and opens the gateway-wide secret `name`, if stored.
+pub async fn get_gateway_secret(
+    store: &Store,
+    keyring: &Keyring,
+    name: &str,
+) -> Result<Option<Zeroizing<Vec<u8>>>, SecretError> {
+    let Some(row) = store.gateway_secret(name).await? else {
+        return Ok(None);
+    };
+    Ok(Some(
+        keyring.open(&row.ciphertext, &Aad::gateway_secret(&row.name))?,
+    ))
+}

@@ -1,5 +1,6 @@
 //! What `gigmcp vault status` reports, and reading a secret from standard input.
 
+use std::collections::BTreeMap;
 use std::io::Read;
 
 use gigmcp_store::{Store, StoreError};
@@ -36,15 +37,24 @@ impl std::fmt::Display for KekRole {
 pub struct KekUsage {
     /// The KEK id as stored.
     pub kek_id: String,
-    /// How many credentials are wrapped under it.
+    /// How many secrets (credentials and gateway secrets) are wrapped under it.
     pub secrets: u64,
     /// Its role in the keyring.
     pub role: KekRole,
 }
 
-/// How many secrets sit under each KEK id; the current key is listed even with 0 secrets.
+/// How many secrets (credentials and gateway secrets such as the egress CA) sit under each KEK
+/// id; the current key is listed even with 0 secrets.
 pub async fn status(store: &Store, keyring: Option<&Keyring>) -> Result<Vec<KekUsage>, StoreError> {
-    let counts = store.count_credentials_by_kek().await?;
+    let mut counts: BTreeMap<String, u64> = BTreeMap::new();
+    for (kek_id, n) in store
+        .count_credentials_by_kek()
+        .await?
+        .into_iter()
+        .chain(store.count_gateway_secrets_by_kek().await?)
+    {
+        *counts.entry(kek_id).or_default() += n;
+    }
     let role_of = |id: &str| match keyring {
         None => KekRole::NoKeyring,
         Some(ring) if ring.current_kek_id().to_string() == id => KekRole::Current,

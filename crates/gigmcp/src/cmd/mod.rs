@@ -166,6 +166,7 @@ pub fn raw_config(args: &serve::ServeArgs, store: &StoreArgs) -> anyhow::Result<
         egress_allow_ranges: args.egress_allow_ranges.clone(),
         egress_ca_bundle: args.egress_ca_bundle.clone(),
         egress_resolve: args.egress_resolve.clone(),
+        egress_ca: args.egress_ca.clone(),
         insecure_registries: args.insecure_registries.clone(),
     })
 }

@@ -58,6 +58,10 @@ pub struct ServeArgs {
         value_delimiter = ','
     )]
     pub egress_resolve: Vec<String>,
+    /// Where the egress proxy's CA comes from: `ephemeral` (a new one at every start) or
+    /// `vault` (sealed in the vault, created on first start, the same after restarts).
+    #[arg(long, env = "GIG_EGRESS_CA", default_value = "ephemeral")]
+    pub egress_ca: String,
     /// Image registries (`host[:port]`) reached over plain HTTP, comma-separated; loopback/test only.
     #[arg(
         long = "insecure-registry",

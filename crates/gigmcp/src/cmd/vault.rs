@@ -87,10 +87,7 @@ pub async fn run(cmd: VaultCmd, ctx: &Context) -> anyhow::Result<()> {
                 );
             }
             for f in &report.failed {
-                eprintln!(
-                    "credential row {}: under key {}: {}",
-                    f.id, f.kek_id, f.reason
-                );
+                eprintln!("{}: under key {}: {}", f.id, f.kek_id, f.reason);
             }
             if !report.failed.is_empty() {
                 bail!(
