@@ -492,7 +492,8 @@ impl Supervisor {
                 env!("CARGO_PKG_VERSION"),
                 // Asked of the backend's server on behalf of the client whose call is in
                 // flight; refused when that client did not declare them.
-                json!({ "sampling": {}, "elicitation": {} }),
+                // (roots/list outside any call finds no client, and is refused with a reason)
+                json!({ "sampling": {}, "elicitation": {}, "roots": {} }),
             ),
         )
         .await
