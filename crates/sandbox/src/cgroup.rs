@@ -131,9 +131,24 @@ impl CgroupLayout {
     }
 
     /// Removes this runtime's parent directories if no sandbox cgroup is left in them.
+    ///
+    /// The kernel may still be releasing a sandbox's cgroup that was just removed (a memory
+    /// cgroup lingers until its pages are reclaimed), during which the parent reports busy; so
+    /// this retries for up to half a second, blocking (it runs when the runtime is dropped).
     pub fn remove_parents(&self) {
-        for parent in self.parents() {
-            let _ = std::fs::remove_dir(parent);
+        for _ in 0..50 {
+            let mut busy = false;
+            for parent in self.parents() {
+                match std::fs::remove_dir(parent) {
+                    Ok(()) => {}
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                    Err(_) => busy = true,
+                }
+            }
+            if !busy {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(10));
         }
     }
 
