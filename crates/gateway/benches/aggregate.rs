@@ -13,14 +13,13 @@
 
 mod common;
 
-use common::answer_of;
+use common::Session;
 use gigmcp_gateway::config::RawConfig;
 use gigmcp_gateway::{Gateway, GatewayConfig, router, token};
 use gigmcp_store::{NewProfile, NewServer, Role, ServerId, ServerSource, Store, StoreUrl, UserId};
 use serde_json::{Value, json};
 use std::time::{Duration, Instant};
 
-const INIT: &str = r#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"bench","version":"0"}}}"#;
 const LIST: &str = r#"{"jsonrpc":"2.0","id":2,"method":"tools/list"}"#;
 
 const SERVERS: usize = 50;
@@ -37,97 +36,6 @@ fn pct(v: &mut [Duration], p: f64) -> Duration {
 
 fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1e3
-}
-
-struct Session {
-    http: reqwest::Client,
-    url: String,
-    token: String,
-    /// `None`: the stateless 2026-07-28 revision (no session).
-    id: Option<String>,
-    /// The `Accept` header: SDK clients accept both, so tool calls come back as SSE.
-    accept: &'static str,
-}
-
-const ACCEPT_BOTH: &str = "application/json, text/event-stream";
-
-impl Session {
-    async fn open(http: &reqwest::Client, url: &str, token: &str) -> Self {
-        let r = http
-            .post(url)
-            .bearer_auth(token)
-            .header("content-type", "application/json")
-            .header("accept", "application/json, text/event-stream")
-            .body(INIT)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(r.status(), 200);
-        let id = r.headers()["mcp-session-id"].to_str().unwrap().to_string();
-        r.bytes().await.unwrap();
-        Session {
-            http: http.clone(),
-            url: url.into(),
-            token: token.into(),
-            id: Some(id),
-            accept: ACCEPT_BOTH,
-        }
-    }
-
-    fn stateless(http: &reqwest::Client, url: &str, token: &str) -> Self {
-        Session {
-            http: http.clone(),
-            url: url.into(),
-            token: token.into(),
-            id: None,
-            accept: ACCEPT_BOTH,
-        }
-    }
-
-    /// Sends one request (given as a JSON-RPC body of the handshake era; for the stateless
-    /// revision its `_meta` and routing headers are added) and returns the whole response
-    /// body, unparsed.
-    async fn raw(&self, body: String) -> Vec<u8> {
-        let mut r = self
-            .http
-            .post(&self.url)
-            .bearer_auth(&self.token)
-            .header("content-type", "application/json")
-            .header("accept", self.accept);
-        let body = match &self.id {
-            Some(id) => {
-                r = r
-                    .header("mcp-session-id", id)
-                    .header("mcp-protocol-version", "2025-11-25");
-                body
-            }
-            None => {
-                let mut v: Value = serde_json::from_str(&body).unwrap();
-                let method = v["method"].as_str().unwrap().to_string();
-                r = r
-                    .header("mcp-protocol-version", "2026-07-28")
-                    .header("mcp-method", &method);
-                if let Some(name) = v["params"]["name"].as_str() {
-                    r = r.header("mcp-name", name);
-                }
-                if v.get("params").is_none() {
-                    v["params"] = json!({});
-                }
-                v["params"]["_meta"] = json!({
-                    "io.modelcontextprotocol/protocolVersion": "2026-07-28",
-                    "io.modelcontextprotocol/clientCapabilities": {}
-                });
-                v.to_string()
-            }
-        };
-        let r = r.body(body).send().await.unwrap();
-        assert_eq!(r.status(), 200);
-        r.bytes().await.unwrap().to_vec()
-    }
-
-    async fn call(&self, body: String) -> Value {
-        serde_json::from_slice(answer_of(&self.raw(body).await)).unwrap()
-    }
 }
 
 /// Checks a `tools/list` answer: 1000 tools, all named `<server>_<tool>`, all distinct.

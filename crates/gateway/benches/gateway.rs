@@ -8,15 +8,13 @@
 
 mod common;
 
-use common::answer_of;
+use common::Session;
 use gigmcp_gateway::config::RawConfig;
 use gigmcp_gateway::{Gateway, GatewayConfig, router, token};
 use gigmcp_mcp::{StdioClient, StdioClientConfig};
 use gigmcp_store::{NewProfile, NewServer, Role, ServerSource, Store, StoreUrl};
-use serde_json::{Value, json};
+use serde_json::json;
 use std::time::{Duration, Instant};
-
-const INIT: &str = r#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"bench","version":"0"}}}"#;
 
 fn median(mut v: Vec<Duration>) -> Duration {
     v.sort();
@@ -26,53 +24,6 @@ fn median(mut v: Vec<Duration>) -> Duration {
 fn pct(mut v: Vec<Duration>, p: f64) -> Duration {
     v.sort();
     v[((v.len() as f64 - 1.0) * p) as usize]
-}
-
-struct Session {
-    http: reqwest::Client,
-    url: String,
-    token: String,
-    id: String,
-}
-
-impl Session {
-    async fn open(http: &reqwest::Client, url: &str, token: &str) -> Self {
-        let r = http
-            .post(url)
-            .bearer_auth(token)
-            .header("content-type", "application/json")
-            .header("accept", "application/json, text/event-stream")
-            .body(INIT)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(r.status(), 200);
-        let id = r.headers()["mcp-session-id"].to_str().unwrap().to_string();
-        r.bytes().await.unwrap();
-        Session {
-            http: http.clone(),
-            url: url.into(),
-            token: token.into(),
-            id,
-        }
-    }
-
-    async fn call(&self, body: String) -> Value {
-        let r = self
-            .http
-            .post(&self.url)
-            .bearer_auth(&self.token)
-            .header("content-type", "application/json")
-            .header("accept", "application/json, text/event-stream")
-            .header("mcp-session-id", &self.id)
-            .header("mcp-protocol-version", "2025-11-25")
-            .body(body)
-            .send()
-            .await
-            .unwrap();
-        let body = r.bytes().await.unwrap();
-        serde_json::from_slice(answer_of(&body)).unwrap()
-    }
 }
 
 fn echo_call(i: usize) -> String {

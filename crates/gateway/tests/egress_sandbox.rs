@@ -5,20 +5,21 @@
 
 mod common;
 
-use common::upstream::{HOST, UPSTREAM_IP, upstream_at};
+use common::upstream::{HOST, UPSTREAM_IP, egress_gateway};
 use common::{RawClient, TestGateway};
-use gigmcp_proxy::CertificateAuthority;
-use gigmcp_registry::Manifest;
 use serde_json::{Value, json};
 use std::net::Ipv4Addr;
 
-const MANIFEST: &str = r#"
+/// The `fetch` server's manifest at `tier`, its credential injected by `inject`.
+fn manifest(tier: &str, inject: &str) -> String {
+    format!(
+        r#"
 schemaVersion: 1
 name: fetch
 version: 0.1.0
-source: {repo: github.com/gigmcp/gigmcp, tag: v0.1.0}
-image: {ref: ghcr.io/gigmcp/fetch, digest: "sha256:abababababababababababababababababababababababababababababababab", entrypoint: /fetch}
-tier: sealed
+source: {{repo: github.com/gigmcp/gigmcp, tag: v0.1.0}}
+image: {{ref: ghcr.io/gigmcp/fetch, digest: "sha256:{digest}", entrypoint: /fetch}}
+tier: {tier}
 displayName: Fetch
 category: testing
 entitlements:
@@ -27,13 +28,29 @@ credentials:
   - id: api_key
     type: api_key
     provider: example
-    inject: {header: Authorization, format: "Bearer {token}"}
+    inject: {inject}
 tools:
-  - {name: fetch, default: true}
-  - {name: fetch_direct, default: true}
-  - {name: resolve, default: true}
-  - {name: env, default: true}
-"#;
+  - {{name: fetch, default: true}}
+  - {{name: fetch_direct, default: true}}
+  - {{name: resolve, default: true}}
+  - {{name: env, default: true}}
+"#,
+        digest = "ab".repeat(32)
+    )
+}
+
+/// Sealed: the proxy puts the key in the header.
+fn sealed() -> String {
+    manifest(
+        "sealed",
+        r#"{header: Authorization, format: "Bearer {token}"}"#,
+    )
+}
+
+/// Entrusted: the server holds the key in its environment.
+fn entrusted() -> String {
+    manifest("entrusted", "{env: API_KEY}")
+}
 
 async fn text(c: &RawClient, id: i64, tool: &str, args: Value) -> String {
     let out = c
@@ -45,37 +62,16 @@ async fn text(c: &RawClient, id: i64, tool: &str, args: Value) -> String {
         .to_string()
 }
 
-/// A gateway with networked sandboxes whose egress proxy trusts a local HTTPS upstream at `ip`
-/// (answering `users`' keys) and resolves the allowed and a forbidden name to it, with the
-/// `fetch` server installed under `manifest`.
+/// [`egress_gateway`] with the `fetch` server installed under `manifest`.
 async fn fetch_gateway(
     ip: Ipv4Addr,
     users: &[(&'static str, &'static str)],
     manifest: &str,
 ) -> (TestGateway, gigmcp_store::ServerId) {
-    let upstream_ca = CertificateAuthority::generate("test upstream CA").unwrap();
-    let bundle = tempfile::NamedTempFile::new().unwrap();
-    std::fs::write(bundle.path(), upstream_ca.cert_pem()).unwrap();
-    upstream_at(ip, &upstream_ca, users).await;
-    let bundle_path = bundle.path().display().to_string();
-    let gw = TestGateway::start_with(|raw| {
-        raw.sandbox_network = true;
-        raw.egress_allow_ranges = vec!["127.0.0.0/8".into()];
-        raw.egress_ca_bundle = Some(bundle_path);
-        raw.egress_resolve = vec![format!("{HOST}={ip}"), format!("evil.example.test={ip}")];
-    })
-    .await;
+    let gw = egress_gateway(ip, users).await;
     gw.add_server("fetch", "fetch").await;
     let server = gw.store.server_by_name("fetch").await.unwrap().unwrap();
-    let manifest = Manifest::from_yaml(manifest.as_bytes()).unwrap();
-    gw.store
-        .set_server_manifest(
-            server.id,
-            &serde_json::to_string(&manifest).unwrap(),
-            &manifest.runtime_hash(),
-        )
-        .await
-        .unwrap();
+    gw.set_manifest(server.id, manifest).await;
     (gw, server.id)
 }
 
@@ -84,7 +80,7 @@ async fn each_owner_s_key_is_injected_at_the_boundary_and_never_enters_the_sandb
     let (gw, server_id) = fetch_gateway(
         UPSTREAM_IP,
         &[("ALICEKEY", "alice"), ("BOBKEY", "bob")],
-        MANIFEST,
+        &sealed(),
     )
     .await;
     let alice = gw.add_profile_of("alice", "alice-work", &["fetch"]).await;
@@ -289,36 +285,13 @@ fn scan_sandboxed_servers(secrets: &[&[u8]]) -> usize {
     scanned
 }
 
-const ENTRUSTED: &str = r#"
-schemaVersion: 1
-name: fetch
-version: 0.1.0
-source: {repo: github.com/gigmcp/gigmcp, tag: v0.1.0}
-image: {ref: ghcr.io/gigmcp/fetch, digest: "sha256:abababababababababababababababababababababababababababababababab", entrypoint: /fetch}
-tier: entrusted
-displayName: Fetch
-category: testing
-entitlements:
-  egress: [api.example.test]
-credentials:
-  - id: api_key
-    type: api_key
-    provider: example
-    inject: {env: API_KEY}
-tools:
-  - {name: fetch, default: true}
-  - {name: fetch_direct, default: true}
-  - {name: resolve, default: true}
-  - {name: env, default: true}
-"#;
-
 #[tokio::test]
 async fn an_entrusted_server_holds_its_secret_and_still_reaches_only_allowed_hosts() {
     // its own upstream address, so this test can run beside the sealed one
     let (gw, server_id) = fetch_gateway(
         Ipv4Addr::new(127, 0, 0, 43),
         &[("CAROLKEY", "carol")],
-        ENTRUSTED,
+        &entrusted(),
     )
     .await;
     let carol = gw.add_profile_of("carol", "carol-work", &["fetch"]).await;

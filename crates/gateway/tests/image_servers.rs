@@ -6,8 +6,6 @@ mod common;
 
 use common::{RawClient, TestGateway};
 use gigmcp_oci::pack::{LayerCompression, PackArgs};
-use gigmcp_proxy::CertificateAuthority;
-use gigmcp_registry::Manifest;
 use gigmcp_store::{NewServer, ServerSource};
 use gigmcp_testkit::rootfs;
 use serde_json::json;
@@ -168,20 +166,7 @@ async fn an_image_server_using_node_fetch_reaches_allowed_hosts_with_the_owner_s
     .await;
 
     let upstream_ip = Ipv4Addr::new(127, 0, 0, 46);
-    let upstream_ca = CertificateAuthority::generate("test upstream CA").unwrap();
-    common::upstream::upstream_at(upstream_ip, &upstream_ca, &[("DANAKEY", "dana")]).await;
-    let bundle = work.path().join("upstream-ca.pem");
-    std::fs::write(&bundle, upstream_ca.cert_pem()).unwrap();
-    let gw = TestGateway::start_with(|raw| {
-        raw.sandbox_network = true;
-        raw.egress_allow_ranges = vec!["127.0.0.0/8".into()];
-        raw.egress_ca_bundle = Some(bundle.display().to_string());
-        raw.egress_resolve = vec![
-            format!("{}={upstream_ip}", common::upstream::HOST),
-            format!("evil.example.test={upstream_ip}"),
-        ];
-    })
-    .await;
+    let gw = common::upstream::egress_gateway(upstream_ip, &[("DANAKEY", "dana")]).await;
     let server = gw
         .store
         .create_server(NewServer {
@@ -190,15 +175,7 @@ async fn an_image_server_using_node_fetch_reaches_allowed_hosts_with_the_owner_s
         })
         .await
         .unwrap();
-    let manifest = Manifest::from_yaml(NODE_FETCH_MANIFEST.as_bytes()).unwrap();
-    gw.store
-        .set_server_manifest(
-            server.id,
-            &serde_json::to_string(&manifest).unwrap(),
-            &manifest.runtime_hash(),
-        )
-        .await
-        .unwrap();
+    gw.set_manifest(server.id, NODE_FETCH_MANIFEST).await;
     let p = gw.add_profile_of("dana", "dana-dev", &["web"]).await;
     let owner = gw.store.user_by_username("dana").await.unwrap().unwrap();
     gigmcp_vault::put_secret(

@@ -5,29 +5,9 @@
 mod common;
 
 use common::TestGateway;
+use common::sdk::{clients_dir, run_client};
 use serde_json::Value;
-use std::path::Path;
 use tokio::process::Command;
-
-async fn run(cmd: &mut Command) -> Value {
-    let out = tokio::time::timeout(std::time::Duration::from_secs(60), cmd.output())
-        .await
-        .expect("the SDK client finished within 60 s")
-        .expect("the SDK client ran");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "client failed: {}\nstdout: {stdout}\nstderr: {}",
-        out.status,
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_str(stdout.lines().last().unwrap_or(""))
-        .unwrap_or_else(|e| panic!("{e}: {stdout}"))
-}
-
-fn clients_dir() -> &'static Path {
-    Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/clients"))
-}
 
 async fn echo_gateway() -> (TestGateway, common::TestProfile) {
     let gw = TestGateway::start().await;
@@ -45,9 +25,11 @@ fn assert_echoed(v: &Value) {
 async fn python_sdk_client_in_auto_legacy_and_stateless_mode() {
     let (gw, p) = echo_gateway().await;
     for mode in ["auto", "legacy", "2026-07-28"] {
-        let v = run(Command::new(gigmcp_testkit::python())
-            .arg(clients_dir().join("python_client.py"))
-            .args([&gw.url("dev"), &p.token, mode]))
+        let v = run_client(
+            Command::new(gigmcp_testkit::python())
+                .arg(clients_dir().join("python_client.py"))
+                .args([&gw.url("dev"), &p.token, mode]),
+        )
         .await;
         assert_echoed(&v);
         // auto discovers the stateless revision and keeps it
@@ -68,9 +50,11 @@ async fn typescript_sdk_client() {
     let project = gigmcp_testkit::node_project();
     let script = project.join("gigmcp_ts_client.mjs");
     std::fs::copy(clients_dir().join("ts_client.mjs"), &script).unwrap();
-    let v = run(Command::new("node")
-        .arg(&script)
-        .args([&gw.url("dev"), &p.token]))
+    let v = run_client(
+        Command::new("node")
+            .arg(&script)
+            .args([&gw.url("dev"), &p.token]),
+    )
     .await;
     assert_echoed(&v);
     gw.stop().await;

@@ -11,31 +11,11 @@
 mod common;
 
 use common::TestGateway;
+use common::sdk::{clients_dir, run_client};
 use serde_json::Value;
-use std::path::Path;
 use tokio::process::Command;
 
 const README: &str = "gigmcp://lib/doc://readme";
-
-async fn run(cmd: &mut Command) -> Value {
-    let out = tokio::time::timeout(std::time::Duration::from_secs(120), cmd.output())
-        .await
-        .expect("the SDK client finished within 120 s")
-        .expect("the SDK client ran");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "client failed: {}\nstdout: {stdout}\nstderr: {}",
-        out.status,
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_str(stdout.lines().last().unwrap_or(""))
-        .unwrap_or_else(|e| panic!("{e}: {stdout}"))
-}
-
-fn clients_dir() -> &'static Path {
-    Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/clients"))
-}
 
 async fn library_gateway() -> (TestGateway, common::TestProfile) {
     let gw = TestGateway::start().await;
@@ -103,9 +83,11 @@ fn assert_common(v: &Value, cancel_reason: &str) {
 #[tokio::test]
 async fn python_sdk_client_progress_cancel_elicit_sample_subscribe_and_list_changed() {
     let (gw, p) = library_gateway().await;
-    let v = run(Command::new(gigmcp_testkit::python())
-        .arg(clients_dir().join("python_features.py"))
-        .args([&gw.url("books"), &p.token]))
+    let v = run_client(
+        Command::new(gigmcp_testkit::python())
+            .arg(clients_dir().join("python_features.py"))
+            .args([&gw.url("books"), &p.token]),
+    )
     .await;
     assert_eq!(v["protocol"], "2025-11-25", "{v}");
     // the client's own cancel scope ended the call, not the safety timeout
@@ -150,9 +132,11 @@ async fn typescript_sdk_client_progress_abort_elicit_sample_subscribe_and_list_c
     let project = gigmcp_testkit::node_project();
     let script = project.join("gigmcp_ts_features.mjs");
     std::fs::copy(clients_dir().join("ts_features.mjs"), &script).unwrap();
-    let v = run(Command::new("node")
-        .arg(&script)
-        .args([&gw.url("books"), &p.token]))
+    let v = run_client(
+        Command::new("node")
+            .arg(&script)
+            .args([&gw.url("books"), &p.token]),
+    )
     .await;
     assert_eq!(v["protocol"], "2025-11-25", "{v}");
     assert_eq!(v["slow_aborted"], true, "{v}");
@@ -178,9 +162,11 @@ async fn typescript_sdk_client_progress_abort_elicit_sample_subscribe_and_list_c
 #[tokio::test]
 async fn python_sdk_stateless_client_progress_cancel_input_required_and_listen() {
     let (gw, p) = library_gateway().await;
-    let v = run(Command::new(gigmcp_testkit::python())
-        .arg(clients_dir().join("python_features_stateless.py"))
-        .args([&gw.url("books"), &p.token]))
+    let v = run_client(
+        Command::new(gigmcp_testkit::python())
+            .arg(clients_dir().join("python_features_stateless.py"))
+            .args([&gw.url("books"), &p.token]),
+    )
     .await;
     assert_eq!(v["protocol"], "2026-07-28", "{v}");
     assert_eq!(

@@ -2,6 +2,7 @@
 //! static test servers installed, a profile and its token.
 #![allow(dead_code)] // each test file uses a different part
 
+pub mod sdk;
 pub mod upstream;
 
 use gigmcp_gateway::config::RawConfig;
@@ -136,6 +137,19 @@ impl TestGateway {
             slug: slug.into(),
             token: t.token,
         }
+    }
+
+    /// Records a registry manifest (YAML) for `server`, as an install would.
+    pub async fn set_manifest(&self, server: gigmcp_store::ServerId, yaml: &str) {
+        let manifest = gigmcp_registry::Manifest::from_yaml(yaml.as_bytes()).unwrap();
+        self.store
+            .set_server_manifest(
+                server,
+                &serde_json::to_string(&manifest).unwrap(),
+                &manifest.runtime_hash(),
+            )
+            .await
+            .unwrap();
     }
 
     pub fn url(&self, slug: &str) -> String {

@@ -75,3 +75,24 @@ pub async fn upstream_at(
         }
     });
 }
+
+/// A gateway with networked sandboxes whose egress proxy trusts a local HTTPS upstream at `ip`
+/// (answering `users`' keys, its own CA) and resolves [`HOST`] and `evil.example.test` to it.
+pub async fn egress_gateway(
+    ip: Ipv4Addr,
+    users: &[(&'static str, &'static str)],
+) -> super::TestGateway {
+    let upstream_ca = CertificateAuthority::generate("test upstream CA").unwrap();
+    upstream_at(ip, &upstream_ca, users).await;
+    // read once, when the gateway starts
+    let bundle = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(bundle.path(), upstream_ca.cert_pem()).unwrap();
+    let bundle_path = bundle.path().display().to_string();
+    super::TestGateway::start_with(|raw| {
+        raw.sandbox_network = true;
+        raw.egress_allow_ranges = vec!["127.0.0.0/8".into()];
+        raw.egress_ca_bundle = Some(bundle_path);
+        raw.egress_resolve = vec![format!("{HOST}={ip}"), format!("evil.example.test={ip}")];
+    })
+    .await
+}
