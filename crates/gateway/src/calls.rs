@@ -10,16 +10,22 @@
 //! - a client's `notifications/cancelled` names its own request id: the gateway finds the
 //!   backend request it became and cancels that one (also when the per-call timeout expires);
 //! - a backend's request goes to the client whose call is in flight on that backend (the most
-//!   recent one), under a gateway id; the client's answer goes back under the backend's id.
+//!   recent one), under a gateway id; the client's answer goes back under the backend's id;
+//! - a stateless backend's `InputRequiredResult` names its call itself: each of its input
+//!   requests is asked of that call's client the same way, and the answers are gathered for the
+//!   gateway's retry of the call ([`AnswerTo::Gatherer`]).
+//!
+//! A session client is asked on its call's stream; a stateless client through its own call's
+//! `InputRequiredResult` (see `modern.rs`).
 
 use crate::replay::StreamLog;
 use crate::session::Session;
-use gigmcp_mcp::jsonrpc::{Id, Message};
-use serde_json::Value;
+use gigmcp_mcp::jsonrpc::{ErrorObject, Id, Message, code};
+use serde_json::{Value, json};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, Weak};
-use tokio::sync::{Notify, mpsc};
+use tokio::sync::{Notify, mpsc, oneshot};
 
 /// Where a client call's related messages go.
 #[derive(Clone)]
@@ -36,13 +42,158 @@ pub struct CallContext {
 }
 
 /// A backend's request for input, on its way to a stateless client.
-#[derive(Debug)]
 pub struct InputRequest {
     pub method: String,
     pub params: Option<Value>,
-    pub backend: Weak<crate::supervisor::Backend>,
-    /// The id the backend used (its answer goes back under it).
-    pub backend_id: Id,
+    /// The key the client answers it under in `inputResponses`.
+    pub key: String,
+    pub to: AnswerTo,
+}
+
+/// Where a client's answer to a server's request goes.
+pub enum AnswerTo {
+    /// A handshake-era backend's own request: answered on its connection, under its id.
+    Backend {
+        backend: Weak<crate::supervisor::Backend>,
+        backend_id: Id,
+    },
+    /// One input request of a stateless backend's `InputRequiredResult`: the gateway gathers
+    /// the answers and retries the call with them.
+    Gatherer(oneshot::Sender<Result<Value, ErrorObject>>),
+}
+
+impl AnswerTo {
+    /// Passes the client's answer (or why there is none) on.
+    pub async fn answer(self, outcome: Result<Value, ErrorObject>) {
+        match self {
+            AnswerTo::Backend {
+                backend,
+                backend_id,
+            } => {
+                let Some(backend) = backend.upgrade() else {
+                    return;
+                };
+                let msg = match outcome {
+                    Ok(result) => Message::Response {
+                        id: backend_id,
+                        result,
+                    },
+                    Err(error) => Message::error(Some(backend_id), error),
+                };
+                if let Err(e) = backend.client.reply(msg).await {
+                    tracing::debug!(server = %backend.server, error = %e, "could not pass an answer on");
+                }
+            }
+            AnswerTo::Gatherer(tx) => {
+                let _ = tx.send(outcome);
+            }
+        }
+    }
+}
+
+/// The key a handshake-era backend's request goes under in `inputRequests`: its JSON-RPC id.
+pub fn input_key(id: &Id) -> String {
+    match id {
+        Id::Str(s) => s.clone(),
+        Id::Num(n) => n.to_string(),
+    }
+}
+
+/// The client capability a server's request to the client needs, if the gateway passes such
+/// requests on at all.
+pub fn needed_capability(method: &str) -> Option<&'static str> {
+    match method {
+        "sampling/createMessage" => Some("sampling"),
+        "elicitation/create" => Some("elicitation"),
+        "roots/list" => Some("roots"),
+        _ => None,
+    }
+}
+
+/// Asks the client of `ctx` something on a server's behalf (`key`: what a stateless client
+/// answers it under). A session client gets it as a request on its call's stream, under a
+/// gateway id; a stateless client in its call's `InputRequiredResult`, whose capabilities are
+/// checked there. When it cannot be asked, `to` is answered with the reason, also returned.
+pub async fn ask(
+    ctx: &CallContext,
+    method: &str,
+    params: Option<Value>,
+    key: String,
+    to: AnswerTo,
+) -> Result<(), ErrorObject> {
+    let refuse = |why: String| ErrorObject::new(code::METHOD_NOT_FOUND, why);
+    let outcome = ask_inner(ctx, method, params, key, to);
+    match outcome {
+        Ok(()) => Ok(()),
+        Err((why, to)) => {
+            let err = refuse(why);
+            to.answer(Err(err.clone())).await;
+            Err(err)
+        }
+    }
+}
+
+fn ask_inner(
+    ctx: &CallContext,
+    method: &str,
+    params: Option<Value>,
+    key: String,
+    to: AnswerTo,
+) -> Result<(), (String, AnswerTo)> {
+    let Some(capability) = needed_capability(method) else {
+        return Err((
+            format!("the gateway does not forward {method} requests to clients"),
+            to,
+        ));
+    };
+    if ctx.session.is_detached() {
+        let Some(inputs) = ctx.inputs.as_ref() else {
+            return Err((
+                format!("{method}: this request cannot carry an InputRequiredResult"),
+                to,
+            ));
+        };
+        let request = InputRequest {
+            method: method.to_owned(),
+            params,
+            key,
+            to,
+        };
+        return inputs.try_send(request).map_err(|e| {
+            let request = match e {
+                mpsc::error::TrySendError::Full(r) | mpsc::error::TrySendError::Closed(r) => r,
+            };
+            (
+                format!("{method}: the client can no longer be asked"),
+                request.to,
+            )
+        });
+    }
+    if !ctx.session.client_supports(capability) {
+        return Err((
+            format!("{method}: the client did not declare the {capability} capability"),
+            to,
+        ));
+    }
+    let id = match ctx.session.add_server_request(to) {
+        Ok(id) => id,
+        Err(to) => {
+            return Err((
+                format!("{method}: too many requests waiting for the client"),
+                to,
+            ));
+        }
+    };
+    let mut msg = json!({"jsonrpc": "2.0", "id": id, "method": method});
+    if let Some(p) = params {
+        msg["params"] = p;
+    }
+    if !ctx.send(msg)
+        && let Some(to) = ctx.session.take_server_request(&id)
+    {
+        return Err((format!("{method}: the client can no longer be reached"), to));
+    }
+    Ok(())
 }
 
 impl CallContext {
@@ -72,13 +223,6 @@ pub struct CancelHandle {
     pub backend_id: i64,
     /// Wakes the gateway task waiting for the backend's answer.
     pub cancelled: Arc<Notify>,
-}
-
-/// A backend's request waiting for a client's answer.
-pub struct ServerRequest {
-    pub backend: Weak<crate::supervisor::Backend>,
-    /// The id the backend used.
-    pub backend_id: Id,
 }
 
 /// The per-backend registry of calls in flight.
@@ -137,21 +281,6 @@ impl InFlight {
             .iter()
             .max_by_key(|(id, _)| **id)
             .map(|(_, ctx)| ctx.clone())
-    }
-}
-
-/// A client's answer to a backend's request, under the backend's own id.
-pub fn answer_for_backend(msg: Message, backend_id: Id) -> Option<Message> {
-    match msg {
-        Message::Response { result, .. } => Some(Message::Response {
-            id: backend_id,
-            result,
-        }),
-        Message::Error { error, .. } => Some(Message::Error {
-            id: Some(backend_id),
-            error,
-        }),
-        _ => None,
     }
 }
 

@@ -7,7 +7,7 @@
 
 use crate::aggregate;
 use crate::auth::{self, AuthError};
-use crate::calls::{CallContext, answer_for_backend};
+use crate::calls::CallContext;
 use crate::config::GatewayConfig;
 use crate::egress::Egress;
 use crate::launch::Networked;
@@ -682,25 +682,21 @@ pub(crate) async fn cancel_call(session: &Session, params: Option<&Value>) {
     handle.cancelled.notify_one();
 }
 
-/// A client's answer to a backend's request, passed back under the backend's id.
+/// A client's answer to a server's request, passed to where it is awaited.
 async fn answer_backend(session: &Session, msg: Message) {
-    let id = match &msg {
-        Message::Response { id, .. } | Message::Error { id: Some(id), .. } => id.clone(),
+    let (id, outcome) = match msg {
+        Message::Response { id, result } => (id, Ok(result)),
+        Message::Error {
+            id: Some(id),
+            error,
+        } => (id, Err(error)),
         _ => return,
     };
-    let Some(request) = session.take_server_request(&id) else {
+    let Some(to) = session.take_server_request(&id) else {
         tracing::debug!(%id, "a client answered a request the gateway does not know");
         return;
     };
-    let (Some(backend), Some(answer)) = (
-        request.backend.upgrade(),
-        answer_for_backend(msg, request.backend_id),
-    ) else {
-        return;
-    };
-    if let Err(e) = backend.client.reply(answer).await {
-        tracing::debug!(server = %backend.server, error = %e, "could not pass an answer on");
-    }
+    to.answer(outcome).await;
 }
 
 /// How long `initialize` waits for the profile's servers to start.

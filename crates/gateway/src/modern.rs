@@ -13,7 +13,7 @@
 //! call kept running (parked in this gateway's memory until then).
 
 use crate::aggregate;
-use crate::calls::{CallContext, InputRequest};
+use crate::calls::{CallContext, InputRequest, needed_capability};
 use crate::http::{Inner, SESSION_HEADER, UNSUPPORTED_PROTOCOL_VERSION, VERSION_HEADER};
 use crate::profiles::ProfileState;
 use crate::replay::StreamLog;
@@ -33,10 +33,10 @@ use tokio::sync::{mpsc, oneshot};
 
 /// The revisions a modern request may name.
 pub const MODERN_VERSIONS: &[&str] = &[version::MODERN_VERSION];
-pub const META_VERSION: &str = "io.modelcontextprotocol/protocolVersion";
-pub const META_CLIENT_CAPABILITIES: &str = "io.modelcontextprotocol/clientCapabilities";
-pub const META_SERVER_INFO: &str = "io.modelcontextprotocol/serverInfo";
-pub const META_SUBSCRIPTION_ID: &str = "io.modelcontextprotocol/subscriptionId";
+pub use gigmcp_mcp::meta::{
+    CLIENT_CAPABILITIES as META_CLIENT_CAPABILITIES, PROTOCOL_VERSION as META_VERSION,
+    SERVER_INFO as META_SERVER_INFO, SUBSCRIPTION_ID as META_SUBSCRIPTION_ID,
+};
 pub const METHOD_HEADER: &str = "mcp-method";
 pub const NAME_HEADER: &str = "mcp-name";
 /// A header is missing or disagrees with the body.
@@ -490,7 +490,7 @@ impl RunningCall {
 struct ParkedCall {
     call: RunningCall,
     /// The backend's requests, each under the key the client answers it with.
-    waiting: Vec<(String, InputRequest)>,
+    waiting: Vec<InputRequest>,
     profile: gigmcp_store::ProfileId,
     expires: Instant,
 }
@@ -531,39 +531,6 @@ impl ParkedCalls {
     }
 }
 
-/// The key a backend's request goes under in `inputRequests`: its own JSON-RPC id.
-fn input_key(id: &Id) -> String {
-    match id {
-        Id::Str(s) => s.clone(),
-        Id::Num(n) => n.to_string(),
-    }
-}
-
-/// The client capability a backend's request needs.
-fn needed_capability(method: &str) -> &'static str {
-    match method {
-        "sampling/createMessage" => "sampling",
-        "roots/list" => "roots",
-        _ => "elicitation",
-    }
-}
-
-/// Hands the client's answer to the backend that asked.
-async fn answer_backend(input: &InputRequest, answer: Value) -> Result<(), ErrorObject> {
-    if let Some(backend) = input.backend.upgrade() {
-        let reply = Message::Response {
-            id: input.backend_id.clone(),
-            result: answer,
-        };
-        backend
-            .client
-            .reply(reply)
-            .await
-            .map_err(|e| ErrorObject::new(code::SERVER_UNAVAILABLE, e.to_string()))?;
-    }
-    Ok(())
-}
-
 /// An interactive request (`tools/call`, `prompts/get`, `resources/read`) in the stateless
 /// revision: the answer, or an `InputRequiredResult` when the backend asks the client
 /// something (elicitation, sampling). The client then retries with `inputResponses` (keyed by
@@ -601,18 +568,20 @@ async fn call_interactive(
                      or from another gateway): send the request again without it",
                 )
             })?;
-            for (key, input) in &parked.waiting {
-                let answer = responses
-                    .get(key)
-                    .filter(|a| a.is_object())
-                    .cloned()
-                    .ok_or_else(|| {
-                        ErrorObject::new(
-                            code::INVALID_PARAMS,
-                            format!("inputResponses must answer {key:?} with an object"),
-                        )
-                    })?;
-                answer_backend(input, answer).await?;
+            if let Some(key) = parked
+                .waiting
+                .iter()
+                .map(|input| &input.key)
+                .find(|key| !responses.get(*key).is_some_and(Value::is_object))
+            {
+                return Err(ErrorObject::new(
+                    code::INVALID_PARAMS,
+                    format!("inputResponses must answer {key:?} with an object"),
+                ));
+            }
+            for input in parked.waiting {
+                let answer = responses[&input.key].clone();
+                input.to.answer(Ok(answer)).await;
             }
             parked.call
         }
@@ -646,24 +615,18 @@ async fn call_interactive(
         }
         let mut waiting = Vec::new();
         for input in inputs {
-            let key = input_key(&input.backend_id);
             // answered already (a first request may carry answers): used as it is
-            if let Some(answer) = responses.get(&key).filter(|a| a.is_object()) {
-                answer_backend(&input, answer.clone()).await?;
+            if let Some(answer) = responses.get(&input.key).filter(|a| a.is_object()) {
+                input.to.answer(Ok(answer.clone())).await;
                 continue;
             }
-            let capability = needed_capability(&input.method);
+            let capability = needed_capability(&input.method).unwrap_or("elicitation");
             if !caps.client_supports(capability) {
                 let refusal = ErrorObject::new(
                     code::METHOD_NOT_FOUND,
                     format!("the client did not declare the {capability} capability"),
                 );
-                if let Some(b) = input.backend.upgrade() {
-                    let _ = b
-                        .client
-                        .reply(Message::error(Some(input.backend_id.clone()), refusal))
-                        .await;
-                }
+                input.to.answer(Err(refusal)).await;
                 return Err(ErrorObject::new(
                     MISSING_CAPABILITY,
                     format!(
@@ -673,7 +636,7 @@ async fn call_interactive(
                 )
                 .with_data(json!({ "requiredCapabilities": { capability: {} } })));
             }
-            waiting.push((key, input));
+            waiting.push(input);
         }
         if waiting.is_empty() {
             continue;
@@ -682,12 +645,12 @@ async fn call_interactive(
         getrandom::fill(&mut bytes).expect("the OS random source is available");
         let token = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes);
         let mut requests = Map::new();
-        for (key, input) in &waiting {
+        for input in &waiting {
             let mut request = json!({ "method": input.method });
             if let Some(p) = &input.params {
                 request["params"] = p.clone();
             }
-            requests.insert(key.clone(), request);
+            requests.insert(input.key.clone(), request);
         }
         let mut result = json!({
             "resultType": "input_required",

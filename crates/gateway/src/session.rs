@@ -13,7 +13,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
-use crate::calls::{CancelHandle, ServerRequest};
+use crate::calls::{AnswerTo, CancelHandle};
 use crate::replay::StreamLog;
 use gigmcp_mcp::jsonrpc::Id;
 use std::collections::VecDeque;
@@ -51,7 +51,7 @@ pub struct Session {
     /// This client's calls in flight, by its request id, for its cancellations.
     calls: Mutex<HashMap<Id, CancelHandle>>,
     /// Backends' requests sent to this client and not answered yet, by gateway id.
-    server_requests: Mutex<HashMap<Id, ServerRequest>>,
+    server_requests: Mutex<HashMap<Id, AnswerTo>>,
     next_server_request: AtomicU64,
 }
 
@@ -127,6 +127,11 @@ impl Session {
         *lock(&self.client_capabilities) = caps;
     }
 
+    /// What the client declared (a stateless client: in this request's `_meta`).
+    pub fn client_capabilities(&self) -> Value {
+        lock(&self.client_capabilities).clone()
+    }
+
     /// Whether the client declared `capability` (e.g. `sampling`, `elicitation`).
     pub fn client_supports(&self, capability: &str) -> bool {
         lock(&self.client_capabilities)
@@ -154,20 +159,21 @@ impl Session {
         lock(&self.calls).remove(id)
     }
 
-    /// Registers a backend's request for this client; returns the id to send it under.
-    pub fn add_server_request(&self, request: ServerRequest) -> Option<Id> {
+    /// Registers a server's request for this client; returns the id to send it under, or the
+    /// request back when too many wait already.
+    pub fn add_server_request(&self, request: AnswerTo) -> Result<Id, AnswerTo> {
         let mut pending = lock(&self.server_requests);
         if pending.len() >= MAX_PENDING {
-            return None;
+            return Err(request);
         }
         let n = self.next_server_request.fetch_add(1, Ordering::Relaxed);
         let id = Id::Str(format!("gigmcp-{n}"));
         pending.insert(id.clone(), request);
-        Some(id)
+        Ok(id)
     }
 
-    /// The backend's request this client answers with `id`, removed.
-    pub fn take_server_request(&self, id: &Id) -> Option<ServerRequest> {
+    /// Where this client's answer with `id` goes, removed.
+    pub fn take_server_request(&self, id: &Id) -> Option<AnswerTo> {
         lock(&self.server_requests).remove(id)
     }
 

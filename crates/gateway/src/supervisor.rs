@@ -3,21 +3,27 @@
 //!
 //! One [`Slot`] per (profile, server) holds an async mutex, so concurrent first requests start
 //! a server exactly once: the first caller starts it, the others wait for that start.
+//!
+//! A server of either era is driven in its own: the gateway first asks `server/discover`, and
+//! a server that lists the stateless revision (2026-07-28) gets that revision's `_meta` on every
+//! request (with the capabilities of the client whose call it is), its `InputRequiredResult`s
+//! asked of that client and the call retried with the answers, and one `subscriptions/listen`
+//! for its change notifications. Any other server is initialized (handshake era).
 
 use gigmcp_mcp::jsonrpc::{ErrorObject, Message, code};
 use gigmcp_mcp::stdio::{Line, read_bounded_line};
-use gigmcp_mcp::{ClientError, StdioClient, StdioClientConfig};
+use gigmcp_mcp::{ClientError, StdioClient, StdioClientConfig, meta};
 use gigmcp_sandbox::{SandboxHandle, SandboxRuntime};
 use gigmcp_store::{Profile, ProfileId, Server, ServerId};
 use serde_json::{Value, json};
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::io::BufReader;
 use tokio::sync::mpsc;
 
-use crate::calls::{CallContext, CancelHandle, InFlight, ServerRequest};
+use crate::calls::{AnswerTo, CallContext, CancelHandle, InFlight};
 
 /// Why a backend could not be used.
 #[derive(Debug, thiserror::Error)]
@@ -30,6 +36,11 @@ pub enum BackendError {
     Timeout { server: String, secs: u64 },
     #[error("the request was cancelled by the client")]
     Cancelled,
+    /// The client could not be asked what the server needs, or did not answer.
+    #[error("{0}")]
+    Input(ErrorObject),
+    #[error("server {server} broke the protocol: {reason}")]
+    Protocol { server: String, reason: String },
     #[error(transparent)]
     Client(#[from] ClientError),
 }
@@ -43,6 +54,10 @@ impl BackendError {
                 ErrorObject::new(code::REQUEST_TIMEOUT, self.to_string())
             }
             BackendError::Cancelled => ErrorObject::new(REQUEST_CANCELLED, self.to_string()),
+            BackendError::Input(e) => e.clone(),
+            BackendError::Protocol { .. } => {
+                ErrorObject::new(code::INTERNAL_ERROR, self.to_string())
+            }
             _ => ErrorObject::new(code::SERVER_UNAVAILABLE, self.to_string()),
         }
     }
@@ -81,6 +96,40 @@ impl Drop for CallGuard {
 /// Answer to a call the client cancelled (clients ignore it, as the spec asks).
 const REQUEST_CANCELLED: i64 = -32800;
 
+/// Rounds of input one call of a stateless server may ask for.
+const MAX_INPUT_ROUNDS: usize = 16;
+/// Input requests in one round.
+const MAX_INPUTS_PER_ROUND: usize = 16;
+/// Resources a stateless server's listen stream may watch.
+const MAX_WATCHED: usize = 1024;
+
+/// What the gateway can ask its clients on a server's behalf (declared to every server; a
+/// request a client did not declare is refused for that client).
+fn gateway_capabilities() -> Value {
+    json!({ "sampling": {}, "elicitation": {}, "roots": {} })
+}
+
+fn gateway_info() -> Value {
+    json!({ "name": "gigmcp", "version": env!("CARGO_PKG_VERSION") })
+}
+
+/// The era a backend speaks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Era {
+    /// Initialized once (`initialize`); asks clients things with its own requests.
+    Handshake,
+    /// Stateless 2026-07-28: `_meta` on every request, input through `InputRequiredResult`,
+    /// change notifications on a `subscriptions/listen` stream.
+    Stateless,
+}
+
+/// A stateless server's listen stream: its request id and the resources it watches.
+#[derive(Default)]
+struct Listen {
+    id: Option<i64>,
+    uris: BTreeSet<String>,
+}
+
 /// Something a backend did that the profile's clients should hear about.
 #[derive(Clone, Debug)]
 pub enum BackendEvent {
@@ -104,8 +153,13 @@ pub struct Backend {
     pub naming: crate::profiles::Naming,
     pub server: String,
     pub client: StdioClient,
-    /// The server's `InitializeResult`.
+    /// The server's `InitializeResult` (or `DiscoverResult`): its capabilities and info.
     pub init: Value,
+    pub era: Era,
+    /// Stateless servers: the log level handshake-era clients set (`logging/setLevel`), sent
+    /// as `_meta` with each request.
+    log_level: Mutex<Option<String>>,
+    listen: tokio::sync::Mutex<Listen>,
     sandbox: Arc<SandboxHandle>,
     /// The sandbox's registration with the egress proxy, if it has network egress.
     _egress: Option<crate::egress::EgressLease>,
@@ -139,26 +193,283 @@ impl Backend {
         self.sandbox.pid()
     }
 
-    /// A request with the per-call timeout.
+    /// A request of the gateway's own (lists, subscriptions, ...), with the per-call timeout.
+    /// A stateless server gets the revision's `_meta`; what that revision removed is done its
+    /// way (the log level travels with each request, subscriptions on the listen stream).
     pub async fn request(
         &self,
         method: &str,
-        params: Option<Value>,
+        mut params: Option<Value>,
     ) -> Result<Value, BackendError> {
         self.touch();
-        match tokio::time::timeout(self.call_timeout, self.client.request(method, params)).await {
-            Ok(r) => Ok(r?),
-            Err(_) => Err(BackendError::Timeout {
-                server: self.server.clone(),
-                secs: self.call_timeout.as_secs(),
-            }),
+        if self.era == Era::Stateless {
+            match method {
+                "ping" => return Ok(json!({})),
+                "logging/setLevel" => {
+                    let level = params
+                        .as_ref()
+                        .and_then(|p| p.get("level"))
+                        .and_then(Value::as_str)
+                        .map(str::to_owned);
+                    *self.log_level.lock().unwrap_or_else(|e| e.into_inner()) = level;
+                    return Ok(json!({}));
+                }
+                "resources/subscribe" | "resources/unsubscribe" => {
+                    let uri = params
+                        .as_ref()
+                        .and_then(|p| p.get("uri"))
+                        .and_then(Value::as_str)
+                        .unwrap_or_default();
+                    self.watch(uri, method == "resources/subscribe").await?;
+                    return Ok(json!({}));
+                }
+                _ => {}
+            }
+            let level = self.log_level();
+            params = Some(meta::with_request_meta(
+                params,
+                &gateway_capabilities(),
+                &gateway_info(),
+                level.as_deref(),
+            ));
         }
+        let mut result = match tokio::time::timeout(
+            self.call_timeout,
+            self.client.request(method, params),
+        )
+        .await
+        {
+            Ok(r) => r?,
+            Err(_) => {
+                return Err(BackendError::Timeout {
+                    server: self.server.clone(),
+                    secs: self.call_timeout.as_secs(),
+                });
+            }
+        };
+        if self.era == Era::Stateless {
+            if is_input_required(&result) {
+                return Err(BackendError::Input(ErrorObject::new(
+                    code::INVALID_REQUEST,
+                    format!(
+                        "server {} asked for input in answer to {method}, which no client made",
+                        self.server
+                    ),
+                )));
+            }
+            tidy_stateless_result(&mut result);
+        }
+        Ok(result)
+    }
+
+    fn log_level(&self) -> Option<String> {
+        self.log_level
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// Starts or stops watching a resource of a stateless server: its listen stream is opened
+    /// again with the new set.
+    async fn watch(&self, uri: &str, on: bool) -> Result<(), BackendError> {
+        let mut listen = self.listen.lock().await;
+        let changed = if on {
+            if listen.uris.len() >= MAX_WATCHED && !listen.uris.contains(uri) {
+                return Err(BackendError::Input(ErrorObject::new(
+                    code::INVALID_PARAMS,
+                    format!("at most {MAX_WATCHED} resources of one server can be watched"),
+                )));
+            }
+            listen.uris.insert(uri.to_owned())
+        } else {
+            listen.uris.remove(uri)
+        };
+        if changed || listen.id.is_none() {
+            self.open_listen(&mut listen).await?;
+        }
+        Ok(())
+    }
+
+    /// (Re)opens a stateless server's `subscriptions/listen` stream for every list change and
+    /// the watched resources; the previous stream is cancelled.
+    async fn open_listen(&self, listen: &mut Listen) -> Result<(), BackendError> {
+        if let Some(old) = listen.id.take() {
+            self.cancel(old, "replaced by a stream with other subscriptions")
+                .await;
+        }
+        let mut notifications = json!({
+            "toolsListChanged": true,
+            "promptsListChanged": true,
+            "resourcesListChanged": true,
+        });
+        if !listen.uris.is_empty() {
+            notifications["resourceSubscriptions"] = json!(listen.uris);
+        }
+        let params = meta::with_request_meta(
+            Some(json!({ "notifications": notifications })),
+            &gateway_capabilities(),
+            &gateway_info(),
+            None,
+        );
+        // The stream's notifications arrive as any others; its answer only comes when it ends.
+        let pending = self
+            .client
+            .send_request("subscriptions/listen", Some(params))
+            .await?;
+        listen.id = Some(pending.id());
+        Ok(())
     }
 
     /// A client's call: like [`Self::request`], with the client's progress token remapped,
     /// cancellable by the client (its `notifications/cancelled` reaches the backend under the
     /// backend's id), and the backend told to cancel when the per-call timeout expires.
+    ///
+    /// A stateless server is told the calling client's capabilities; when it answers with an
+    /// `InputRequiredResult`, its requests are asked of that client (as requests on a
+    /// session's stream, or in a stateless client's own `InputRequiredResult`) and the call is
+    /// sent again with the answers and the server's `requestState`.
     pub async fn call(
+        self: &Arc<Self>,
+        method: &str,
+        mut params: Value,
+        ctx: &CallContext,
+    ) -> Result<Value, BackendError> {
+        // A stateless client's answers and state are for the gateway (which asked it); the
+        // server's own come with the gateway's retries below.
+        if let Some(obj) = params.as_object_mut() {
+            obj.remove("inputResponses");
+            obj.remove("requestState");
+        }
+        if self.era == Era::Handshake {
+            meta::strip_request_meta(&mut params);
+            return self.call_once(method, params, ctx).await;
+        }
+        let capabilities = ctx.session.client_capabilities();
+        let capabilities = if capabilities.is_object() {
+            capabilities
+        } else {
+            json!({})
+        };
+        // a stateless client's own level; a session's, as set with logging/setLevel
+        let level = params
+            .pointer("/_meta")
+            .and_then(|m| m.get(meta::LOG_LEVEL))
+            .and_then(Value::as_str)
+            .map(str::to_owned)
+            .or_else(|| self.log_level());
+        for _round in 0..MAX_INPUT_ROUNDS {
+            let sent = meta::with_request_meta(
+                Some(params.clone()),
+                &capabilities,
+                &gateway_info(),
+                level.as_deref(),
+            );
+            let mut result = self.call_once(method, sent, ctx).await?;
+            if !is_input_required(&result) {
+                tidy_stateless_result(&mut result);
+                return Ok(result);
+            }
+            let answers = self.gather_input(&result, ctx).await?;
+            let Some(obj) = params.as_object_mut() else {
+                break;
+            };
+            obj.insert("inputResponses".into(), answers);
+            match result.get("requestState") {
+                Some(state) => obj.insert("requestState".into(), state.clone()),
+                None => obj.remove("requestState"),
+            };
+        }
+        Err(BackendError::Protocol {
+            server: self.server.clone(),
+            reason: format!("it asked for input more than {MAX_INPUT_ROUNDS} times in one call"),
+        })
+    }
+
+    /// Asks the calling client each input request of an `InputRequiredResult` (all at once)
+    /// and gathers the answers under their keys.
+    async fn gather_input(&self, result: &Value, ctx: &CallContext) -> Result<Value, BackendError> {
+        let bad = |reason: &str| BackendError::Protocol {
+            server: self.server.clone(),
+            reason: reason.to_owned(),
+        };
+        let requests = result
+            .get("inputRequests")
+            .and_then(Value::as_object)
+            .filter(|r| !r.is_empty())
+            .ok_or_else(|| bad("an InputRequiredResult without inputRequests"))?;
+        if requests.len() > MAX_INPUTS_PER_ROUND {
+            return Err(bad("an InputRequiredResult with too many inputRequests"));
+        }
+        // A session client may cancel its call while it is being asked.
+        let cancelled = Arc::new(tokio::sync::Notify::new());
+        let tracked = match (&ctx.client_id, ctx.session.is_detached()) {
+            (Some(id), false) => ctx.session.track_call(
+                id.clone(),
+                CancelHandle {
+                    backend: std::sync::Weak::new(),
+                    backend_id: -1,
+                    cancelled: cancelled.clone(),
+                },
+            ),
+            _ => false,
+        };
+        let mut waits = Vec::with_capacity(requests.len());
+        let mut asked = Ok(());
+        for (key, request) in requests {
+            let Some(method) = request.get("method").and_then(Value::as_str) else {
+                asked = Err(bad("an input request without a method"));
+                break;
+            };
+            let (tx, rx) = tokio::sync::oneshot::channel();
+            let params = request.get("params").cloned();
+            if let Err(e) =
+                crate::calls::ask(ctx, method, params, key.clone(), AnswerTo::Gatherer(tx)).await
+            {
+                asked = Err(BackendError::Input(e));
+                break;
+            }
+            waits.push((key.clone(), rx));
+        }
+        let gathered = async {
+            asked?;
+            let mut answers = serde_json::Map::new();
+            for (key, rx) in waits {
+                match rx.await {
+                    Ok(Ok(answer)) => {
+                        answers.insert(key, answer);
+                    }
+                    Ok(Err(e)) => return Err(BackendError::Input(e)),
+                    Err(_) => {
+                        return Err(BackendError::Input(ErrorObject::new(
+                            code::INTERNAL_ERROR,
+                            "the client's answer was lost",
+                        )));
+                    }
+                }
+            }
+            Ok(Value::Object(answers))
+        };
+        let outcome = tokio::select! {
+            r = tokio::time::timeout(self.call_timeout, gathered) => r.unwrap_or_else(|_| {
+                Err(BackendError::Input(ErrorObject::new(
+                    code::REQUEST_TIMEOUT,
+                    format!(
+                        "the client did not answer server {}'s questions within {} s",
+                        self.server,
+                        self.call_timeout.as_secs()
+                    ),
+                )))
+            }),
+            () = cancelled.notified() => Err(BackendError::Cancelled),
+        };
+        if tracked && let Some(id) = &ctx.client_id {
+            ctx.session.untrack_call(id);
+        }
+        outcome
+    }
+
+    /// One request of a client's call, answered (or not) once.
+    async fn call_once(
         self: &Arc<Self>,
         method: &str,
         mut params: Value,
@@ -368,6 +679,36 @@ pub struct Supervisor {
     slots: Mutex<HashMap<(ProfileId, ServerId), Arc<Slot>>>,
     started: AtomicU64,
     events: tokio::sync::broadcast::Sender<BackendEvent>,
+    /// Servers that exited when probed with `server/discover`: initialized straight away.
+    handshake_only: Mutex<HashSet<ServerId>>,
+}
+
+/// How a start failed: the server died at the `server/discover` probe, or otherwise.
+enum Probe {
+    Died(String),
+    Failed(BackendError),
+}
+
+impl From<BackendError> for Probe {
+    fn from(e: BackendError) -> Self {
+        Probe::Failed(e)
+    }
+}
+
+impl Probe {
+    fn into_error(self, server: &str) -> BackendError {
+        match self {
+            Probe::Failed(e) => e,
+            Probe::Died(reason) => BackendError::Start {
+                server: server.to_owned(),
+                reason,
+            },
+        }
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 impl Supervisor {
@@ -387,6 +728,7 @@ impl Supervisor {
             slots: Mutex::new(HashMap::new()),
             started: AtomicU64::new(0),
             events: tokio::sync::broadcast::channel(256).0,
+            handshake_only: Mutex::new(HashSet::new()),
         }
     }
 
@@ -424,12 +766,36 @@ impl Supervisor {
         Ok(backend)
     }
 
+    /// Starts a server in a new sandbox and finds out its era. A server that exits when asked
+    /// `server/discover` is started once more and initialized straight away (and so from then
+    /// on).
     async fn start(
         &self,
         profile: &Profile,
         server: &Server,
     ) -> Result<Arc<Backend>, BackendError> {
         let started_at = Instant::now();
+        let probe = !lock(&self.handshake_only).contains(&server.id);
+        match self.start_once(profile, server, probe, started_at).await {
+            Err(Probe::Died(reason)) => {
+                tracing::warn!(server = %server.name, %reason,
+                    "server exited when asked server/discover; starting it again, initialized");
+                lock(&self.handshake_only).insert(server.id);
+                self.start_once(profile, server, false, started_at)
+                    .await
+                    .map_err(|e| e.into_error(&server.name))
+            }
+            other => other.map_err(|e| e.into_error(&server.name)),
+        }
+    }
+
+    async fn start_once(
+        &self,
+        profile: &Profile,
+        server: &Server,
+        probe: bool,
+        started_at: Instant,
+    ) -> Result<Arc<Backend>, Probe> {
         let start_error = |reason: String| BackendError::Start {
             server: server.name.clone(),
             reason,
@@ -462,7 +828,8 @@ impl Supervisor {
             (Some(_), _, _) => {
                 return Err(start_error(
                     "the sandbox got no network address for its egress".into(),
-                ));
+                )
+                .into());
             }
             _ => None,
         };
@@ -485,33 +852,42 @@ impl Supervisor {
                 client.close(reason.to_string());
             });
         }
-        let init = match tokio::time::timeout(
-            self.config.start_timeout,
-            client.initialize_with(
-                "gigmcp",
-                env!("CARGO_PKG_VERSION"),
-                // Asked of the backend's server on behalf of the client whose call is in
-                // flight; refused when that client did not declare them.
-                // (roots/list outside any call finds no client, and is refused with a reason)
-                json!({ "sampling": {}, "elicitation": {}, "roots": {} }),
-            ),
-        )
-        .await
-        {
-            Ok(Ok(init)) => init,
+        let handshake = async {
+            // A server that does not answer the probe within half the start timeout is
+            // initialized in the other half.
+            let found = if probe {
+                let wait = self.config.start_timeout / 2;
+                match client
+                    .discover(&gateway_capabilities(), &gateway_info(), wait)
+                    .await
+                {
+                    Ok(found) => found,
+                    Err(e) => return Err(Probe::Died(e.to_string())),
+                }
+            } else {
+                None
+            };
+            match found {
+                Some(discovered) => Ok((Era::Stateless, discovered)),
+                None => client
+                    .initialize_with("gigmcp", env!("CARGO_PKG_VERSION"), gateway_capabilities())
+                    .await
+                    .map(|init| (Era::Handshake, init))
+                    .map_err(|e| Probe::Failed(start_error(e.to_string()))),
+            }
+        };
+        let (era, init) = match tokio::time::timeout(self.config.start_timeout, handshake).await {
+            Ok(Ok(found)) => found,
             Ok(Err(e)) => {
                 handle.kill();
-                return Err(BackendError::Start {
-                    server: server.name.clone(),
-                    reason: e.to_string(),
-                });
+                return Err(e);
             }
             Err(_) => {
                 handle.kill();
-                return Err(BackendError::StartTimeout {
+                return Err(Probe::Failed(BackendError::StartTimeout {
                     server: server.name.clone(),
                     secs: self.config.start_timeout.as_secs(),
-                });
+                }));
             }
         };
         let backend = Arc::new(Backend {
@@ -520,6 +896,9 @@ impl Supervisor {
             server: server.name.clone(),
             client,
             init,
+            era,
+            log_level: Mutex::new(None),
+            listen: tokio::sync::Mutex::new(Listen::default()),
             sandbox: handle,
             _egress: egress_lease,
             tools: tokio::sync::Mutex::new(None),
@@ -535,8 +914,16 @@ impl Supervisor {
             inbound,
             self.events.clone(),
         ));
+        if era == Era::Stateless {
+            // Its change notifications come on a listen stream, open while it runs.
+            let mut listen = backend.listen.lock().await;
+            if let Err(e) = backend.open_listen(&mut listen).await {
+                tracing::warn!(server = %server.name, error = %e, "could not listen for the server's changes");
+            }
+        }
         tracing::info!(server = %server.name, profile = %profile.slug, pid = backend.pid(),
-            elapsed_ms = started_at.elapsed().as_millis() as u64, "server started in its sandbox");
+            era = ?era, elapsed_ms = started_at.elapsed().as_millis() as u64,
+            "server started in its sandbox");
         Ok(backend)
     }
 
@@ -586,8 +973,8 @@ impl Supervisor {
     }
 }
 
-/// Server-initiated messages: handshake-era servers may ask the client things (sampling,
-/// roots, elicitation); until those are routed to a session they get a clear refusal.
+/// Server-initiated messages: progress and other notifications for the profile's clients,
+/// and handshake-era servers' own requests to a client (sampling, roots, elicitation).
 async fn handle_inbound(
     backend: std::sync::Weak<Backend>,
     mut inbound: mpsc::Receiver<Message>,
@@ -597,9 +984,7 @@ async fn handle_inbound(
         let Some(b) = backend.upgrade() else { break };
         match msg {
             Message::Request { id, method, params } => {
-                if let Err(err) = ask_client(&b, id.clone(), &method, params) {
-                    let _ = b.client.reply(Message::error(Some(id), err)).await;
-                }
+                ask_client(&b, id, &method, params).await;
             }
             Message::Notification { method, params } if method == "notifications/progress" => {
                 if let Some((params, ctx)) = params.and_then(|p| b.inflight.progress(p)) {
@@ -624,81 +1009,66 @@ async fn handle_inbound(
     }
 }
 
-/// Sends a backend's request (sampling, elicitation, ...) to the client whose call is in
-/// flight on it, under a gateway id; the client's answer is routed back by
-/// [`crate::calls::answer_for_backend`]. An error says why it cannot be asked.
-fn ask_client(
+/// Sends a handshake-era backend's request (sampling, elicitation, roots) to the client whose
+/// call is in flight on it; the client's answer goes back under the backend's id. A request
+/// outside any call, or one the client cannot take, is refused with the reason.
+async fn ask_client(
     b: &Arc<Backend>,
     backend_id: gigmcp_mcp::jsonrpc::Id,
     method: &str,
     params: Option<Value>,
-) -> Result<(), ErrorObject> {
-    let refuse = |why: String| ErrorObject::new(code::METHOD_NOT_FOUND, why);
-    let ctx = b.inflight.latest().ok_or_else(|| {
-        refuse(format!(
-            "{method}: no client request is in progress on this server, so there is no client to ask"
-        ))
-    })?;
-    let capability = match method {
-        "sampling/createMessage" => "sampling",
-        "elicitation/create" => "elicitation",
-        "roots/list" => "roots",
-        other => {
-            return Err(refuse(format!(
-                "the gateway does not forward {other} requests to clients"
-            )));
-        }
+) {
+    let key = crate::calls::input_key(&backend_id);
+    let to = AnswerTo::Backend {
+        backend: Arc::downgrade(b),
+        backend_id,
     };
-    // (a stateless client's capabilities are checked where its InputRequiredResult is made)
-    if !ctx.session.is_detached() && !ctx.session.client_supports(capability) {
-        return Err(refuse(format!(
-            "{method}: the client did not declare the {capability} capability"
-        )));
+    match b.inflight.latest() {
+        Some(ctx) => {
+            let _ = crate::calls::ask(&ctx, method, params, key, to).await;
+        }
+        None => {
+            let why = format!(
+                "{method}: no client request is in progress on this server, so there is no client to ask"
+            );
+            to.answer(Err(ErrorObject::new(code::METHOD_NOT_FOUND, why)))
+                .await;
+        }
     }
-    if ctx.session.is_detached() {
-        // A stateless client is asked through the result of its call (InputRequiredResult).
-        let inputs = ctx.inputs.as_ref().ok_or_else(|| {
-            refuse(format!(
-                "{method}: this request cannot carry an InputRequiredResult"
-            ))
-        })?;
-        return inputs
-            .try_send(crate::calls::InputRequest {
-                method: method.to_owned(),
-                params,
-                backend: Arc::downgrade(b),
-                backend_id,
-            })
-            .map_err(|_| refuse(format!("{method}: the client can no longer be asked")));
+}
+
+/// True if a stateless server's result asks for input.
+fn is_input_required(result: &Value) -> bool {
+    result.get("resultType").and_then(Value::as_str) == Some("input_required")
+}
+
+/// Removes what a stateless server's result says about itself: the gateway is the server its
+/// clients see (and adds its own `resultType` and info for stateless clients).
+fn tidy_stateless_result(result: &mut Value) {
+    let Some(obj) = result.as_object_mut() else {
+        return;
+    };
+    obj.remove("resultType");
+    if let Some(meta) = obj.get_mut("_meta").and_then(Value::as_object_mut) {
+        meta.remove(meta::SERVER_INFO);
+        if meta.is_empty() {
+            obj.remove("_meta");
+        }
     }
-    let id = ctx
-        .session
-        .add_server_request(ServerRequest {
-            backend: Arc::downgrade(b),
-            backend_id,
-        })
-        .ok_or_else(|| {
-            refuse(format!(
-                "{method}: too many requests waiting for the client"
-            ))
-        })?;
-    let mut msg = json!({"jsonrpc": "2.0", "id": id, "method": method});
-    if let Some(p) = params {
-        msg["params"] = p;
-    }
-    if !ctx.send(msg) {
-        ctx.session.take_server_request(&id);
-        return Err(refuse(format!(
-            "{method}: the client can no longer be reached"
-        )));
-    }
-    Ok(())
 }
 
 /// The event a backend's notification becomes for the profile's clients, if any.
 fn republish(b: &Backend, method: &str, params: Option<Value>) -> Option<BackendEvent> {
     let profile = b.profile;
-    let note = |params: Option<Value>| {
+    let note = |mut params: Option<Value>| {
+        // (a stateless server tags what its listen stream carries; that tag is not the client's)
+        if let Some(meta) = params
+            .as_mut()
+            .and_then(|p| p.get_mut("_meta"))
+            .and_then(Value::as_object_mut)
+        {
+            meta.remove(meta::SUBSCRIPTION_ID);
+        }
         let mut msg = json!({"jsonrpc": "2.0", "method": method});
         if let Some(p) = params {
             msg["params"] = p;

@@ -1,20 +1,25 @@
 //! The official MCP conformance suite against a profile endpoint whose one server is the
-//! `conformance` fixture (crates/test-servers/src/bin/conformance.rs), twice:
+//! conformance fixture (crates/test-servers/src/bin/conformance.rs), in two releases:
 //!
 //! - `@modelcontextprotocol/conformance` 0.1.16, every server scenario of revision 2025-11-25
 //!   (the handshake era: `initialize`, sessions), from `.testenv/conformance`;
 //! - the 0.2.0-alpha.12 prerelease, every server scenario of the stateless revision 2026-07-28
 //!   (`--suite all --spec-version 2026-07-28`: no handshake, `_meta` and routing headers,
-//!   cache hints, InputRequiredResult), from `.testenv/conformance-next`.
+//!   cache hints, InputRequiredResult), from `.testenv/conformance-next`;
+//!
+//! each against the fixture in both eras a backend may speak: `conformance_legacy` (handshake
+//! era only: the gateway initializes it) and `conformance` (answers `server/discover`: the
+//! gateway drives it statelessly, with each client's capabilities on each request and its
+//! InputRequiredResults bridged to the client). Four runs in all.
 //!
 //! The suite sends no `Authorization` header, so it talks to a loopback forwarder that adds the
 //! profile's bearer token to each request and streams everything else through untouched
 //! (request and response bytes, SSE included). The scenarios (or single checks,
 //! `scenario:check-id`) the gateway does not pass yet are listed, each with its reason, in
-//! `tests/conformance/expected-failures.yml` (2025-11-25) and
-//! `tests/conformance/expected-failures-2026-07-28.yml`; the suite fails the test on any other
-//! failure, and on a listed one that now passes (a stale entry). The two runs take turns (two
-//! suites at once would compete for the machine and make the timing-sensitive scenarios flaky).
+//! `tests/conformance/expected-failures*.yml`, one file per run; the suite fails the test on
+//! any other failure, and on a listed one that now passes (a stale entry). The runs take turns
+//! (two suites at once would compete for the machine and make the timing-sensitive scenarios
+//! flaky).
 //!
 //! Needs Node 22 and both suites under `.testenv/` (`scripts/test-deps`).
 
@@ -39,9 +44,8 @@ struct Suite {
     release: &'static str,
     /// `--spec-version`.
     spec_version: &'static str,
-    /// Under `tests/conformance/`.
-    expected_failures: &'static str,
-    /// Under `target/`: each scenario's checks.json, kept after the run.
+    /// Under `target/`: each scenario's checks.json, kept after the run (one directory per
+    /// backend era below it).
     results: &'static str,
     /// The whole run, at most.
     timeout: Duration,
@@ -53,7 +57,6 @@ const LEGACY: Suite = Suite {
     dir: "conformance",
     release: "0.1.16",
     spec_version: "2025-11-25",
-    expected_failures: "expected-failures.yml",
     results: "conformance",
     // well under a minute when all goes well
     timeout: Duration::from_secs(170),
@@ -64,9 +67,26 @@ const STATELESS: Suite = Suite {
     dir: "conformance-next",
     release: "0.2.0-alpha.12",
     spec_version: "2026-07-28",
-    expected_failures: "expected-failures-2026-07-28.yml",
     results: "conformance-2026-07-28",
     timeout: Duration::from_secs(300),
+};
+
+/// The fixture behind the gateway, in one era.
+struct Backend {
+    /// The test-servers binary.
+    bin: &'static str,
+    /// The era the gateway finds it speaks.
+    era: &'static str,
+}
+
+const HANDSHAKE_BACKEND: Backend = Backend {
+    bin: "conformance_legacy",
+    era: "handshake",
+};
+
+const STATELESS_BACKEND: Backend = Backend {
+    bin: "conformance",
+    era: "stateless",
 };
 
 impl Suite {
@@ -94,17 +114,22 @@ impl Suite {
         manifest["version"].as_str().map(str::to_owned)
     }
 
-    fn expected_failures(&self) -> PathBuf {
+    /// `tests/conformance/expected-failures-<revision>-<era>-backend.yml`.
+    fn expected_failures(&self, backend: &Backend) -> PathBuf {
         Path::new(env!("CARGO_MANIFEST_DIR"))
             .join("tests/conformance")
-            .join(self.expected_failures)
+            .join(format!(
+                "expected-failures-{}-{}-backend.yml",
+                self.spec_version, backend.era
+            ))
     }
 
-    /// An empty `target/<results>` for the suite's results.
-    fn results_dir(&self) -> PathBuf {
+    /// An empty `target/<results>/<era>` for the suite's results.
+    fn results_dir(&self, backend: &Backend) -> PathBuf {
         let dir = gigmcp_testkit::workspace_root()
             .join("target")
-            .join(self.results);
+            .join(self.results)
+            .join(backend.era);
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
         dir
@@ -279,14 +304,16 @@ fn one_line(s: &str, max: usize) -> String {
     line
 }
 
-fn summary(suite: &Suite, out: &Path) -> String {
-    let listed = listed_failures(&suite.expected_failures());
+fn summary(suite: &Suite, backend: &Backend, out: &Path) -> String {
+    let file = suite.expected_failures(backend);
+    let listed = listed_failures(&file);
     let results = outcomes(out);
     let mut text = format!(
-        "conformance {} scenarios at {} (listed = in {}; details in {}):\n",
+        "conformance {} scenarios at {}, {} backend (listed = in {}; details in {}):\n",
         suite.release,
         suite.spec_version,
-        suite.expected_failures,
+        backend.era,
+        file.file_name().unwrap_or_default().to_string_lossy(),
         out.display()
     );
     for o in &results {
@@ -353,7 +380,7 @@ static ONE_RUN_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new
 
 /// Runs every server scenario of `suite` against a fresh gateway: one profile, one server (the
 /// `conformance` fixture), name prefixes off, behind the header-adding forwarder.
-async fn run_suite(suite: &Suite) {
+async fn run_suite(suite: &Suite, backend: &Backend) {
     assert!(
         suite.node().is_file() && suite.cli().is_file(),
         "{} has no Node 22 or no @modelcontextprotocol/conformance: run scripts/test-deps, or use scripts/test",
@@ -367,7 +394,7 @@ async fn run_suite(suite: &Suite) {
     );
     let _turn = ONE_RUN_AT_A_TIME.lock().await;
     let gw = TestGateway::start().await;
-    gw.add_server("conformance", "conformance").await;
+    gw.add_server("conformance", backend.bin).await;
     let profile = gw.add_profile("conformance", &["conformance"]).await;
     // The suite calls its fixtures by their own names: a one-server profile without prefixes.
     gw.store
@@ -377,12 +404,12 @@ async fn run_suite(suite: &Suite) {
     let forwarder = start_forwarder(gw.addr, profile.token.clone()).await;
     let url = format!("http://{forwarder}/mcp/p/{}", profile.slug);
 
-    let out = suite.results_dir();
+    let out = suite.results_dir(backend);
     let mut cmd = tokio::process::Command::new(suite.node());
     cmd.arg(suite.cli())
         .args(["server", "--url", &url, "--suite", "all"])
         .args(["--spec-version", suite.spec_version, "--expected-failures"])
-        .arg(suite.expected_failures())
+        .arg(suite.expected_failures(backend))
         .arg("-o")
         .arg(&out)
         .env("NO_COLOR", "1")
@@ -393,7 +420,7 @@ async fn run_suite(suite: &Suite) {
             panic!(
                 "the conformance suite did not finish within {} s\n{}",
                 suite.timeout.as_secs(),
-                summary(suite, &out)
+                summary(suite, backend, &out)
             )
         })
         .expect("run the conformance suite");
@@ -403,27 +430,37 @@ async fn run_suite(suite: &Suite) {
     let tail = stdout
         .find("=== SUMMARY ===")
         .map_or(&*stdout, |i| &stdout[i..]);
-    println!("{tail}\n{}", summary(suite, &out));
+    println!("{tail}\n{}", summary(suite, backend, &out));
     assert!(
         run.status.success(),
         "the conformance suite failed ({}): a scenario not in {} failed, or a listed one now \
          passes (then remove it from the file)\n{tail}\n{}\nstderr (tail):\n{}",
         run.status,
-        suite.expected_failures().display(),
-        summary(suite, &out),
+        suite.expected_failures(backend).display(),
+        summary(suite, backend, &out),
         tail_of(&stderr, 4000)
     );
     gw.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn official_conformance_suite() {
-    run_suite(&LEGACY).await;
+async fn official_conformance_suite_2025_11_25_handshake_backend() {
+    run_suite(&LEGACY, &HANDSHAKE_BACKEND).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn official_conformance_suite_stateless_2026_07_28() {
-    run_suite(&STATELESS).await;
+async fn official_conformance_suite_2025_11_25_stateless_backend() {
+    run_suite(&LEGACY, &STATELESS_BACKEND).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn official_conformance_suite_2026_07_28_handshake_backend() {
+    run_suite(&STATELESS, &HANDSHAKE_BACKEND).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn official_conformance_suite_2026_07_28_stateless_backend() {
+    run_suite(&STATELESS, &STATELESS_BACKEND).await;
 }
 
 /// The forwarder itself: it replaces the client's `Authorization` with the profile token, asks

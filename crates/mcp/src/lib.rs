@@ -3,8 +3,9 @@
 #![forbid(unsafe_code)]
 
 pub mod jsonrpc;
+pub mod meta;
 pub mod stdio;
 pub mod version;
 
 pub use jsonrpc::{ErrorObject, Id, Message, ParseError};
-pub use stdio::{ClientError, PendingRequest, StdioClient, StdioClientConfig};
+pub use stdio::{ClientError, Handshake, PendingRequest, StdioClient, StdioClientConfig};

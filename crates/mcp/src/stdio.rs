@@ -7,7 +7,7 @@
 //! [`ClientError::Closed`] at once: a dead server never leaves a caller hanging.
 
 use crate::jsonrpc::{ErrorObject, Id, Message, code};
-use crate::version::LATEST_LEGACY;
+use crate::version::{LATEST_LEGACY, MODERN_VERSION};
 use serde_json::{Value, json};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
@@ -225,6 +225,32 @@ impl Drop for PendingRequest {
     }
 }
 
+/// The era a server speaks, as [`StdioClient::handshake`] found it.
+#[derive(Debug, Clone)]
+pub enum Handshake {
+    /// It answered `server/discover` listing the stateless revision: its `DiscoverResult`.
+    Stateless(Value),
+    /// It was initialized: its `InitializeResult`.
+    Legacy(Value),
+}
+
+impl Handshake {
+    /// The server's answer (capabilities, server info, instructions).
+    pub fn result(&self) -> &Value {
+        match self {
+            Handshake::Stateless(r) | Handshake::Legacy(r) => r,
+        }
+    }
+}
+
+/// True if a `DiscoverResult` lists the stateless revision among its supported versions.
+fn lists_modern(result: &Value) -> bool {
+    result
+        .get("supportedVersions")
+        .and_then(Value::as_array)
+        .is_some_and(|v| v.iter().any(|v| v.as_str() == Some(MODERN_VERSION)))
+}
+
 /// A cheap-to-clone handle on one server connection.
 #[derive(Clone)]
 pub struct StdioClient {
@@ -432,6 +458,48 @@ impl StdioClient {
         Ok(result)
     }
 
+    /// Finds out which era the server speaks, as the spec asks of a client over stdio: first
+    /// [`Self::discover`]; a server that refuses it, lists no revision we speak, or does not
+    /// answer within `probe_wait` is then initialized (handshake era) with `capabilities`.
+    pub async fn handshake(
+        &self,
+        client_name: &str,
+        client_version: &str,
+        capabilities: Value,
+        probe_wait: std::time::Duration,
+    ) -> Result<Handshake, ClientError> {
+        let info = json!({"name": client_name, "version": client_version});
+        if let Some(found) = self.discover(&capabilities, &info, probe_wait).await? {
+            return Ok(Handshake::Stateless(found));
+        }
+        let init = self
+            .initialize_with(client_name, client_version, capabilities)
+            .await?;
+        Ok(Handshake::Legacy(init))
+    }
+
+    /// Asks `server/discover` (the stateless revision's first request): the `DiscoverResult`
+    /// if the server lists that revision; `None` if it refuses the method, lists other
+    /// revisions only, or does not answer within `wait`. Only a closed connection is an error.
+    pub async fn discover(
+        &self,
+        capabilities: &Value,
+        client_info: &Value,
+        wait: std::time::Duration,
+    ) -> Result<Option<Value>, ClientError> {
+        let params = crate::meta::with_request_meta(None, capabilities, client_info, None);
+        let probe = self.send_request("server/discover", Some(params)).await?;
+        match tokio::time::timeout(wait, probe.response()).await {
+            Ok(Ok(result)) if lists_modern(&result) => Ok(Some(result)),
+            Ok(Err(e @ ClientError::Closed { .. })) => Err(e),
+            Ok(Ok(_) | Err(ClientError::Rpc { .. })) => Ok(None),
+            Err(_) => {
+                tracing::debug!(server = %self.inner.config.name, "no answer to server/discover");
+                Ok(None)
+            }
+        }
+    }
+
     /// True once the server's output has ended or writing to it failed.
     pub fn is_closed(&self) -> bool {
         self.inner.closed.load(Ordering::SeqCst)
@@ -506,6 +574,80 @@ mod tests {
         for (i, r) in results.iter().enumerate() {
             assert_eq!(r["method"], format!("m{i}"));
         }
+    }
+
+    /// A peer of either era: `modern` answers `server/discover`; `silent` ignores it.
+    fn era_peer(line: String, modern: bool, silent: bool) -> Option<String> {
+        let v: Value = serde_json::from_str(&line).unwrap();
+        let Some(id) = v.get("id") else {
+            return Some(String::new()); // a notification: nothing to say
+        };
+        let reply = match v["method"].as_str().unwrap() {
+            "server/discover" if silent => return Some(String::new()),
+            "server/discover" if modern => {
+                assert_eq!(
+                    v["params"]["_meta"][crate::meta::PROTOCOL_VERSION],
+                    MODERN_VERSION
+                );
+                assert_eq!(
+                    v["params"]["_meta"][crate::meta::CLIENT_CAPABILITIES]["sampling"],
+                    json!({})
+                );
+                json!({"result": {"supportedVersions": [MODERN_VERSION], "capabilities": {"tools": {}}}})
+            }
+            "server/discover" => json!({"error": {"code": -32601, "message": "method not found"}}),
+            "initialize" => {
+                json!({"result": {"protocolVersion": LATEST_LEGACY, "capabilities": {}}})
+            }
+            _ => json!({"result": {}}),
+        };
+        let mut reply = reply;
+        reply["jsonrpc"] = json!("2.0");
+        reply["id"] = id.clone();
+        Some(reply.to_string())
+    }
+
+    #[tokio::test]
+    async fn handshake_probes_discover_and_falls_back_to_initialize() {
+        let caps = json!({"sampling": {}});
+        let wait = std::time::Duration::from_secs(5);
+        let modern = peer(|l| era_peer(l, true, false));
+        let h = modern
+            .handshake("t", "1", caps.clone(), wait)
+            .await
+            .unwrap();
+        assert!(matches!(h, Handshake::Stateless(_)), "{h:?}");
+        assert_eq!(h.result()["capabilities"]["tools"], json!({}));
+
+        let legacy = peer(|l| era_peer(l, false, false));
+        let h = legacy
+            .handshake("t", "1", caps.clone(), wait)
+            .await
+            .unwrap();
+        assert!(matches!(h, Handshake::Legacy(_)), "{h:?}");
+        assert_eq!(h.result()["protocolVersion"], LATEST_LEGACY);
+
+        // a server that never answers the probe is initialized once the probe wait is over
+        let silent = peer(|l| era_peer(l, true, true));
+        let started = std::time::Instant::now();
+        let h = silent
+            .handshake(
+                "t",
+                "1",
+                caps.clone(),
+                std::time::Duration::from_millis(200),
+            )
+            .await
+            .unwrap();
+        assert!(matches!(h, Handshake::Legacy(_)), "{h:?}");
+        assert!(started.elapsed() >= std::time::Duration::from_millis(200));
+
+        // a server that dies on the probe is an error, not a fallback
+        let dead = peer(|_| None);
+        assert!(matches!(
+            dead.handshake("t", "1", caps, wait).await,
+            Err(ClientError::Closed { .. })
+        ));
     }
 
     #[tokio::test]

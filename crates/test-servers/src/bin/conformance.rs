@@ -30,8 +30,8 @@
 //! thread, so a tool waiting for the client never blocks the reader).
 #![forbid(unsafe_code)]
 
-use serde_json::{Value, json};
-use std::collections::{HashMap, HashSet};
+use serde_json::{Map, Value, json};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::io::{BufRead, Write};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, mpsc};
@@ -47,6 +47,17 @@ const CLIENT_WAIT: Duration = Duration::from_secs(10);
 const STEP: Duration = Duration::from_millis(50);
 
 const VERSIONS: &[&str] = &["2025-11-25", "2025-06-18", "2025-03-26"];
+/// The stateless revision.
+const MODERN: &str = "2026-07-28";
+const META_VERSION: &str = "io.modelcontextprotocol/protocolVersion";
+const META_CAPABILITIES: &str = "io.modelcontextprotocol/clientCapabilities";
+const META_LOG_LEVEL: &str = "io.modelcontextprotocol/logLevel";
+const SUBSCRIPTION_ID: &str = "io.modelcontextprotocol/subscriptionId";
+/// The stateless revision's error for a request that needs a capability the client did not
+/// declare; as an [`RpcResult`] error its message is the capability's name.
+const MISSING_CAPABILITY: i64 = -32021;
+/// `requestState`s remembered at once.
+const MAX_STATES: usize = 256;
 const LEVELS: &[&str] = &[
     "debug",
     "info",
@@ -87,6 +98,36 @@ struct Server {
     /// Whether the tool and the prompt that `test_trigger_*_change` toggle are listed.
     extra_tool: AtomicBool,
     extra_prompt: AtomicBool,
+    /// Whether it answers `server/discover` (and so speaks the stateless revision too).
+    stateless: bool,
+    /// Whether a client initialized it (handshake era).
+    initialized: AtomicBool,
+    /// Open listen streams (stateless): the request id and what it asked for.
+    listeners: Mutex<Vec<(Value, Value)>>,
+    /// Answers gathered by earlier rounds of stateless calls, under the `requestState` given
+    /// out with them (oldest first; bounded).
+    states: Mutex<VecDeque<(String, Map<String, Value>)>>,
+}
+
+/// The request being handled.
+struct Call {
+    /// Its JSON-RPC id (what a cancellation names).
+    id: String,
+    /// Set when the request is of the stateless revision.
+    modern: Option<Modern>,
+}
+
+/// A stateless request's view of its client.
+struct Modern {
+    /// `_meta` clientCapabilities.
+    caps: Value,
+    /// Index in [`LEVELS`] of `_meta` logLevel, if given.
+    level: Option<usize>,
+    /// Answers to input requests: of earlier rounds (from `requestState`) and this one.
+    answers: Map<String, Value>,
+    /// Input requests this round could not answer, by key.
+    needed: Mutex<Map<String, Value>>,
+    next_key: AtomicU64,
 }
 
 /// One of our requests to the client, awaiting its answer.
@@ -117,9 +158,14 @@ impl Server {
         self.send(&json!({"jsonrpc": "2.0", "method": method, "params": params}));
     }
 
-    fn log(&self, level: &str, data: &str) {
+    fn log(&self, call: &Call, level: &str, data: &str) {
         let rank = LEVELS.iter().position(|l| *l == level).unwrap_or(0);
-        if rank >= self.min_level.load(Ordering::Relaxed) {
+        let min = call
+            .modern
+            .as_ref()
+            .and_then(|m| m.level)
+            .unwrap_or_else(|| self.min_level.load(Ordering::Relaxed));
+        if rank >= min {
             self.notify(
                 "notifications/message",
                 json!({"level": level, "logger": "conformance", "data": data}),
@@ -127,8 +173,13 @@ impl Server {
         }
     }
 
-    fn client_supports(&self, capability: &str) -> bool {
-        lock(&self.client_caps).get(capability).is_some()
+    /// Whether the client of `call` declared `capability`: at `initialize`, or (stateless) in
+    /// the request's `_meta`.
+    fn supports(&self, call: &Call, capability: &str) -> bool {
+        match &call.modern {
+            Some(m) => m.caps.get(capability).is_some(),
+            None => lock(&self.client_caps).get(capability).is_some(),
+        }
     }
 
     /// Sends a request to the client and waits (bounded) for its answer. `call` is the id of
@@ -137,16 +188,29 @@ impl Server {
     /// `call` drops it: either ends the wait at once.
     fn ask(
         &self,
-        call: &str,
+        call: &Call,
         key: Option<&str>,
         method: &str,
         params: Value,
     ) -> Result<Value, String> {
+        if let Some(m) = &call.modern {
+            // Stateless: the answer came with the request, or the request is listed in the
+            // call's InputRequiredResult (keys are the same each time the call is replayed).
+            let key = key.map_or_else(
+                || format!("input-{}", m.next_key.fetch_add(1, Ordering::Relaxed)),
+                str::to_owned,
+            );
+            if let Some(answer) = m.answers.get(&key) {
+                return Ok(answer.clone());
+            }
+            lock(&m.needed).insert(key, json!({"method": method, "params": params}));
+            return Err(format!("{method} needs the client's input"));
+        }
         let seq = self.next_id.fetch_add(1, Ordering::Relaxed);
         let id = key.map_or_else(|| format!("conformance-{seq}"), str::to_owned);
         let (tx, rx) = mpsc::channel();
         let pending = Pending {
-            call: call.to_owned(),
+            call: call.id.clone(),
             seq,
             tx,
         };
@@ -191,12 +255,141 @@ impl Server {
         if let Some(id) = params.get("requestId") {
             let call = id_key(id);
             lock(&self.pending).retain(|_, p| p.call != call);
+            lock(&self.listeners).retain(|(listen, _)| listen != id);
         }
     }
 
-    fn handle(&self, call: &str, method: &str, params: &Value) -> RpcResult {
+    /// The request `id` as this server handles it: a stateless one (its `_meta` names the
+    /// stateless revision) with the answers of its earlier rounds; an error if its
+    /// `requestState` is not one this server gave out.
+    fn call_of(&self, id: &Value, params: &Value) -> Result<Call, (i64, String)> {
+        let meta = params.get("_meta");
+        let stateless = self.stateless
+            && meta
+                .and_then(|m| m.get(META_VERSION))
+                .and_then(Value::as_str)
+                == Some(MODERN);
+        if !stateless {
+            return Ok(Call {
+                id: id_key(id),
+                modern: None,
+            });
+        }
+        let mut answers = Map::new();
+        if let Some(state) = params.get("requestState") {
+            let mut states = lock(&self.states);
+            let at = states
+                .iter()
+                .position(|(token, _)| Some(token.as_str()) == state.as_str())
+                .ok_or((
+                    -32602,
+                    "requestState is not one this server gave out".to_string(),
+                ))?;
+            if let Some((_, earlier)) = states.remove(at) {
+                answers = earlier;
+            }
+        }
+        if let Some(responses) = params.get("inputResponses").and_then(Value::as_object) {
+            for (key, answer) in responses.iter().take(64) {
+                answers.insert(key.clone(), answer.clone());
+            }
+        }
+        let level = meta
+            .and_then(|m| m.get(META_LOG_LEVEL))
+            .and_then(Value::as_str)
+            .and_then(|l| LEVELS.iter().position(|x| *x == l));
+        Ok(Call {
+            id: id_key(id),
+            modern: Some(Modern {
+                caps: meta
+                    .and_then(|m| m.get(META_CAPABILITIES))
+                    .cloned()
+                    .unwrap_or_else(|| json!({})),
+                level,
+                answers,
+                needed: Mutex::new(Map::new()),
+                next_key: AtomicU64::new(0),
+            }),
+        })
+    }
+
+    /// A stateless request's outcome: an `InputRequiredResult` if it asked for input it did
+    /// not have (the answers so far kept under a new `requestState`), else its result.
+    fn finish(&self, call: Call, outcome: RpcResult) -> RpcResult {
+        let Some(modern) = call.modern else {
+            return outcome;
+        };
+        let needed = std::mem::take(&mut *lock(&modern.needed));
+        if needed.is_empty() {
+            return outcome.map(|mut r| {
+                r["resultType"] = json!("complete");
+                r
+            });
+        }
+        let seq = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.subsec_nanos());
+        let token = format!("state-{seq}-{nanos:x}");
+        {
+            let mut states = lock(&self.states);
+            if states.len() >= MAX_STATES {
+                states.pop_front();
+            }
+            states.push_back((token.clone(), modern.answers));
+        }
+        Ok(json!({
+            "resultType": "input_required",
+            "inputRequests": needed,
+            "requestState": token,
+        }))
+    }
+
+    /// A list changed: said to a handshake-era client, and on every listen stream (stateless)
+    /// that asked for `filter`.
+    fn changed(&self, filter: &str, method: &str) {
+        if self.initialized.load(Ordering::SeqCst) {
+            self.notify(method, json!({}));
+        }
+        let listeners: Vec<Value> = lock(&self.listeners)
+            .iter()
+            .filter(|(_, f)| f.get(filter).and_then(Value::as_bool) == Some(true))
+            .map(|(id, _)| id.clone())
+            .collect();
+        for id in listeners {
+            self.notify(method, json!({"_meta": {SUBSCRIPTION_ID: id}}));
+        }
+    }
+
+    /// `subscriptions/listen` (stateless): acknowledged now, answered never (it ends when the
+    /// client cancels it).
+    fn listen(&self, id: Value, params: &Value) {
+        let filter = params.get("notifications").cloned().unwrap_or(json!({}));
+        {
+            let mut listeners = lock(&self.listeners);
+            if listeners.len() >= MAX_IN_FLIGHT {
+                drop(listeners);
+                self.send(&reply(id, Err((-32000, "too many listen streams".into()))));
+                return;
+            }
+            listeners.push((id.clone(), filter.clone()));
+        }
+        self.notify(
+            "notifications/subscriptions/acknowledged",
+            json!({"notifications": filter, "_meta": {SUBSCRIPTION_ID: id}}),
+        );
+    }
+
+    fn discover(&self) -> Value {
+        let mut result = capabilities_and_info();
+        result["supportedVersions"] = json!([MODERN]);
+        result
+    }
+
+    fn handle(&self, call: &Call, method: &str, params: &Value) -> RpcResult {
         match method {
             "initialize" => Ok(self.initialize(params)),
+            "server/discover" if self.stateless => Ok(self.discover()),
             "ping" => Ok(json!({})),
             "tools/list" => Ok(json!({ "tools": tools(self.extra_tool.load(Ordering::Relaxed)) })),
             "tools/call" => self.call_tool(call, params),
@@ -240,6 +433,7 @@ impl Server {
     }
 
     fn initialize(&self, params: &Value) -> Value {
+        self.initialized.store(true, Ordering::SeqCst);
         *lock(&self.client_caps) = params
             .get("capabilities")
             .cloned()
@@ -250,20 +444,12 @@ impl Server {
         } else {
             VERSIONS[0]
         };
-        json!({
-            "protocolVersion": version,
-            "capabilities": {
-                "tools": {"listChanged": true},
-                "resources": {"subscribe": true},
-                "prompts": {"listChanged": true},
-                "logging": {},
-                "completions": {}
-            },
-            "serverInfo": {"name": "conformance", "version": "0.1.0"}
-        })
+        let mut result = capabilities_and_info();
+        result["protocolVersion"] = json!(version);
+        result
     }
 
-    fn call_tool(&self, call: &str, params: &Value) -> RpcResult {
+    fn call_tool(&self, call: &Call, params: &Value) -> RpcResult {
         let name = str_param(params, "name")?;
         let args = params
             .get("arguments")
@@ -290,11 +476,11 @@ impl Server {
                 }}),
             ],
             "test_tool_with_logging" => {
-                self.log("info", "Tool execution started");
+                self.log(call, "info", "Tool execution started");
                 std::thread::sleep(STEP);
-                self.log("info", "Tool processing data");
+                self.log(call, "info", "Tool processing data");
                 std::thread::sleep(STEP);
-                self.log("info", "Tool execution completed");
+                self.log(call, "info", "Tool execution completed");
                 vec![text("Tool with logging executed successfully")]
             }
             "test_tool_with_progress" => {
@@ -321,7 +507,7 @@ impl Server {
                 let Some(prompt) = args.get("prompt").and_then(Value::as_str) else {
                     return Ok(tool_error("argument `prompt` (string) is required"));
                 };
-                if !self.client_supports("sampling") {
+                if !self.supports(call, "sampling") {
                     return Ok(tool_error("the client does not support sampling"));
                 }
                 let asked = self.ask(
@@ -438,23 +624,29 @@ impl Server {
                     "Logging tool running",
                     "Logging tool done",
                 ] {
-                    self.log("info", data);
+                    self.log(call, "info", data);
                     std::thread::sleep(STEP);
                 }
                 vec![text("Logging tool executed successfully")]
             }
             "test_trigger_tool_change" => {
                 let listed = !self.extra_tool.fetch_xor(true, Ordering::SeqCst);
-                self.notify("notifications/tools/list_changed", json!({}));
+                self.changed("toolsListChanged", "notifications/tools/list_changed");
                 vec![text(&format!("test_dynamic_tool listed: {listed}"))]
             }
             "test_trigger_prompt_change" => {
                 let listed = !self.extra_prompt.fetch_xor(true, Ordering::SeqCst);
-                self.notify("notifications/prompts/list_changed", json!({}));
+                self.changed("promptsListChanged", "notifications/prompts/list_changed");
                 vec![text(&format!("test_dynamic_prompt listed: {listed}"))]
             }
             "test_dynamic_tool" => vec![text("The dynamic tool ran.")],
             "test_custom_headers" => vec![text(&format!("received: {args}"))],
+            // (stateless: a request that needs what the client lacks is refused, not run)
+            "test_missing_capability"
+                if call.modern.is_some() && !self.supports(call, "sampling") =>
+            {
+                return Err((MISSING_CAPABILITY, "sampling".into()));
+            }
             "test_missing_capability" | "test_input_required_result_sampling" => {
                 let key = (name != "test_missing_capability").then_some("capital_question");
                 match self.sample(call, key, "What is the capital of France?", 100) {
@@ -567,18 +759,18 @@ impl Server {
         Ok(json!({ "content": content }))
     }
 
-    fn elicit(&self, call: &str, message: &str, schema: Value) -> Result<Value, String> {
+    fn elicit(&self, call: &Call, message: &str, schema: Value) -> Result<Value, String> {
         self.elicit_as(call, None, message, schema)
     }
 
     fn elicit_as(
         &self,
-        call: &str,
+        call: &Call,
         key: Option<&str>,
         message: &str,
         schema: Value,
     ) -> Result<Value, String> {
-        if !self.client_supports("elicitation") {
+        if !self.supports(call, "elicitation") {
             return Err("the client does not support elicitation".into());
         }
         self.ask(
@@ -590,7 +782,7 @@ impl Server {
     }
 
     /// Elicits `{name: string}`; the name, or why there is none.
-    fn ask_name(&self, call: &str, key: Option<&str>, message: &str) -> Result<String, String> {
+    fn ask_name(&self, call: &Call, key: Option<&str>, message: &str) -> Result<String, String> {
         let schema = json!({
             "type": "object",
             "properties": {"name": {"type": "string"}},
@@ -606,12 +798,12 @@ impl Server {
     /// Samples one user message; the text of the answer.
     fn sample(
         &self,
-        call: &str,
+        call: &Call,
         key: Option<&str>,
         prompt: &str,
         max_tokens: u32,
     ) -> Result<String, String> {
-        if !self.client_supports("sampling") {
+        if !self.supports(call, "sampling") {
             return Err("the client does not support sampling".into());
         }
         let result = self.ask(
@@ -634,8 +826,8 @@ impl Server {
     }
 
     /// The client's roots (`roots/list`), as their URIs.
-    fn roots(&self, call: &str, key: &str) -> Result<String, String> {
-        if !self.client_supports("roots") {
+    fn roots(&self, call: &Call, key: &str) -> Result<String, String> {
+        if !self.supports(call, "roots") {
             return Err("the client does not support roots".into());
         }
         let result = self.ask(call, Some(key), "roots/list", json!({}))?;
@@ -652,7 +844,7 @@ impl Server {
     }
 
     /// `test_input_required_result_prompt`: asks the client for its context first.
-    fn input_required_prompt(&self, call: &str) -> RpcResult {
+    fn input_required_prompt(&self, call: &Call) -> RpcResult {
         let schema = json!({
             "type": "object",
             "properties": {"context": {"type": "string"}},
@@ -677,6 +869,19 @@ impl Server {
             ))}]}),
         )
     }
+}
+
+fn capabilities_and_info() -> Value {
+    json!({
+        "capabilities": {
+            "tools": {"listChanged": true},
+            "resources": {"subscribe": true},
+            "prompts": {"listChanged": true},
+            "logging": {},
+            "completions": {}
+        },
+        "serverInfo": {"name": "conformance", "version": "0.1.0"}
+    })
 }
 
 fn str_param<'a>(params: &'a Value, name: &str) -> Result<&'a str, (i64, String)> {
@@ -1073,6 +1278,11 @@ fn read_line(input: &mut impl BufRead, buf: &mut Vec<u8>) -> std::io::Result<Lin
 fn reply(id: Value, outcome: RpcResult) -> Value {
     match outcome {
         Ok(result) => json!({"jsonrpc": "2.0", "id": id, "result": result}),
+        Err((MISSING_CAPABILITY, capability)) => json!({"jsonrpc": "2.0", "id": id, "error": {
+            "code": MISSING_CAPABILITY,
+            "message": format!("this request needs the client's {capability} capability"),
+            "data": {"requiredCapabilities": {capability: {}}}
+        }}),
         Err((code, message)) => {
             json!({"jsonrpc": "2.0", "id": id, "error": {"code": code, "message": message}})
         }
@@ -1080,6 +1290,12 @@ fn reply(id: Value, outcome: RpcResult) -> Value {
 }
 
 fn main() {
+    run(true);
+}
+
+/// Serves stdin/stdout; `stateless`: also the stateless revision (else `server/discover` is
+/// an unknown method, as for any server of the handshake era).
+pub fn run(stateless: bool) {
     let server = Arc::new(Server {
         out: Mutex::new(std::io::stdout()),
         client_caps: Mutex::new(json!({})),
@@ -1090,6 +1306,10 @@ fn main() {
         in_flight: AtomicUsize::new(0),
         extra_tool: AtomicBool::new(false),
         extra_prompt: AtomicBool::new(false),
+        stateless,
+        initialized: AtomicBool::new(false),
+        listeners: Mutex::new(Vec::new()),
+        states: Mutex::new(VecDeque::new()),
     });
     let stdin = std::io::stdin();
     let mut input = stdin.lock();
@@ -1130,10 +1350,21 @@ fn main() {
         };
         let method = method.to_string();
         let params = msg.get("params").cloned().unwrap_or(Value::Null);
-        if method == "initialize" {
+        let call = match server.call_of(&id, &params) {
+            Ok(call) => call,
+            Err(e) => {
+                server.send(&reply(id, Err(e)));
+                continue;
+            }
+        };
+        if method == "initialize" || method == "server/discover" {
             // Answered in order, before anything that follows it.
-            let outcome = server.handle(&id_key(&id), &method, &params);
+            let outcome = server.handle(&call, &method, &params);
             server.send(&reply(id, outcome));
+            continue;
+        }
+        if method == "subscriptions/listen" && call.modern.is_some() {
+            server.listen(id, &params);
             continue;
         }
         if server.in_flight.fetch_add(1, Ordering::SeqCst) >= MAX_IN_FLIGHT {
@@ -1147,7 +1378,8 @@ fn main() {
         let worker = Arc::clone(&server);
         let refused = id.clone();
         let spawned = std::thread::Builder::new().spawn(move || {
-            let outcome = worker.handle(&id_key(&id), &method, &params);
+            let outcome = worker.handle(&call, &method, &params);
+            let outcome = worker.finish(call, outcome);
             worker.send(&reply(id, outcome));
             worker.in_flight.fetch_sub(1, Ordering::SeqCst);
         });
