@@ -12,7 +12,7 @@
 
 use gigmcp_mcp::jsonrpc::{ErrorObject, Message, code};
 use gigmcp_mcp::stdio::{Line, read_bounded_line};
-use gigmcp_mcp::{ClientError, StdioClient, StdioClientConfig, meta};
+use gigmcp_mcp::{ClientError, Discovery, StdioClient, StdioClientConfig, meta};
 use gigmcp_sandbox::{SandboxHandle, SandboxRuntime};
 use gigmcp_store::{Profile, ProfileId, Server, ServerId};
 use serde_json::{Value, json};
@@ -96,6 +96,10 @@ impl Drop for CallGuard {
 /// Answer to a call the client cancelled (clients ignore it, as the spec asks).
 const REQUEST_CANCELLED: i64 = -32800;
 
+/// How long a new server has to answer `server/discover` before it is initialized instead (a
+/// server that ignores methods it does not know; one that answers late still works, in the
+/// handshake era).
+const PROBE_WAIT: Duration = Duration::from_secs(3);
 /// Rounds of input one call of a stateless server may ask for.
 const MAX_INPUT_ROUNDS: usize = 16;
 /// Input requests in one round.
@@ -853,10 +857,8 @@ impl Supervisor {
             });
         }
         let handshake = async {
-            // A server that does not answer the probe within half the start timeout is
-            // initialized in the other half.
             let found = if probe {
-                let wait = self.config.start_timeout / 2;
+                let wait = PROBE_WAIT.min(self.config.start_timeout / 2);
                 match client
                     .discover(&gateway_capabilities(), &gateway_info(), wait)
                     .await
@@ -865,11 +867,16 @@ impl Supervisor {
                     Err(e) => return Err(Probe::Died(e.to_string())),
                 }
             } else {
-                None
+                Discovery::Refused
             };
+            if let Discovery::Silent = found {
+                // (it ignores what it does not know: not asked again at its next start)
+                tracing::warn!(server = %server.name, "no answer to server/discover; initializing it");
+                lock(&self.handshake_only).insert(server.id);
+            }
             match found {
-                Some(discovered) => Ok((Era::Stateless, discovered)),
-                None => client
+                Discovery::Stateless(discovered) => Ok((Era::Stateless, discovered)),
+                Discovery::Refused | Discovery::Silent => client
                     .initialize_with("gigmcp", env!("CARGO_PKG_VERSION"), gateway_capabilities())
                     .await
                     .map(|init| (Era::Handshake, init))

@@ -243,6 +243,17 @@ impl Handshake {
     }
 }
 
+/// What a `server/discover` probe found.
+#[derive(Debug, Clone)]
+pub enum Discovery {
+    /// The server lists the stateless revision: its `DiscoverResult`.
+    Stateless(Value),
+    /// It refused the method, or lists other revisions only: a server of the handshake era.
+    Refused,
+    /// No answer in time (a server that ignores methods it does not know).
+    Silent,
+}
+
 /// True if a `DiscoverResult` lists the stateless revision among its supported versions.
 fn lists_modern(result: &Value) -> bool {
     result
@@ -469,7 +480,8 @@ impl StdioClient {
         probe_wait: std::time::Duration,
     ) -> Result<Handshake, ClientError> {
         let info = json!({"name": client_name, "version": client_version});
-        if let Some(found) = self.discover(&capabilities, &info, probe_wait).await? {
+        if let Discovery::Stateless(found) = self.discover(&capabilities, &info, probe_wait).await?
+        {
             return Ok(Handshake::Stateless(found));
         }
         let init = self
@@ -478,24 +490,23 @@ impl StdioClient {
         Ok(Handshake::Legacy(init))
     }
 
-    /// Asks `server/discover` (the stateless revision's first request): the `DiscoverResult`
-    /// if the server lists that revision; `None` if it refuses the method, lists other
-    /// revisions only, or does not answer within `wait`. Only a closed connection is an error.
+    /// Asks `server/discover` (the stateless revision's first request), waiting at most
+    /// `wait` for the answer. Only a closed connection is an error.
     pub async fn discover(
         &self,
         capabilities: &Value,
         client_info: &Value,
         wait: std::time::Duration,
-    ) -> Result<Option<Value>, ClientError> {
+    ) -> Result<Discovery, ClientError> {
         let params = crate::meta::with_request_meta(None, capabilities, client_info, None);
         let probe = self.send_request("server/discover", Some(params)).await?;
         match tokio::time::timeout(wait, probe.response()).await {
-            Ok(Ok(result)) if lists_modern(&result) => Ok(Some(result)),
+            Ok(Ok(result)) if lists_modern(&result) => Ok(Discovery::Stateless(result)),
             Ok(Err(e @ ClientError::Closed { .. })) => Err(e),
-            Ok(Ok(_) | Err(ClientError::Rpc { .. })) => Ok(None),
+            Ok(Ok(_) | Err(ClientError::Rpc { .. })) => Ok(Discovery::Refused),
             Err(_) => {
                 tracing::debug!(server = %self.inner.config.name, "no answer to server/discover");
-                Ok(None)
+                Ok(Discovery::Silent)
             }
         }
     }
