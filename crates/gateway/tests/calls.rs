@@ -10,26 +10,12 @@ use serde_json::{Value, json};
 
 /// A session declaring `capabilities`.
 async fn client(gw: &TestGateway, slug: &str, token: &str, capabilities: Value) -> RawClient {
-    let mut c = RawClient::new(gw.url(slug), token);
-    let init = json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
-        "protocolVersion": "2025-11-25", "capabilities": capabilities,
-        "clientInfo": {"name": "raw", "version": "0"}}});
-    let resp = c.post(init.to_string()).send().await.unwrap();
-    assert_eq!(resp.status(), 200);
-    c.session = Some(resp.headers()["mcp-session-id"].to_str().unwrap().into());
-    c
+    RawClient::with_capabilities(gw.url(slug), token, capabilities).await
 }
 
 /// Starts `tools/call` of `tool` and returns its SSE stream.
 async fn start_call(c: &RawClient, id: i64, tool: &str, meta: Option<Value>) -> SseReader {
-    let mut params = json!({"name": tool, "arguments": {}});
-    if let Some(m) = meta {
-        params["_meta"] = m;
-    }
-    let body = json!({"jsonrpc": "2.0", "id": id, "method": "tools/call", "params": params});
-    let resp = c.post(body.to_string()).send().await.unwrap();
-    assert_eq!(resp.status(), 200);
-    SseReader::new(resp)
+    c.start_call(id, tool, json!({}), meta).await
 }
 
 async fn text_of(c: &RawClient, id: i64, tool: &str) -> String {
@@ -43,8 +29,7 @@ async fn text_of(c: &RawClient, id: i64, tool: &str) -> String {
 }
 
 async fn post(c: &RawClient, msg: Value) {
-    let resp = c.post(msg.to_string()).send().await.unwrap();
-    assert_eq!(resp.status(), 202, "{msg}");
+    c.post_accepted(msg).await;
 }
 
 #[tokio::test]

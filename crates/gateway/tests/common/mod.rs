@@ -240,6 +240,42 @@ impl RawClient {
         v
     }
 
+    /// A session (initialized, not yet `notifications/initialized`) declaring `capabilities`.
+    pub async fn with_capabilities(url: String, token: &str, capabilities: Value) -> Self {
+        let mut c = RawClient::new(url, token);
+        let init = json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+            "protocolVersion": "2025-11-25", "capabilities": capabilities,
+            "clientInfo": {"name": "raw", "version": "0"}}});
+        let resp = c.post(init.to_string()).send().await.unwrap();
+        assert_eq!(resp.status(), 200);
+        c.session = Some(resp.headers()["mcp-session-id"].to_str().unwrap().into());
+        c
+    }
+
+    /// Starts `tools/call` of `tool` with `arguments` and returns its SSE stream.
+    pub async fn start_call(
+        &self,
+        id: i64,
+        tool: &str,
+        arguments: Value,
+        meta: Option<Value>,
+    ) -> SseReader {
+        let mut params = json!({"name": tool, "arguments": arguments});
+        if let Some(m) = meta {
+            params["_meta"] = m;
+        }
+        let body = json!({"jsonrpc": "2.0", "id": id, "method": "tools/call", "params": params});
+        let resp = self.post(body.to_string()).send().await.unwrap();
+        assert_eq!(resp.status(), 200);
+        SseReader::new(resp)
+    }
+
+    /// Posts a notification or a response (answered 202).
+    pub async fn post_accepted(&self, msg: Value) {
+        let resp = self.post(msg.to_string()).send().await.unwrap();
+        assert_eq!(resp.status(), 202, "{msg}");
+    }
+
     /// A request and its answer, whether it comes as JSON or as an SSE stream (tool calls).
     pub async fn call(&self, id: i64, method: &str, params: Value) -> Value {
         let body = json!({"jsonrpc":"2.0","id":id,"method":method,"params":params}).to_string();

@@ -1,7 +1,11 @@
 //! `conformance`: the fixtures that the official MCP conformance suite
 //! (`@modelcontextprotocol/conformance` 0.1.16 at revision 2025-11-25, and 0.2.0-alpha.12 at the
-//! stateless 2026-07-28, server scenarios) calls, served over stdio (newline-delimited JSON-RPC,
-//! handshake revisions up to 2025-11-25: the gateway bridges it to the stateless revision).
+//! stateless 2026-07-28, server scenarios) calls, served over stdio (newline-delimited
+//! JSON-RPC) in both eras: a client that sends `initialize` gets a handshake-era server (up to
+//! 2025-11-25); a request whose `_meta` names 2026-07-28 is served statelessly (`server/discover`,
+//! the client's capabilities read from each request, input asked through
+//! `InputRequiredResult`, change notifications on `subscriptions/listen` streams).
+//! `conformance_legacy` is the same fixture refusing `server/discover` (handshake era only).
 //!
 //! - tools: `test_simple_text`, `test_image_content`, `test_audio_content`,
 //!   `test_embedded_resource`, `test_multiple_content_types`, `test_tool_with_logging`,
@@ -11,23 +15,30 @@
 //!   `test_missing_capability` (needs sampling), `test_streaming_elicitation`,
 //!   `test_custom_headers` (an `x-mcp-header` parameter), `test_trigger_tool_change` and
 //!   `test_trigger_prompt_change` (toggle `test_dynamic_tool`/`test_dynamic_prompt` and say the
-//!   list changed), and the `test_input_required_result_*` tools;
+//!   list changed), and the `test_input_required_result_*` tools; for the gateway's own tests
+//!   `test_touch_watched_resource` (tells the subscribers of `test://watched-resource`);
 //! - resources `test://static-text`, `test://static-binary`, `test://watched-resource`, the
 //!   template `test://template/{id}/data`, `resources/subscribe` and `resources/unsubscribe`;
 //! - prompts `test_simple_prompt`, `test_prompt_with_arguments`,
 //!   `test_prompt_with_embedded_resource`, `test_prompt_with_image`,
 //!   `test_input_required_result_prompt` (elicits first);
-//! - `logging/setLevel` (log notifications are filtered by it), `completion/complete`, `ping`.
+//! - `logging/setLevel` (log notifications are filtered by it; statelessly, by the request's
+//!   `_meta` log level), `completion/complete`, `ping`.
 //!
-//! Sampling, elicitation and roots are requests to the client: sent only if the client declared
-//! the capability at `initialize` (else the tool returns an error result, as the suite asks), and
-//! waited for at most [`CLIENT_WAIT`], or until the client cancels the call that asked. The
-//! `test_input_required_result_*` fixtures ask exactly what the 2026-07-28 scenarios expect in an
-//! `InputRequiredResult`, each request under the JSON-RPC id the scenario expects as its key
-//! (`user_name`, `capital_question`, `client_roots`, `confirm`, `greeting`, `step1`, `step2`,
-//! `user_context`), the ones of one round at once. Input is bounded: lines of at most
-//! [`MAX_LINE`] bytes, at most [`MAX_IN_FLIGHT`] requests handled at once (each on its own
-//! thread, so a tool waiting for the client never blocks the reader).
+//! Sampling, elicitation and roots are requests to the client, made only if the client
+//! declared the capability (at `initialize`, or in the request's `_meta`; else the tool returns
+//! an error result, as the suite asks, or statelessly -32021 for `test_missing_capability`).
+//! In the handshake era they are sent and waited for at most [`CLIENT_WAIT`], or until the
+//! client cancels the call that asked. Statelessly, the request is run again on each retry: a
+//! question the retry's `inputResponses` (or an earlier round, kept under the `requestState`
+//! given out) answers gets that answer, and the questions left over become the
+//! `InputRequiredResult` (under stable keys). The `test_input_required_result_*` fixtures ask
+//! exactly what the 2026-07-28 scenarios expect in an `InputRequiredResult`, each request
+//! under the key the scenario expects (`user_name`, `capital_question`, `client_roots`,
+//! `confirm`, `greeting`, `step1`, `step2`, `user_context`), the ones of one round at once.
+//! Input is bounded: lines of at most [`MAX_LINE`] bytes, at most [`MAX_IN_FLIGHT`] requests
+//! handled at once (each on its own thread, so a tool waiting for the client never blocks the
+//! reader).
 #![forbid(unsafe_code)]
 
 use serde_json::{Map, Value, json};
@@ -75,6 +86,8 @@ const PNG: &str =
 /// A WAV of eight silent samples (8 kHz, mono, 8 bit).
 const WAV: &str = "UklGRiwAAABXQVZFZm10IBAAAAABAAEAQB8AAEAfAAABAAgAZGF0YQgAAACAgICAgICAgA==";
 
+/// The resource whose subscribers `test_touch_watched_resource` tells.
+const WATCHED: &str = "test://watched-resource";
 const TEMPLATE_PREFIX: &str = "test://template/";
 const TEMPLATE_SUFFIX: &str = "/data";
 
@@ -361,6 +374,33 @@ impl Server {
         }
     }
 
+    /// `uri` changed: said to a handshake-era client that subscribed to it, and on every
+    /// listen stream (stateless) that watches it; how many were told.
+    fn updated(&self, uri: &str) -> usize {
+        let mut told = 0;
+        if lock(&self.subscriptions).contains(uri) {
+            self.notify("notifications/resources/updated", json!({"uri": uri}));
+            told += 1;
+        }
+        let listeners: Vec<Value> = lock(&self.listeners)
+            .iter()
+            .filter(|(_, f)| {
+                f.get("resourceSubscriptions")
+                    .and_then(Value::as_array)
+                    .is_some_and(|uris| uris.iter().any(|u| u == uri))
+            })
+            .map(|(id, _)| id.clone())
+            .collect();
+        for id in listeners {
+            self.notify(
+                "notifications/resources/updated",
+                json!({"uri": uri, "_meta": {SUBSCRIPTION_ID: id}}),
+            );
+            told += 1;
+        }
+        told
+    }
+
     /// `subscriptions/listen` (stateless): acknowledged now, answered never (it ends when the
     /// client cancels it).
     fn listen(&self, id: Value, params: &Value) {
@@ -640,6 +680,12 @@ impl Server {
                 vec![text(&format!("test_dynamic_prompt listed: {listed}"))]
             }
             "test_dynamic_tool" => vec![text("The dynamic tool ran.")],
+            "test_touch_watched_resource" => {
+                let told = self.updated(WATCHED);
+                vec![text(&format!(
+                    "{WATCHED} updated; subscribers told: {told}"
+                ))]
+            }
             "test_custom_headers" => vec![text(&format!("received: {args}"))],
             // (stateless: a request that needs what the client lacks is refused, not run)
             "test_missing_capability"
@@ -1016,6 +1062,10 @@ fn tools(extra: bool) -> Vec<Value> {
         no_args(
             "test_trigger_prompt_change",
             "Lists or unlists test_dynamic_prompt and says the prompt list changed.",
+        ),
+        no_args(
+            "test_touch_watched_resource",
+            "Says test://watched-resource changed (to its subscribers; not a suite fixture).",
         ),
         json!({
             "name": "test_custom_headers",
