@@ -1,6 +1,7 @@
-//! A real third-party MCP server nobody here wrote (the reference `everything` server from npm,
-//! on Node with its glibc libraries) packed by the test into an OCI image, installed by digest,
-//! verified and extracted by the gateway, and used through `/mcp/p/<slug>` in a full sandbox.
+//! Real third-party MCP servers nobody here wrote, packed by the test into OCI images, installed
+//! by digest, verified and extracted by the gateway, and used through `/mcp/p/<slug>` in full
+//! sandboxes: the reference `everything` server from npm (Node, handshake era), and a server
+//! built on the official Python SDK (`mcp` 2.3.0), which speaks the stateless revision.
 
 mod common;
 
@@ -14,12 +15,24 @@ use std::path::{Path, PathBuf};
 
 /// Packs `root` into an OCI image layout at `layout`; returns the `oci:` reference by digest.
 async fn pack(root: PathBuf, entrypoint: &[&str], layout: &Path) -> String {
+    pack_with_env(root, entrypoint, &[], layout).await
+}
+
+/// [`pack`], the image's environment also setting `env`.
+async fn pack_with_env(
+    root: PathBuf,
+    entrypoint: &[&str],
+    env: &[(&str, &str)],
+    layout: &Path,
+) -> String {
+    let mut image_env = vec![("PATH".to_string(), "/usr/bin:/bin".to_string())];
+    image_env.extend(env.iter().map(|(k, v)| (k.to_string(), v.to_string())));
     let packed = gigmcp_oci::pack::run(&PackArgs {
         binary: None,
         dir: Some(root),
         entrypoint: entrypoint.iter().map(|s| s.to_string()).collect(),
         cmd: Vec::new(),
-        env: vec![("PATH".into(), "/usr/bin:/bin".into())],
+        env: image_env,
         workdir: Some("/app".into()),
         layout: Some(layout.to_path_buf()),
         tag: Some("v1".into()),
@@ -215,5 +228,93 @@ async fn an_image_server_using_node_fetch_reaches_allowed_hosts_with_the_owner_s
         get(3, "https://evil.example.test/").await,
         "failed: ENOTFOUND"
     );
+    gw.stop().await;
+}
+
+/// A server on the official Python SDK: `MCPServer` over stdio answers `server/discover`, so the
+/// gateway drives it in the stateless revision. `greet` asks the user's name the SDK's way for
+/// that revision (a resolver returning `Elicit`: an `InputRequiredResult`, resumed when the
+/// request comes again with the answer); `era` says which revision the request came in.
+const PY_SDK_SERVER: &str = r#"
+from typing import Annotated
+from pydantic import BaseModel
+from mcp.server.mcpserver import Context, Elicit, MCPServer, Resolve
+
+mcp = MCPServer("pysdk")
+
+class Name(BaseModel):
+    name: str
+
+def ask_name() -> Elicit[Name]:
+    return Elicit("What is your name?", Name)
+
+@mcp.tool()
+def add(a: int, b: int) -> int:
+    """Adds two numbers."""
+    return a + b
+
+@mcp.tool()
+def greet(who: Annotated[Name, Resolve(ask_name)]) -> str:
+    """Asks the user's name, then greets them."""
+    return f"Hello, {who.name}!"
+
+@mcp.tool()
+def era(ctx: Context) -> str:
+    """The protocol revision of this request."""
+    return ctx.protocol_version or "unknown"
+
+mcp.run()
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_python_sdk_server_of_the_stateless_revision_serves_clients_of_both_eras() {
+    let work = tempfile::tempdir().unwrap();
+    let root = work.path().join("rootfs");
+    let site_packages = gigmcp_testkit::testenv_dir().join("venv/lib/python3.11/site-packages");
+    assert!(
+        site_packages.is_dir(),
+        "{} is missing: run scripts/test-deps",
+        site_packages.display()
+    );
+    rootfs::python_with_packages(&root, PY_SDK_SERVER, &site_packages);
+    let layout = work.path().join("layout");
+    let reference = pack_with_env(
+        root,
+        &["/usr/bin/python3.11", "/app/server.py"],
+        &[("PYTHONPATH", "/app/site-packages")],
+        &layout,
+    )
+    .await;
+    let gw = TestGateway::start().await;
+    gw.store
+        .create_server(NewServer {
+            name: "py".into(),
+            source: ServerSource::Image { reference },
+        })
+        .await
+        .unwrap();
+    let p = gw.add_profile("py", &["py"]).await;
+    for mode in ["legacy", "2026-07-28", "auto"] {
+        let v = common::sdk::run_client(
+            tokio::process::Command::new(gigmcp_testkit::python())
+                .arg(common::sdk::clients_dir().join("python_greet.py"))
+                .args([&gw.url("py"), &p.token, mode]),
+        )
+        .await;
+        let client_era = if mode == "legacy" {
+            "2025-11-25"
+        } else {
+            "2026-07-28"
+        };
+        assert_eq!(v["protocol"], client_era, "{mode}: {v}");
+        assert_eq!(v["tools"], json!(["py_add", "py_era", "py_greet"]), "{mode}: {v}");
+        assert_eq!(v["sum"], json!({"result": 5}), "{mode}: {v}");
+        // the server's InputRequiredResult reached the client (as a request on its session, or
+        // in its own InputRequiredResult), and its answer came back to the server
+        assert_eq!(v["asked"], json!(["What is your name?"]), "{mode}: {v}");
+        assert_eq!(v["greeting"], "Hello, Ada!", "{mode}: {v}");
+        // whatever the client speaks, the gateway spoke the stateless revision to the server
+        assert_eq!(v["era"], "2026-07-28", "{mode}: {v}");
+    }
     gw.stop().await;
 }

@@ -103,3 +103,45 @@ pub fn python(root: &Path, script: &str) {
     std::fs::write(root.join("app/server.py"), script).unwrap();
     finish(root);
 }
+
+/// Copies the libraries `ldd` names for every shared object under `dir` (as found on the host)
+/// into `root`.
+fn add_libraries_of(root: &Path, dir: &Path) {
+    let found = Command::new("find")
+        .arg(dir)
+        .args(["-name", "*.so*", "-type", "f"])
+        .output()
+        .unwrap();
+    let mut libs = std::collections::BTreeSet::new();
+    for object in String::from_utf8_lossy(&found.stdout).lines() {
+        let ldd = Command::new("ldd").arg(object).output().unwrap();
+        for line in String::from_utf8_lossy(&ldd.stdout).lines() {
+            if let Some(p) = line.split_whitespace().find(|w| w.starts_with('/')) {
+                libs.insert(PathBuf::from(p));
+            }
+        }
+    }
+    for lib in libs {
+        copy_into(root, &lib);
+    }
+}
+
+/// Python 3.11 with its standard library (less its tests and GUI parts) and the libraries its
+/// extension modules need, the packages of `site_packages` (a venv's, less pip and setuptools)
+/// at `/app/site-packages` with theirs, and `script` as `/app/server.py`. The image must set
+/// `PYTHONPATH=/app/site-packages`.
+pub fn python_with_packages(root: &Path, script: &str, site_packages: &Path) {
+    python(root, script);
+    let stdlib = root.join("usr/lib/python3.11");
+    for unused in ["test", "idlelib", "tkinter", "ensurepip", "lib2to3", "turtledemo"] {
+        let _ = std::fs::remove_dir_all(stdlib.join(unused));
+    }
+    add_libraries_of(root, Path::new("/usr/lib/python3.11/lib-dynload"));
+    let packages = root.join("app/site-packages");
+    copy_tree(site_packages, &packages);
+    for unused in ["pip", "setuptools", "_distutils_hack", "pkg_resources"] {
+        let _ = std::fs::remove_dir_all(packages.join(unused));
+    }
+    add_libraries_of(root, site_packages);
+    finish(root);
+}
