@@ -207,15 +207,18 @@ fn decorate(method: &str, result: &mut Value) {
     if let Some(meta) = meta.as_object_mut() {
         meta.insert(META_SERVER_INFO.into(), server_info());
     }
-    if matches!(
-        method,
-        "server/discover"
-            | "tools/list"
-            | "prompts/list"
-            | "resources/list"
-            | "resources/templates/list"
-            | "resources/read"
-    ) {
+    let interim = obj.get("resultType").and_then(Value::as_str) == Some("input_required");
+    if !interim
+        && matches!(
+            method,
+            "server/discover"
+                | "tools/list"
+                | "prompts/list"
+                | "resources/list"
+                | "resources/templates/list"
+                | "resources/read"
+        )
+    {
         obj.entry("ttlMs").or_insert_with(|| json!(LIST_TTL_MS));
         // A profile's lists depend on its owner's choices: never shared across users.
         obj.insert("cacheScope".into(), json!("private"));
@@ -560,7 +563,8 @@ async fn call_interactive(
         .map(str::to_owned);
     let caps = session.clone();
     let mut call = match token {
-        Some(token) => {
+        // (a state a stateless server gave out: it goes back to that server with the answers)
+        Some(token) if !token.starts_with(crate::supervisor::PASSED_STATE_PREFIX) => {
             let parked = gw.parked.take(&token, state.profile.id).ok_or_else(|| {
                 ErrorObject::new(
                     code::INVALID_PARAMS,
@@ -585,7 +589,7 @@ async fn call_interactive(
             }
             parked.call
         }
-        None => RunningCall::start(
+        _ => RunningCall::start(
             gw.clone(),
             state.clone(),
             session,

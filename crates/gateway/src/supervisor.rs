@@ -100,6 +100,9 @@ const REQUEST_CANCELLED: i64 = -32800;
 /// server that ignores methods it does not know; one that answers late still works, in the
 /// handshake era).
 const PROBE_WAIT: Duration = Duration::from_secs(3);
+/// Starts a stateless server's `requestState` as the gateway passes it to a stateless client
+/// (the gateway's own states, random base64url, never contain a dot).
+pub const PASSED_STATE_PREFIX: &str = "s.";
 /// Rounds of input one call of a stateless server may ask for.
 const MAX_INPUT_ROUNDS: usize = 16;
 /// Input requests in one round.
@@ -338,11 +341,26 @@ impl Backend {
         mut params: Value,
         ctx: &CallContext,
     ) -> Result<Value, BackendError> {
-        // A stateless client's answers and state are for the gateway (which asked it); the
-        // server's own come with the gateway's retries below.
+        // A stateless client's answers and state go to this server when the state is one the
+        // server gave out (passed through, below), or when there is no state (a first request
+        // may carry answers); a state of the gateway's own stays with the gateway.
+        let passed = self.passed_state(&params)?;
         if let Some(obj) = params.as_object_mut() {
-            obj.remove("inputResponses");
-            obj.remove("requestState");
+            let has_state = obj.contains_key("requestState");
+            match passed {
+                Some(state) if !state.is_empty() => {
+                    obj.insert("requestState".into(), Value::String(state));
+                }
+                Some(_) => {
+                    obj.remove("requestState");
+                }
+                None => {
+                    obj.remove("requestState");
+                    if has_state || self.era == Era::Handshake {
+                        obj.remove("inputResponses");
+                    }
+                }
+            }
         }
         if self.era == Era::Handshake {
             meta::strip_request_meta(&mut params);
@@ -373,6 +391,11 @@ impl Backend {
                 tidy_stateless_result(&mut result);
                 return Ok(result);
             }
+            if ctx.session.is_detached() {
+                // A stateless client answers the server itself, on its retry: nothing waits
+                // here, so any replica running this server can take that retry.
+                return self.pass_input_required(result, ctx);
+            }
             let answers = self.gather_input(&result, ctx).await?;
             let Some(obj) = params.as_object_mut() else {
                 break;
@@ -387,6 +410,78 @@ impl Backend {
             server: self.server.clone(),
             reason: format!("it asked for input more than {MAX_INPUT_ROUNDS} times in one call"),
         })
+    }
+
+    /// The server's own `requestState` in a stateless client's retry (`s.<server>.<state>`,
+    /// as [`Self::pass_input_required`] gave it out); `None` when the request carries none
+    /// of those.
+    fn passed_state(&self, params: &Value) -> Result<Option<String>, BackendError> {
+        let Some(rest) = params
+            .get("requestState")
+            .and_then(Value::as_str)
+            .and_then(|s| s.strip_prefix(PASSED_STATE_PREFIX))
+        else {
+            return Ok(None);
+        };
+        match rest.split_once('.') {
+            Some((server, state)) if server == self.server && self.era == Era::Stateless => {
+                Ok(Some(state.to_owned()))
+            }
+            _ => Err(BackendError::Input(ErrorObject::new(
+                code::INVALID_PARAMS,
+                format!(
+                    "requestState was not given out for a call of server {}: send the request \
+                     again without it",
+                    self.server
+                ),
+            ))),
+        }
+    }
+
+    /// A stateless server's `InputRequiredResult` for a stateless client, passed on: its
+    /// `requestState` is tagged with the server (so the retry reaches it), and a request for a
+    /// capability the client did not declare is refused (-32021) instead.
+    fn pass_input_required(
+        &self,
+        mut result: Value,
+        ctx: &CallContext,
+    ) -> Result<Value, BackendError> {
+        let requests = result
+            .get("inputRequests")
+            .and_then(Value::as_object)
+            .map(|r| {
+                r.values()
+                    .filter_map(|r| r.get("method")?.as_str())
+                    .collect::<Vec<_>>()
+            })
+            .unwrap_or_default();
+        for method in requests {
+            let capability = crate::calls::needed_capability(method).unwrap_or("elicitation");
+            if !ctx.session.client_supports(capability) {
+                return Err(BackendError::Input(
+                    ErrorObject::new(
+                        crate::modern::MISSING_CAPABILITY,
+                        format!(
+                            "the server needs the client's {capability} capability for this \
+                             request, and the client did not declare it"
+                        ),
+                    )
+                    .with_data(json!({ "requiredCapabilities": { capability: {} } })),
+                ));
+            }
+        }
+        let state = result
+            .get("requestState")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        let tagged = format!("{PASSED_STATE_PREFIX}{}.{state}", self.server);
+        if let Some(obj) = result.as_object_mut() {
+            obj.insert("requestState".into(), Value::String(tagged));
+            if let Some(meta) = obj.get_mut("_meta").and_then(Value::as_object_mut) {
+                meta.remove(meta::SERVER_INFO);
+            }
+        }
+        Ok(result)
     }
 
     /// Asks the calling client each input request of an `InputRequiredResult` (all at once)

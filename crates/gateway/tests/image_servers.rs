@@ -307,7 +307,11 @@ async fn a_python_sdk_server_of_the_stateless_revision_serves_clients_of_both_er
             "2026-07-28"
         };
         assert_eq!(v["protocol"], client_era, "{mode}: {v}");
-        assert_eq!(v["tools"], json!(["py_add", "py_era", "py_greet"]), "{mode}: {v}");
+        assert_eq!(
+            v["tools"],
+            json!(["py_add", "py_era", "py_greet"]),
+            "{mode}: {v}"
+        );
         assert_eq!(v["sum"], json!({"result": 5}), "{mode}: {v}");
         // the server's InputRequiredResult reached the client (as a request on its session, or
         // in its own InputRequiredResult), and its answer came back to the server

@@ -1,14 +1,18 @@
-//! Servers of the stateless revision (2026-07-28) behind the gateway, as a handshake-era client
-//! sees them. The gateway finds out with `server/discover` that the conformance fixture speaks
-//! that revision, and then:
+//! Servers of the stateless revision (2026-07-28) behind the gateway. The gateway finds out
+//! with `server/discover` that the conformance fixture speaks that revision, and then:
 //!
 //! - sends it each calling client's own capabilities with each request, so the server adapts to
 //!   that client (here it asks only what the client declared, or refuses with -32021);
-//! - asks the calling client what the server's `InputRequiredResult`s ask, as requests on the
-//!   call's stream, and sends the call again with the answers and the server's `requestState`,
-//!   round after round;
+//! - for a handshake-era client, asks what the server's `InputRequiredResult`s ask, as requests
+//!   on the call's stream, and sends the call again with the answers and the server's
+//!   `requestState`, round after round;
+//! - for a stateless client, passes the `InputRequiredResult` through (its `requestState`
+//!   tagged with the server), keeping nothing: each retry may reach another replica;
 //! - listens to it (`subscriptions/listen`) for list changes and the resources its clients
 //!   subscribed to, and passes them on to the profile's sessions.
+//!
+//! The official conformance suites run against this fixture too (`conformance.rs`), and a
+//! server built on the official Python SDK in `image_servers.rs`.
 
 mod common;
 
@@ -262,4 +266,114 @@ async fn a_stateless_server_s_changes_reach_the_profile_s_sessions() {
         .collect();
     assert!(names.contains(&"fx_test_dynamic_tool"), "{names:?}");
     gw.stop().await;
+}
+
+/// One stateless `tools/call` of the fixture's `tool` (prefixed `fx_`), with `extra` params
+/// (`inputResponses`, `requestState`), to the gateway at `url`; its JSON answer.
+async fn stateless_call(url: &str, token: &str, tool: &str, extra: Value) -> Value {
+    let name = format!("fx_{tool}");
+    let mut params = json!({"name": name, "arguments": {}, "_meta": {
+        "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+        "io.modelcontextprotocol/clientCapabilities": {"elicitation": {}},
+        "io.modelcontextprotocol/clientInfo": {"name": "raw", "version": "0"}}});
+    if let (Some(p), Some(e)) = (params.as_object_mut(), extra.as_object()) {
+        p.extend(e.clone());
+    }
+    let resp = reqwest::Client::new()
+        .post(url)
+        .bearer_auth(token)
+        .header("content-type", "application/json")
+        .header("accept", "application/json")
+        .header("mcp-protocol-version", "2026-07-28")
+        .header("mcp-method", "tools/call")
+        .header("mcp-name", &name)
+        .body(
+            json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": params})
+                .to_string(),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    resp.json().await.unwrap()
+}
+
+/// A stateless client's InputRequiredResult from a stateless server is passed through, its
+/// `requestState` tagged with the server: the gateway keeps nothing while the client answers,
+/// so each round can go to another replica (here: a second gateway on the same data, with its
+/// own memory and its own sandbox of the server).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stateless_client_s_input_rounds_can_each_reach_another_replica() {
+    let a = TestGateway::start().await;
+    a.add_server("fx", "conformance").await;
+    let p = a.add_profile("modern", &["fx"]).await;
+    let b = a.replica().await;
+    let tool = "test_input_required_result_multi_round";
+
+    let first = stateless_call(&a.url("modern"), &p.token, tool, json!({})).await;
+    let r = &first["result"];
+    assert_eq!(r["resultType"], "input_required", "{first}");
+    assert_eq!(
+        r["inputRequests"]["step1"]["method"], "elicitation/create",
+        "{first}"
+    );
+    let state = r["requestState"].as_str().unwrap();
+    assert!(
+        state.starts_with("s.fx.v1."),
+        "passed through, tagged: {first}"
+    );
+
+    let second = stateless_call(
+        &b.url("modern"),
+        &p.token,
+        tool,
+        json!({
+        "inputResponses": {"step1": {"action": "accept", "content": {"name": "Ada"}}},
+        "requestState": state}),
+    )
+    .await;
+    let r = &second["result"];
+    assert_eq!(r["resultType"], "input_required", "{second}");
+    assert!(r["inputRequests"].get("step1").is_none(), "{second}");
+    assert_eq!(
+        r["inputRequests"]["step2"]["params"]["message"], "Step 2: What is your favorite color?",
+        "{second}"
+    );
+
+    let done = stateless_call(
+        &a.url("modern"),
+        &p.token,
+        tool,
+        json!({
+        "inputResponses": {"step2": {"action": "accept", "content": {"color": "blue"}}},
+        "requestState": r["requestState"]}),
+    )
+    .await;
+    assert_eq!(done["result"]["resultType"], "complete", "{done}");
+    assert_eq!(text(&done), "Ada likes blue");
+
+    // a state tagged for another server of the profile is refused by the gateway
+    let forged = stateless_call(
+        &a.url("modern"),
+        &p.token,
+        tool,
+        json!({
+        "inputResponses": {"step1": {"action": "accept", "content": {"name": "Eve"}}},
+        "requestState": state.replacen("s.fx.", "s.other.", 1)}),
+    )
+    .await;
+    assert_eq!(forged["error"]["code"], -32602, "{forged}");
+    // and one the server did not give out, by the server
+    let tampered = stateless_call(
+        &a.url("modern"),
+        &p.token,
+        tool,
+        json!({
+        "inputResponses": {"step2": {"action": "accept", "content": {"color": "red"}}},
+        "requestState": format!("{state}0")}),
+    )
+    .await;
+    assert_eq!(tampered["error"]["code"], -32602, "{tampered}");
+    b.stop().await;
+    a.stop().await;
 }

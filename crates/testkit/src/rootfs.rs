@@ -133,7 +133,14 @@ fn add_libraries_of(root: &Path, dir: &Path) {
 pub fn python_with_packages(root: &Path, script: &str, site_packages: &Path) {
     python(root, script);
     let stdlib = root.join("usr/lib/python3.11");
-    for unused in ["test", "idlelib", "tkinter", "ensurepip", "lib2to3", "turtledemo"] {
+    for unused in [
+        "test",
+        "idlelib",
+        "tkinter",
+        "ensurepip",
+        "lib2to3",
+        "turtledemo",
+    ] {
         let _ = std::fs::remove_dir_all(stdlib.join(unused));
     }
     add_libraries_of(root, Path::new("/usr/lib/python3.11/lib-dynload"));

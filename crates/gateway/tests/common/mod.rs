@@ -18,7 +18,9 @@ pub struct TestGateway {
     pub keyring: Keyring,
     pub addr: SocketAddr,
     pub store: Store,
-    _dir: tempfile::TempDir,
+    data_dir: std::path::PathBuf,
+    /// `None` for a [`TestGateway::replica`]: the first gateway owns the data.
+    _dir: Option<tempfile::TempDir>,
     server: tokio::task::JoinHandle<()>,
 }
 
@@ -37,9 +39,26 @@ impl TestGateway {
             std::os::unix::fs::PermissionsExt::from_mode(0o755),
         )
         .unwrap();
+        let keyring = Keyring::new(MasterKey::generate().unwrap(), Vec::new());
+        let data_dir = dir.path().to_path_buf();
+        Self::start_on(data_dir, Some(dir), keyring, tune).await
+    }
+
+    /// A second gateway on this one's data (store and master key), as another replica of a
+    /// deployment runs: its own sessions, memory and sandboxes. Stop it before this one.
+    pub async fn replica(&self) -> Self {
+        Self::start_on(self.data_dir.clone(), None, self.keyring.clone(), |_| {}).await
+    }
+
+    async fn start_on(
+        data_dir: std::path::PathBuf,
+        dir: Option<tempfile::TempDir>,
+        keyring: Keyring,
+        tune: impl FnOnce(&mut RawConfig),
+    ) -> Self {
         let mut raw = RawConfig::defaults();
         raw.listen = "127.0.0.1:0".into();
-        raw.data_dir = dir.path().display().to_string();
+        raw.data_dir = data_dir.display().to_string();
         raw.bootstrap = Some(
             gigmcp_testkit::static_bin("gigmcp-bootstrap", "gigmcp-bootstrap")
                 .display()
@@ -60,10 +79,9 @@ impl TestGateway {
             net.pool = format!("10.{}.0.0/16", 100 + n).parse().unwrap();
             net.link_prefix = format!("gt{}", (b'a' + (n % 26) as u8) as char);
         }
-        let store = Store::connect(&StoreUrl::sqlite_in(dir.path()))
+        let store = Store::connect(&StoreUrl::sqlite_in(&data_dir))
             .await
             .unwrap();
-        let keyring = Keyring::new(MasterKey::generate().unwrap(), Vec::new());
         let gateway = Gateway::start(config, store.clone(), Arc::new(keyring.clone()))
             .await
             .unwrap();
@@ -80,6 +98,7 @@ impl TestGateway {
             keyring,
             addr,
             store,
+            data_dir,
             _dir: dir,
             server,
         }

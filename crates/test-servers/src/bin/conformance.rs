@@ -30,8 +30,8 @@
 //! an error result, as the suite asks, or statelessly -32021 for `test_missing_capability`).
 //! In the handshake era they are sent and waited for at most [`CLIENT_WAIT`], or until the
 //! client cancels the call that asked. Statelessly, the request is run again on each retry: a
-//! question the retry's `inputResponses` (or an earlier round, kept under the `requestState`
-//! given out) answers gets that answer, and the questions left over become the
+//! question the retry's `inputResponses` (or an earlier round, carried in the `requestState`
+//! given out, which is checksummed, so nothing is kept between requests) answers gets that answer, and the questions left over become the
 //! `InputRequiredResult` (under stable keys). The `test_input_required_result_*` fixtures ask
 //! exactly what the 2026-07-28 scenarios expect in an `InputRequiredResult`, each request
 //! under the key the scenario expects (`user_name`, `capital_question`, `client_roots`,
@@ -42,7 +42,7 @@
 #![forbid(unsafe_code)]
 
 use serde_json::{Map, Value, json};
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{HashMap, HashSet};
 use std::io::{BufRead, Write};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, mpsc};
@@ -67,8 +67,12 @@ const SUBSCRIPTION_ID: &str = "io.modelcontextprotocol/subscriptionId";
 /// The stateless revision's error for a request that needs a capability the client did not
 /// declare; as an [`RpcResult`] error its message is the capability's name.
 const MISSING_CAPABILITY: i64 = -32021;
-/// `requestState`s remembered at once.
-const MAX_STATES: usize = 256;
+/// Longest `requestState` accepted.
+const MAX_STATE: usize = 64 * 1024;
+/// Keys the checksum of the `requestState`s this fixture gives out. A fixture's integrity check
+/// only (FNV-1a is no MAC): it tells a changed state from one it gave out, as the suite's
+/// tampered-state scenario asks, without keeping anything between requests.
+const STATE_KEY: &[u8] = b"gigmcp conformance fixture";
 const LEVELS: &[&str] = &[
     "debug",
     "info",
@@ -117,9 +121,6 @@ struct Server {
     initialized: AtomicBool,
     /// Open listen streams (stateless): the request id and what it asked for.
     listeners: Mutex<Vec<(Value, Value)>>,
-    /// Answers gathered by earlier rounds of stateless calls, under the `requestState` given
-    /// out with them (oldest first; bounded).
-    states: Mutex<VecDeque<(String, Map<String, Value>)>>,
 }
 
 /// The request being handled.
@@ -290,20 +291,15 @@ impl Server {
         }
         let mut answers = Map::new();
         if let Some(state) = params.get("requestState") {
-            let mut states = lock(&self.states);
-            let at = states
-                .iter()
-                .position(|(token, _)| Some(token.as_str()) == state.as_str())
-                .ok_or((
-                    -32602,
-                    "requestState is not one this server gave out".to_string(),
-                ))?;
-            if let Some((_, earlier)) = states.remove(at) {
-                answers = earlier;
-            }
+            answers = state.as_str().and_then(open_state).ok_or((
+                -32602,
+                "requestState is not one this server gave out".to_string(),
+            ))?;
         }
         if let Some(responses) = params.get("inputResponses").and_then(Value::as_object) {
-            for (key, answer) in responses.iter().take(64) {
+            // (an answer that is not a result object answers nothing: the question is asked
+            // again)
+            for (key, answer) in responses.iter().filter(|(_, a)| a.is_object()).take(64) {
                 answers.insert(key.clone(), answer.clone());
             }
         }
@@ -339,22 +335,10 @@ impl Server {
                 r
             });
         }
-        let seq = self.next_id.fetch_add(1, Ordering::Relaxed);
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.subsec_nanos());
-        let token = format!("state-{seq}-{nanos:x}");
-        {
-            let mut states = lock(&self.states);
-            if states.len() >= MAX_STATES {
-                states.pop_front();
-            }
-            states.push_back((token.clone(), modern.answers));
-        }
         Ok(json!({
             "resultType": "input_required",
             "inputRequests": needed,
-            "requestState": token,
+            "requestState": seal_state(&modern.answers),
         }))
     }
 
@@ -917,6 +901,43 @@ impl Server {
     }
 }
 
+fn fnv1a(parts: &[&[u8]]) -> u64 {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for byte in parts.iter().flat_map(|p| p.iter()) {
+        hash ^= u64::from(*byte);
+        hash = hash.wrapping_mul(0x0100_0000_01b3);
+    }
+    hash
+}
+
+/// The answers of earlier rounds, carried by the client from round to round (so any process
+/// running this fixture can take the next round): `v1.<hex JSON>.<checksum>`.
+fn seal_state(answers: &Map<String, Value>) -> String {
+    let payload = Value::Object(answers.clone()).to_string();
+    let hex: String = payload.bytes().map(|b| format!("{b:02x}")).collect();
+    let sum = fnv1a(&[STATE_KEY, hex.as_bytes()]);
+    format!("v1.{hex}.{sum:016x}")
+}
+
+/// The answers a state of [`seal_state`] carries; `None` if it is not one of those, unchanged.
+fn open_state(token: &str) -> Option<Map<String, Value>> {
+    if token.len() > MAX_STATE {
+        return None;
+    }
+    let (hex, sum) = token.strip_prefix("v1.")?.split_once('.')?;
+    if format!("{:016x}", fnv1a(&[STATE_KEY, hex.as_bytes()])) != sum || hex.len() % 2 != 0 {
+        return None;
+    }
+    let bytes: Option<Vec<u8>> = (0..hex.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(hex.get(i..i + 2)?, 16).ok())
+        .collect();
+    match serde_json::from_slice(&bytes?).ok()? {
+        Value::Object(map) => Some(map),
+        _ => None,
+    }
+}
+
 fn capabilities_and_info() -> Value {
     json!({
         "capabilities": {
@@ -1359,7 +1380,6 @@ pub fn run(stateless: bool) {
         stateless,
         initialized: AtomicBool::new(false),
         listeners: Mutex::new(Vec::new()),
-        states: Mutex::new(VecDeque::new()),
     });
     let stdin = std::io::stdin();
     let mut input = stdin.lock();
