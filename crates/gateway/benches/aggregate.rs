@@ -7,7 +7,9 @@
 //!   1000 tools; and
 //! - warm `tools/call` throughput and latency with 64 concurrent clients spread over 8 backends
 //!   (one profile of 8 of those servers, so 8 (profile × server) sandboxes; client `i` calls a
-//!   tool of server `i mod 8`), protocol 2025-11-25 (streamable HTTP with a session).
+//!   tool of server `i mod 8`), for clients of each era (2025-11-25 with a session, SSE or
+//!   JSON answers; 2026-07-28 stateless), against servers of the handshake era (`twenty`) and
+//!   of the stateless revision (`twenty_stateless`: each request carries `_meta`).
 //!
 //! The HTTP client runs in the same process as the gateway, so it shares the CPUs with it.
 
@@ -49,9 +51,9 @@ fn check_list(body: &[u8]) {
     assert!(names.contains("t01_list_projects") && names.contains("t50_set_milestone"));
 }
 
-fn get_issue(server: usize, id: usize) -> String {
+fn get_issue(prefix: char, server: usize, id: usize) -> String {
     json!({"jsonrpc":"2.0","id":id,"method":"tools/call","params":{
-        "name": format!("t{server:02}_get_issue"),
+        "name": format!("{prefix}{server:02}_get_issue"),
         "arguments": {"issue_id": format!("ISS-{id}")}
     }})
     .to_string()
@@ -82,6 +84,20 @@ async fn main() {
             .await
             .unwrap();
         servers.push(s.id);
+    }
+    let twenty_stateless = gigmcp_testkit::static_bin("gigmcp-test-servers", "twenty_stateless");
+    let mut stateless_servers = Vec::new();
+    for n in 1..=BACKENDS {
+        let s = store
+            .create_server(NewServer {
+                name: format!("s{n:02}"),
+                source: ServerSource::LocalBinary {
+                    path: twenty_stateless.display().to_string(),
+                },
+            })
+            .await
+            .unwrap();
+        stateless_servers.push(s.id);
     }
     let owner = store.ensure_user("admin", Role::Admin).await.unwrap();
     let keyring =
@@ -139,19 +155,26 @@ async fn main() {
     }
 
     // --- tools/call throughput, 64 clients over 8 backends, each era ---------------------
-    let (url, tok) = profile("eight", servers[..BACKENDS].to_vec(), owner.id).await;
+    let handshake = profile("eight", servers[..BACKENDS].to_vec(), owner.id).await;
+    let stateless = profile("eight-stateless", stateless_servers, owner.id).await;
     let mut rows = Vec::new();
-    for era in [
-        "2025-11-25",
-        "2025-11-25, JSON answers (Accept: application/json)",
-        "2026-07-28",
+    for (era, (url, tok), prefix) in [
+        ("2025-11-25", &handshake, 't'),
+        (
+            "2025-11-25, JSON answers (Accept: application/json)",
+            &handshake,
+            't',
+        ),
+        ("2026-07-28", &handshake, 't'),
+        ("2025-11-25, stateless servers", &stateless, 's'),
+        ("2026-07-28, stateless servers", &stateless, 's'),
     ] {
         let mut sessions = Vec::new();
         for _ in 0..CLIENTS {
-            sessions.push(if era == "2026-07-28" {
-                Session::stateless(&http, &url, &tok)
+            sessions.push(if era.starts_with("2026-07-28") {
+                Session::stateless(&http, url, tok)
             } else {
-                let mut s = Session::open(&http, &url, &tok).await;
+                let mut s = Session::open(&http, url, tok).await;
                 if era.contains("JSON") {
                     s.accept = "application/json";
                 }
@@ -161,7 +184,7 @@ async fn main() {
         for (i, s) in sessions.iter().enumerate() {
             let server = i % BACKENDS + 1;
             for k in 0..5 {
-                let v = s.call(get_issue(server, k)).await;
+                let v = s.call(get_issue(prefix, server, k)).await;
                 assert_eq!(
                     v["result"]["content"][0]["text"],
                     format!(r#"called get_issue with {{"issue_id":"ISS-{k}"}}"#)
@@ -178,7 +201,7 @@ async fn main() {
                     let mut lat = Vec::new();
                     while t0.elapsed() < WINDOW {
                         let t = Instant::now();
-                        let body = s.raw(get_issue(server, lat.len())).await;
+                        let body = s.raw(get_issue(prefix, server, lat.len())).await;
                         lat.push(t.elapsed());
                         let ok = br#""text":"called get_issue with"#;
                         assert!(body.windows(ok.len()).any(|w| w == ok), "a tool result");

@@ -18,6 +18,18 @@ pub struct Tool {
 }
 
 const VERSIONS: &[&str] = &["2025-11-25", "2025-06-18", "2025-03-26"];
+/// The stateless revision.
+const STATELESS: &str = "2026-07-28";
+
+/// The eras a server speaks.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Eras {
+    /// `initialize` only (an unknown `server/discover` is refused).
+    Handshake,
+    /// Also the stateless revision: `server/discover` is answered, and a request whose `_meta`
+    /// names 2026-07-28 gets its `resultType`.
+    Both,
+}
 
 /// Serves a tool list given as MCP tool objects, answering every call with `call(name, args)`.
 pub fn serve_dynamic(
@@ -25,7 +37,17 @@ pub fn serve_dynamic(
     tools: Vec<Value>,
     call: fn(&str, &Value) -> Result<String, String>,
 ) {
-    serve_with(server_name, &tools, &|name, args| {
+    serve_dynamic_in(Eras::Handshake, server_name, tools, call);
+}
+
+/// [`serve_dynamic`], speaking `eras`.
+pub fn serve_dynamic_in(
+    eras: Eras,
+    server_name: &str,
+    tools: Vec<Value>,
+    call: fn(&str, &Value) -> Result<String, String>,
+) {
+    serve_with(eras, server_name, &tools, &|name, args| {
         tools
             .iter()
             .any(|t| t["name"] == name)
@@ -39,14 +61,14 @@ pub fn serve(server_name: &str, tools: &[Tool]) {
         .iter()
         .map(|t| json!({"name": t.name, "description": t.description, "inputSchema": t.input_schema}))
         .collect();
-    serve_with(server_name, &listed, &|name, args| {
+    serve_with(Eras::Handshake, server_name, &listed, &|name, args| {
         tools.iter().find(|t| t.name == name).map(|t| (t.run)(args))
     });
 }
 
 type Dispatch<'a> = &'a dyn Fn(&str, &Value) -> Option<Result<String, String>>;
 
-fn serve_with(server_name: &str, listed: &[Value], dispatch: Dispatch<'_>) {
+fn serve_with(eras: Eras, server_name: &str, listed: &[Value], dispatch: Dispatch<'_>) {
     let stdin = std::io::stdin();
     let mut out = std::io::stdout().lock();
     for line in stdin.lock().lines() {
@@ -70,7 +92,17 @@ fn serve_with(server_name: &str, listed: &[Value], dispatch: Dispatch<'_>) {
         }
         let method = msg["method"].as_str().unwrap_or_default();
         let params = msg.get("params").cloned().unwrap_or(Value::Null);
+        let stateless = eras == Eras::Both
+            && params
+                .pointer("/_meta/io.modelcontextprotocol~1protocolVersion")
+                .and_then(Value::as_str)
+                == Some(STATELESS);
         let reply = match method {
+            "server/discover" if eras == Eras::Both => Ok(json!({
+                "supportedVersions": [STATELESS],
+                "capabilities": {"tools": {}},
+                "serverInfo": {"name": server_name, "version": "0.1.0"}
+            })),
             "initialize" => {
                 let asked = params["protocolVersion"].as_str().unwrap_or_default();
                 let version = if VERSIONS.contains(&asked) {
@@ -100,7 +132,12 @@ fn serve_with(server_name: &str, listed: &[Value], dispatch: Dispatch<'_>) {
             other => Err((-32601, format!("method not found: {other}"))),
         };
         let response = match reply {
-            Ok(result) => json!({"jsonrpc":"2.0","id":id,"result":result}),
+            Ok(mut result) => {
+                if stateless {
+                    result["resultType"] = json!("complete");
+                }
+                json!({"jsonrpc":"2.0","id":id,"result":result})
+            }
             Err((code, message)) => {
                 json!({"jsonrpc":"2.0","id":id,"error":{"code":code,"message":message}})
             }

@@ -1,9 +1,10 @@
 //! `twenty`: twenty tools of a made-up issue tracker, each with a description and an input
 //! schema of realistic size, for aggregation benchmarks (a profile of many such servers). Every
-//! call answers `called <tool> with <arguments>`.
+//! call answers `called <tool> with <arguments>`. `twenty_stateless` is the same server also
+//! speaking the stateless revision (2026-07-28).
 #![forbid(unsafe_code)]
 
-use gigmcp_test_servers::serve_dynamic;
+use gigmcp_test_servers::{Eras, serve_dynamic_in};
 use serde_json::{Value, json};
 
 /// (name, description, required string argument, optional integer argument).
@@ -131,6 +132,10 @@ const TOOLS: [(&str, &str, &str, &str); 20] = [
 ];
 
 fn main() {
+    run(Eras::Handshake);
+}
+
+pub fn run(eras: Eras) {
     let tools = TOOLS
         .iter()
         .map(|(name, description, required, optional)| {
@@ -148,7 +153,7 @@ fn main() {
             })
         })
         .collect::<Vec<Value>>();
-    serve_dynamic("twenty", tools, |name, args| {
+    serve_dynamic_in(eras, "twenty", tools, |name, args| {
         Ok(format!("called {name} with {args}"))
     });
 }
