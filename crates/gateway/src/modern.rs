@@ -536,11 +536,17 @@ impl ParkedCalls {
 
 /// An interactive request (`tools/call`, `prompts/get`, `resources/read`) in the stateless
 /// revision: the answer, or an `InputRequiredResult` when the backend asks the client
-/// something (elicitation, sampling). The client then retries with `inputResponses` (keyed by
-/// the backend's own request ids) and the `requestState` it got; the gateway hands the answers
-/// to the backend, still working on the original request, and waits for what comes next.
-/// Answers a first request already carries are used as they are needed. Calls are parked in
-/// this gateway's memory, so a retry must reach the same replica.
+/// something (elicitation, sampling, roots).
+///
+/// - A handshake-era backend asks with its own requests, in the middle of the call. The client
+///   gets them keyed by the backend's request ids, with a `requestState` of the gateway's, and
+///   retries with `inputResponses`; the gateway hands the answers to the backend, still working
+///   on the original request, and waits for what comes next. Answers a first request already
+///   carries are used as they are needed. Such a call is parked in this gateway's memory, so
+///   the retry must reach the same replica.
+/// - A stateless backend's own `InputRequiredResult` is passed through by the supervisor, its
+///   `requestState` tagged with the server (`s.<server>.…`); a retry carrying such a state is
+///   simply sent on, so nothing is parked and any replica can take it.
 async fn call_interactive(
     gw: &Arc<Inner>,
     state: &Arc<ProfileState>,

@@ -1,5 +1,6 @@
 //! The gateway's aggregation features, driven by the official MCP SDK clients (Python `mcp` in
-//! legacy mode and in the stateless 2026-07-28 mode, TypeScript `@modelcontextprotocol/sdk`)
+//! legacy mode, in the stateless 2026-07-28 mode and in auto mode (which settles on
+//! 2026-07-28), TypeScript `@modelcontextprotocol/sdk`)
 //! against a profile whose one server is `library`, installed as `lib`: a call's progress
 //! reaches the client's callback and the client's cancellation reaches the backend; the
 //! backend's elicitation and sampling requests reach the client's handlers, whose answers go
@@ -161,11 +162,21 @@ async fn typescript_sdk_client_progress_abort_elicit_sample_subscribe_and_list_c
 /// `subscriptions/listen` stream carries the readme's update and the tool list's change.
 #[tokio::test]
 async fn python_sdk_stateless_client_progress_cancel_input_required_and_listen() {
+    stateless_features("2026-07-28").await;
+}
+
+/// The same with the client in `auto` mode, which settles on 2026-07-28 with this gateway.
+#[tokio::test]
+async fn python_sdk_auto_client_progress_cancel_input_required_and_listen() {
+    stateless_features("auto").await;
+}
+
+async fn stateless_features(mode: &str) {
     let (gw, p) = library_gateway().await;
     let v = run_client(
         Command::new(gigmcp_testkit::python())
             .arg(clients_dir().join("python_features_stateless.py"))
-            .args([&gw.url("books"), &p.token]),
+            .args([&gw.url("books"), &p.token, mode]),
     )
     .await;
     assert_eq!(v["protocol"], "2026-07-28", "{v}");

@@ -1,7 +1,8 @@
 """Drives the gateway's per-call features in the stateless 2026-07-28 revision with the official
 Python MCP SDK client.
 
-Usage: python_features_stateless.py URL TOKEN   (a profile whose one server is `library`, `lib`)
+Usage: python_features_stateless.py URL TOKEN [MODE]   (a profile whose one server is `library`,
+`lib`; MODE: 2026-07-28 (the default) or auto, which settles on it)
 
 Connects with mode="2026-07-28" (no initialize, no session: every POST carries the `_meta`
 envelope) and exercises:
@@ -39,7 +40,7 @@ README = "gigmcp://lib/doc://readme"
 WAIT = 10  # seconds to wait for anything the gateway should deliver
 
 
-async def main(url: str, token: str) -> None:
+async def main(url: str, token: str, mode: str = VERSION) -> None:
     out: dict = {}
     wire: list[dict] = []
 
@@ -102,7 +103,7 @@ async def main(url: str, token: str) -> None:
     )
     async with http, Client(
         streamable_http_client(url, http_client=http),
-        mode=VERSION,
+        mode=mode,
         message_handler=on_message,
         elicitation_callback=on_elicit,
         sampling_callback=on_sample,
@@ -193,4 +194,4 @@ async def main(url: str, token: str) -> None:
     print(json.dumps(out))
 
 
-anyio.run(main, *sys.argv[1:3])
+anyio.run(main, *sys.argv[1:4])
