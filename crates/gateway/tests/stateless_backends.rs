@@ -377,3 +377,32 @@ async fn a_stateless_client_s_input_rounds_can_each_reach_another_replica() {
     b.stop().await;
     a.stop().await;
 }
+
+/// A server that exits when asked `server/discover` before `initialize` is started once more
+/// and initialized, and is not probed again at its next start.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_the_probe_kills_is_started_again_and_initialized() {
+    let gw = TestGateway::start().await;
+    gw.add_server("st", "strict").await;
+    let p = gw.add_profile("strict", &["st"]).await;
+    let mut c = RawClient::new(gw.url("strict"), &p.token);
+    c.initialize().await;
+    let call = |id: i64, tool: &'static str| {
+        let c = &c;
+        async move {
+            c.call(
+                id,
+                "tools/call",
+                json!({"name": format!("st_{tool}"), "arguments": {}}),
+            )
+            .await
+        }
+    };
+    assert_eq!(text(&call(2, "hello").await), "hello");
+    assert_eq!(gw.started(), 2, "probed (it exited), then initialized");
+    // it ends; the next call starts it again, initialized straight away
+    let _ = call(3, "exit").await;
+    assert_eq!(text(&call(4, "hello").await), "hello");
+    assert_eq!(gw.started(), 3, "not probed again");
+    gw.stop().await;
+}
