@@ -59,9 +59,27 @@ fn get_issue(prefix: char, server: usize, id: usize) -> String {
     .to_string()
 }
 
+/// Installs test server `bin` `count` times, as `<prefix>01`, `<prefix>02`, ...
+async fn install(store: &Store, bin: &str, prefix: char, count: usize) -> Vec<ServerId> {
+    let path = gigmcp_testkit::static_bin("gigmcp-test-servers", bin);
+    let mut ids = Vec::with_capacity(count);
+    for n in 1..=count {
+        let s = store
+            .create_server(NewServer {
+                name: format!("{prefix}{n:02}"),
+                source: ServerSource::LocalBinary {
+                    path: path.display().to_string(),
+                },
+            })
+            .await
+            .unwrap();
+        ids.push(s.id);
+    }
+    ids
+}
+
 #[tokio::main]
 async fn main() {
-    let twenty = gigmcp_testkit::static_bin("gigmcp-test-servers", "twenty");
     let bootstrap = gigmcp_testkit::static_bin("gigmcp-bootstrap", "gigmcp-bootstrap");
     let dir = tempfile::tempdir().unwrap();
     let mut raw = RawConfig::defaults();
@@ -72,33 +90,8 @@ async fn main() {
     let store = Store::connect(&StoreUrl::sqlite_in(dir.path()))
         .await
         .unwrap();
-    let mut servers = Vec::new();
-    for n in 1..=SERVERS {
-        let s = store
-            .create_server(NewServer {
-                name: format!("t{n:02}"),
-                source: ServerSource::LocalBinary {
-                    path: twenty.display().to_string(),
-                },
-            })
-            .await
-            .unwrap();
-        servers.push(s.id);
-    }
-    let twenty_stateless = gigmcp_testkit::static_bin("gigmcp-test-servers", "twenty_stateless");
-    let mut stateless_servers = Vec::new();
-    for n in 1..=BACKENDS {
-        let s = store
-            .create_server(NewServer {
-                name: format!("s{n:02}"),
-                source: ServerSource::LocalBinary {
-                    path: twenty_stateless.display().to_string(),
-                },
-            })
-            .await
-            .unwrap();
-        stateless_servers.push(s.id);
-    }
+    let servers = install(&store, "twenty", 't', SERVERS).await;
+    let stateless_servers = install(&store, "twenty_stateless", 's', BACKENDS).await;
     let owner = store.ensure_user("admin", Role::Admin).await.unwrap();
     let keyring =
         gigmcp_vault::Keyring::new(gigmcp_vault::MasterKey::generate().unwrap(), Vec::new());

@@ -16,7 +16,7 @@
 
 mod common;
 
-use common::{RawClient, SseReader, TestGateway};
+use common::{RawClient, SseReader, TestGateway, TestProfile};
 use serde_json::{Value, json};
 use std::time::Duration;
 
@@ -33,6 +33,29 @@ async fn next_non_notification(s: &mut SseReader) -> Value {
     }
 }
 
+/// A gateway whose profile `modern` has one server, `fx`: the conformance fixture, which
+/// speaks the stateless revision.
+async fn fixture_gateway() -> (TestGateway, TestProfile) {
+    let gw = TestGateway::start().await;
+    gw.add_server("fx", "conformance").await;
+    let p = gw.add_profile("modern", &["fx"]).await;
+    (gw, p)
+}
+
+/// Starts `tools/call` of `tool` (no arguments) on `c`: the call's stream and the first
+/// question the server asks on it.
+async fn first_question(c: &RawClient, id: i64, tool: &str) -> (SseReader, Value) {
+    let mut s = c.start_call(id, tool, json!({}), None).await;
+    let ask = next_non_notification(&mut s).await;
+    (s, ask)
+}
+
+/// The client's answer (`result`) to the question `ask` it got.
+async fn answer(c: &RawClient, ask: &Value, result: Value) {
+    c.post_accepted(json!({"jsonrpc": "2.0", "id": ask["id"], "result": result}))
+        .await;
+}
+
 fn text(result: &Value) -> &str {
     result["result"]["content"][0]["text"]
         .as_str()
@@ -41,37 +64,33 @@ fn text(result: &Value) -> &str {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stateless_server_asks_a_session_client_round_by_round_and_adapts_to_its_capabilities() {
-    let gw = TestGateway::start().await;
-    gw.add_server("fx", "conformance").await;
-    let p = gw.add_profile("modern", &["fx"]).await;
+    let (gw, p) = fixture_gateway().await;
     // a session that can answer elicitation, and no sampling
     let c =
         RawClient::with_capabilities(gw.url("modern"), &p.token, json!({"elicitation": {}})).await;
 
     // two rounds of input, one question each, asked on the call's own stream in turn
-    let mut s = c
-        .start_call(
-            2,
-            "fx_test_input_required_result_multi_round",
-            json!({}),
-            None,
-        )
-        .await;
-    let ask = next_non_notification(&mut s).await;
+    let (mut s, ask) = first_question(&c, 2, "fx_test_input_required_result_multi_round").await;
     assert_eq!(ask["method"], "elicitation/create", "{ask}");
     assert_eq!(ask["params"]["message"], "Step 1: What is your name?");
-    c.post_accepted(json!({"jsonrpc": "2.0", "id": ask["id"],
-        "result": {"action": "accept", "content": {"name": "Ada"}}}))
-        .await;
+    answer(
+        &c,
+        &ask,
+        json!({"action": "accept", "content": {"name": "Ada"}}),
+    )
+    .await;
     let ask = next_non_notification(&mut s).await;
     assert_eq!(ask["method"], "elicitation/create", "{ask}");
     assert_eq!(
         ask["params"]["message"],
         "Step 2: What is your favorite color?"
     );
-    c.post_accepted(json!({"jsonrpc": "2.0", "id": ask["id"],
-        "result": {"action": "accept", "content": {"color": "blue"}}}))
-        .await;
+    answer(
+        &c,
+        &ask,
+        json!({"action": "accept", "content": {"color": "blue"}}),
+    )
+    .await;
     let done = next_non_notification(&mut s).await;
     assert_eq!(done["id"], 2, "{done}");
     assert_eq!(text(&done), "Ada likes blue");
@@ -79,19 +98,14 @@ async fn a_stateless_server_asks_a_session_client_round_by_round_and_adapts_to_i
 
     // The server asks what this client declared (elicitation) and not what it did not
     // (sampling): it saw the client's own capabilities, not the gateway's.
-    let mut s = c
-        .start_call(
-            3,
-            "fx_test_input_required_result_capabilities",
-            json!({}),
-            None,
-        )
-        .await;
-    let ask = next_non_notification(&mut s).await;
+    let (mut s, ask) = first_question(&c, 3, "fx_test_input_required_result_capabilities").await;
     assert_eq!(ask["method"], "elicitation/create", "{ask}");
-    c.post_accepted(json!({"jsonrpc": "2.0", "id": ask["id"],
-        "result": {"action": "accept", "content": {"name": "Ada"}}}))
-        .await;
+    answer(
+        &c,
+        &ask,
+        json!({"action": "accept", "content": {"name": "Ada"}}),
+    )
+    .await;
     let done = next_non_notification(&mut s).await;
     assert_eq!(done["id"], 3, "only one question was asked: {done}");
     assert_eq!(
@@ -117,27 +131,20 @@ async fn a_stateless_server_asks_a_session_client_round_by_round_and_adapts_to_i
     // a session client that declared sampling is sampled, through the same rounds
     let s2 =
         RawClient::with_capabilities(gw.url("modern"), &p.token, json!({"sampling": {}})).await;
-    let mut s = s2
-        .start_call(5, "fx_test_missing_capability", json!({}), None)
-        .await;
-    let ask = next_non_notification(&mut s).await;
+    let (mut s, ask) = first_question(&s2, 5, "fx_test_missing_capability").await;
     assert_eq!(ask["method"], "sampling/createMessage", "{ask}");
-    s2.post_accepted(json!({"jsonrpc": "2.0", "id": ask["id"], "result": {
-        "role": "assistant", "model": "m", "content": {"type": "text", "text": "Paris"}}}))
-        .await;
+    answer(
+        &s2,
+        &ask,
+        json!({
+        "role": "assistant", "model": "m", "content": {"type": "text", "text": "Paris"}}),
+    )
+    .await;
     let done = next_non_notification(&mut s).await;
     assert_eq!(text(&done), "LLM response: Paris");
 
     // a client that answers with an error ends the call with it
-    let mut s = c
-        .start_call(
-            6,
-            "fx_test_input_required_result_elicitation",
-            json!({}),
-            None,
-        )
-        .await;
-    let ask = next_non_notification(&mut s).await;
+    let (mut s, ask) = first_question(&c, 6, "fx_test_input_required_result_elicitation").await;
     c.post_accepted(json!({"jsonrpc": "2.0", "id": ask["id"],
         "error": {"code": -1, "message": "the user closed the dialog"}}))
         .await;
@@ -152,20 +159,10 @@ async fn a_stateless_server_asks_a_session_client_round_by_round_and_adapts_to_i
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_session_client_cancelling_while_it_is_asked_ends_the_call() {
-    let gw = TestGateway::start().await;
-    gw.add_server("fx", "conformance").await;
-    let p = gw.add_profile("modern", &["fx"]).await;
+    let (gw, p) = fixture_gateway().await;
     let c =
         RawClient::with_capabilities(gw.url("modern"), &p.token, json!({"elicitation": {}})).await;
-    let mut s = c
-        .start_call(
-            2,
-            "fx_test_input_required_result_elicitation",
-            json!({}),
-            None,
-        )
-        .await;
-    let ask = next_non_notification(&mut s).await;
+    let (mut s, ask) = first_question(&c, 2, "fx_test_input_required_result_elicitation").await;
     assert_eq!(ask["method"], "elicitation/create", "{ask}");
     c.post_accepted(
         json!({"jsonrpc": "2.0", "method": "notifications/cancelled",
@@ -176,9 +173,12 @@ async fn a_session_client_cancelling_while_it_is_asked_ends_the_call() {
     assert_eq!(done["id"], 2, "{done}");
     assert_eq!(done["error"]["code"], -32800, "{done}");
     // the late answer goes nowhere, and the session still works
-    c.post_accepted(json!({"jsonrpc": "2.0", "id": ask["id"],
-        "result": {"action": "accept", "content": {"name": "late"}}}))
-        .await;
+    answer(
+        &c,
+        &ask,
+        json!({"action": "accept", "content": {"name": "late"}}),
+    )
+    .await;
     let out = c
         .call(
             3,
@@ -192,22 +192,10 @@ async fn a_session_client_cancelling_while_it_is_asked_ends_the_call() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stateless_server_s_changes_reach_the_profile_s_sessions() {
-    let gw = TestGateway::start().await;
-    gw.add_server("fx", "conformance").await;
-    let p = gw.add_profile("modern", &["fx"]).await;
+    let (gw, p) = fixture_gateway().await;
     let mut c = RawClient::new(gw.url("modern"), &p.token);
     c.initialize().await;
-    let get = c
-        .http
-        .get(&c.url)
-        .bearer_auth(&c.token)
-        .header("accept", "text/event-stream")
-        .header("mcp-session-id", c.session.as_deref().unwrap())
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(get.status(), 200);
-    let mut get = SseReader::new(get);
+    let mut get = SseReader::new(c.open_get_stream().await);
     let watched = "gigmcp://fx/test://watched-resource";
     let sub = c
         .call(2, "resources/subscribe", json!({"uri": watched}))

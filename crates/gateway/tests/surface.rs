@@ -192,16 +192,7 @@ async fn two_servers_resources_prompts_and_tools_coexist_under_their_namespaces(
 
     // logging level to every server; subscriptions; notifications on the GET stream
     result(&c, 14, "logging/setLevel", json!({"level": "debug"})).await;
-    let mut stream = c
-        .http
-        .get(&c.url)
-        .bearer_auth(&c.token)
-        .header("accept", "text/event-stream")
-        .header("mcp-session-id", c.session.as_deref().unwrap())
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(stream.status(), 200);
+    let mut stream = c.open_get_stream().await;
     result(
         &c,
         15,
@@ -291,15 +282,7 @@ async fn notifications_sent_before_the_get_stream_opens_wait_for_it() {
     )
     .await;
     result(&c, 3, "tools/call", json!({"name": "lib_touch"})).await;
-    let mut stream = c
-        .http
-        .get(&c.url)
-        .bearer_auth(&c.token)
-        .header("accept", "text/event-stream")
-        .header("mcp-session-id", c.session.as_deref().unwrap())
-        .send()
-        .await
-        .unwrap();
+    let mut stream = c.open_get_stream().await;
     let got = next_messages(&mut stream, 1, |v| {
         v["method"] == "notifications/resources/updated"
     })

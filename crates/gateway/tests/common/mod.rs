@@ -289,6 +289,21 @@ impl RawClient {
         SseReader::new(resp)
     }
 
+    /// Opens the session's GET stream (asserting 200).
+    pub async fn open_get_stream(&self) -> reqwest::Response {
+        let resp = self
+            .http
+            .get(&self.url)
+            .bearer_auth(&self.token)
+            .header("accept", "text/event-stream")
+            .header("mcp-session-id", self.session.as_deref().unwrap())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 200);
+        resp
+    }
+
     /// Posts a notification or a response (answered 202).
     pub async fn post_accepted(&self, msg: Value) {
         let resp = self.post(msg.to_string()).send().await.unwrap();
