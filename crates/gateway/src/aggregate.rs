@@ -107,7 +107,7 @@ pub async fn permitted_tools<'a>(gw: &Inner, state: &'a ProfileState) -> Vec<Per
     let wait = list_wait(gw);
     let lists = state.servers.iter().map(|server| async move {
         let list = async {
-            let backend = gw.supervisor.backend(&state.profile, server).await?;
+            let backend = crate::surface::start_in_background(gw, &state.profile, server).await?;
             backend.tools().await
         };
         match tokio::time::timeout(wait, list).await {

@@ -96,10 +96,12 @@ impl Drop for CallGuard {
 /// Answer to a call the client cancelled (clients ignore it, as the spec asks).
 const REQUEST_CANCELLED: i64 = -32800;
 
-/// How long a new server has to answer `server/discover` before it is initialized instead (a
-/// server that ignores methods it does not know; one that answers late still works, in the
-/// handshake era).
-const PROBE_WAIT: Duration = Duration::from_secs(3);
+/// How long a new server has to answer `server/discover` (at most half the start timeout)
+/// before it is initialized instead. A server answers every request, so only one that
+/// ignores methods it does not know waits this long, once: it is not probed again. Generous,
+/// because a slow starter (an interpreter importing its packages) that answered late would be
+/// driven in the handshake era although it speaks the stateless one.
+const PROBE_WAIT: Duration = Duration::from_secs(10);
 /// Starts a stateless server's `requestState` as the gateway passes it to a stateless client
 /// (the gateway's own states, random base64url, never contain a dot).
 pub const PASSED_STATE_PREFIX: &str = "s.";

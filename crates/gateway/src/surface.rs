@@ -108,26 +108,49 @@ pub async fn running_backends(
 }
 
 /// The profile's servers that declare `capability`, started in parallel; a server that cannot
-/// be reached is logged and left out.
+/// be reached, or is not up within the list wait (it keeps starting in the background), is
+/// logged and left out.
 async fn backends_with<'a>(
     gw: &Inner,
     state: &'a ProfileState,
     capability: &str,
 ) -> Vec<(&'a Server, Arc<Backend>)> {
-    let starts = state
+    let starts: Vec<_> = state
         .servers
         .iter()
-        .map(|server| async move { (server, gw.supervisor.backend(&state.profile, server).await) });
+        .map(|server| (server, start_in_background(gw, &state.profile, server)))
+        .collect();
+    let deadline = tokio::time::Instant::now() + crate::aggregate::list_wait(gw);
     let mut out = Vec::new();
-    for (server, result) in futures_util::future::join_all(starts).await {
-        match result {
-            Ok(b) if has(&b, capability) => out.push((server, b)),
-            Ok(_) => {}
-            Err(e) => tracing::warn!(profile = %state.profile.slug, server = %server.name,
+    for (server, start) in starts {
+        match tokio::time::timeout_at(deadline, start).await {
+            Ok(Ok(b)) if has(&b, capability) => out.push((server, b)),
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => tracing::warn!(profile = %state.profile.slug, server = %server.name,
                 error = %e, "left a server out of a {capability} list"),
+            Err(_) => tracing::warn!(profile = %state.profile.slug, server = %server.name,
+                "left a server that is still starting out of a {capability} list"),
         }
     }
     out
+}
+
+/// The running backend of `server`, started if needed in a task of its own: a caller that
+/// stops waiting does not abort the start.
+pub async fn start_in_background(
+    gw: &Inner,
+    profile: &gigmcp_store::Profile,
+    server: &Server,
+) -> Result<Arc<Backend>, BackendError> {
+    let (supervisor, profile, server) = (gw.supervisor.clone(), profile.clone(), server.clone());
+    tokio::spawn(async move { supervisor.backend(&profile, &server).await })
+        .await
+        .unwrap_or_else(|e| {
+            Err(BackendError::Start {
+                server: String::new(),
+                reason: format!("the start task failed: {e}"),
+            })
+        })
 }
 
 /// All pages of `method`'s `key` array from one backend.
