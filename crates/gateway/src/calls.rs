@@ -39,6 +39,51 @@ pub struct CallContext {
     /// Stateless clients: where a backend's request for input (elicitation, sampling) goes, to
     /// be returned as an `InputRequiredResult` and answered on the client's retry.
     pub inputs: Option<mpsc::Sender<InputRequest>>,
+    /// Stateless clients: set once a retry resumes the call, whose related messages then go
+    /// to that retry instead.
+    pub redirect: Option<Arc<Redirect>>,
+}
+
+/// Where a parked stateless call's related messages go once the client's retry resumes it:
+/// the retry's own stream, its progress under the retry's progress token.
+#[derive(Default)]
+pub struct Redirect {
+    to: Mutex<Option<Target>>,
+}
+
+#[derive(Clone)]
+struct Target {
+    /// `None`: the retry has no stream of its own (a JSON answer); related messages are dropped.
+    log: Option<Arc<StreamLog>>,
+    /// `None`: the retry asked for no progress.
+    progress_token: Option<Value>,
+}
+
+impl Redirect {
+    /// From now on, related messages go to `log`, progress under `progress_token`.
+    pub fn retarget(&self, log: Option<Arc<StreamLog>>, progress_token: Option<Value>) {
+        *lock(&self.to) = Some(Target {
+            log,
+            progress_token,
+        });
+    }
+
+    /// Delivers `msg` to the retry, if a retry resumed the call; `None` if none did yet.
+    fn deliver(&self, mut msg: Value) -> Option<bool> {
+        let target = lock(&self.to).clone()?;
+        if msg.get("method").and_then(Value::as_str) == Some("notifications/progress") {
+            let Some(token) = target.progress_token else {
+                return Some(true);
+            };
+            if let Some(params) = msg.get_mut("params").and_then(Value::as_object_mut) {
+                params.insert("progressToken".into(), token);
+            }
+        }
+        Some(match &target.log {
+            Some(log) => log.push(msg.to_string()),
+            None => true,
+        })
+    }
 }
 
 /// A backend's request for input, on its way to a stateless client.
@@ -205,11 +250,19 @@ impl CallContext {
             related: None,
             client_id: None,
             inputs: None,
+            redirect: None,
         }
     }
 
     /// Delivers a related message; `false` if the client can no longer be reached.
     pub fn send(&self, msg: Value) -> bool {
+        let msg = match &self.redirect {
+            Some(redirect) => match redirect.deliver(msg.clone()) {
+                Some(delivered) => return delivered,
+                None => msg,
+            },
+            None => msg,
+        };
         match &self.related {
             Some(log) => log.push(msg.to_string()),
             None => self.session.push(msg),
@@ -304,6 +357,7 @@ mod tests {
                 related: Some(log.clone()),
                 client_id: Some(Id::Num(7)),
                 inputs: None,
+                redirect: None,
             },
             log,
         )

@@ -543,6 +543,7 @@ async fn post_message(
                 related: None,
                 client_id: Some(id.clone()),
                 inputs: None,
+                redirect: None,
             };
             let reply = match aggregate::handle(gw, &state, &ctx, &method, params).await {
                 Ok(result) => Message::response(id, result),
@@ -604,6 +605,7 @@ fn stream_call(
         related: Some(log.clone()),
         client_id: Some(id.clone()),
         inputs: None,
+        redirect: None,
     };
     let writer = log.clone();
     tokio::spawn(async move {

@@ -13,7 +13,7 @@
 //! call kept running (parked in this gateway's memory until then).
 
 use crate::aggregate;
-use crate::calls::{CallContext, InputRequest, needed_capability};
+use crate::calls::{CallContext, InputRequest, Redirect, needed_capability};
 use crate::http::{Inner, SESSION_HEADER, UNSUPPORTED_PROTOCOL_VERSION, VERSION_HEADER};
 use crate::profiles::ProfileState;
 use crate::replay::StreamLog;
@@ -350,6 +350,7 @@ pub async fn handle(
         related: None,
         client_id: Some(id.clone()),
         inputs: None,
+        redirect: None,
     };
     match aggregate::handle(&gw, &state, &ctx, &method, params).await {
         Ok(mut result) => {
@@ -435,6 +436,8 @@ struct RunningCall {
     inputs: mpsc::Receiver<InputRequest>,
     done: oneshot::Receiver<Result<Value, ErrorObject>>,
     task: tokio::task::AbortHandle,
+    /// Points the call's related messages (progress) at the retry that resumes it.
+    redirect: Arc<Redirect>,
 }
 
 impl Drop for RunningCall {
@@ -461,11 +464,13 @@ impl RunningCall {
     ) -> Self {
         let (inputs_tx, inputs) = mpsc::channel(4);
         let (done_tx, done) = oneshot::channel();
+        let redirect = Arc::new(Redirect::default());
         let ctx = CallContext {
             session,
             related,
             client_id: Some(id),
             inputs: Some(inputs_tx),
+            redirect: Some(redirect.clone()),
         };
         let task = tokio::spawn(async move {
             let r = aggregate::handle(&gw, &state, &ctx, &method, params).await;
@@ -475,6 +480,7 @@ impl RunningCall {
             inputs,
             done,
             task: task.abort_handle(),
+            redirect,
         }
     }
 
@@ -541,9 +547,10 @@ impl ParkedCalls {
 /// - A handshake-era backend asks with its own requests, in the middle of the call. The client
 ///   gets them keyed by the backend's request ids, with a `requestState` of the gateway's, and
 ///   retries with `inputResponses`; the gateway hands the answers to the backend, still working
-///   on the original request, and waits for what comes next. Answers a first request already
-///   carries are used as they are needed. Such a call is parked in this gateway's memory, so
-///   the retry must reach the same replica.
+///   on the original request, and waits for what comes next; what it reports from then on
+///   (progress) goes to the retry's stream, under the retry's progress token. Answers a first
+///   request already carries are used as they are needed. Such a call is parked in this
+///   gateway's memory, so the retry must reach the same replica.
 /// - A stateless backend's own `InputRequiredResult` is passed through by the supervisor, its
 ///   `requestState` tagged with the server (`s.<server>.…`); a retry carrying such a state is
 ///   simply sent on, so nothing is parked and any replica can take it.
@@ -589,6 +596,12 @@ async fn call_interactive(
                     format!("inputResponses must answer {key:?} with an object"),
                 ));
             }
+            // What the backend sends from now on (progress) goes to this retry.
+            let progress_token = params
+                .as_ref()
+                .and_then(|p| p.pointer("/_meta/progressToken"))
+                .cloned();
+            parked.call.redirect.retarget(related, progress_token);
             for input in parked.waiting {
                 let answer = responses[&input.key].clone();
                 input.to.answer(Ok(answer)).await;

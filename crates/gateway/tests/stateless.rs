@@ -370,3 +370,77 @@ async fn a_listen_stream_acknowledges_and_carries_the_changes_asked_for() {
     );
     gw.stop().await;
 }
+
+/// The answer on a call's SSE stream (after any progress), and the progress seen before it.
+async fn answer_on(mut stream: SseReader) -> (Vec<Value>, Value) {
+    let mut progress = Vec::new();
+    while let Some(msg) = stream.next().await {
+        if msg["method"] == "notifications/progress" {
+            progress.push(msg);
+        } else if msg.get("id").is_some() {
+            return (progress, msg);
+        }
+    }
+    panic!("the stream ended without an answer")
+}
+
+/// A parked call (a handshake-era server asked for input) is resumed by the client's retry:
+/// what the server reports after that reaches the retry's own stream, under the retry's
+/// progress token, not the first request's (whose stream is gone).
+#[tokio::test]
+async fn a_resumed_call_s_progress_goes_to_the_retry_s_stream() {
+    let (gw, m) = setup().await;
+    let caps = json!({"io.modelcontextprotocol/clientCapabilities": {"elicitation": {}}});
+    let mut meta = caps.clone();
+    meta["progressToken"] = json!("first");
+    let resp = m
+        .request(
+            "tools/call",
+            json!({"name": "lib_survey", "arguments": {}, "_meta": meta}),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let (progress, first) = answer_on(SseReader::new(resp)).await;
+    assert!(progress.is_empty(), "{progress:?}");
+    let r = &first["result"];
+    assert_eq!(r["resultType"], "input_required", "{first}");
+    let key = r["inputRequests"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .next()
+        .unwrap()
+        .clone();
+
+    let mut meta = caps.clone();
+    meta["progressToken"] = json!("second");
+    let resp = m
+        .request(
+            "tools/call",
+            json!({"name": "lib_survey", "arguments": {}, "_meta": meta,
+                "inputResponses": {key: {"action": "accept", "content": {"name": "Di"}}},
+                "requestState": r["requestState"]}),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let (progress, done) = answer_on(SseReader::new(resp)).await;
+    assert_eq!(
+        done["result"]["content"][0]["text"],
+        r#"answer: {"action":"accept","content":{"name":"Di"}}"#,
+        "{done}"
+    );
+    let steps: Vec<(&Value, &Value)> = progress
+        .iter()
+        .map(|p| (&p["params"]["progressToken"], &p["params"]["progress"]))
+        .collect();
+    assert_eq!(
+        steps,
+        [(&json!("second"), &json!(1)), (&json!("second"), &json!(2))],
+        "{progress:?}"
+    );
+    gw.stop().await;
+}

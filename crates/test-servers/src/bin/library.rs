@@ -9,7 +9,8 @@
 //! sends `notifications/resources/updated` for `doc://readme` (if subscribed) and a log message;
 //! `slow` → reports progress, then works until cancelled (it never answers); `cancelled` → the
 //! cancellations received (`<request id>: <reason>` lines); `ask` → asks the client for a name
-//! (elicitation) and returns its answer; `sample` → asks the client's model (sampling); `grow` →
+//! (elicitation) and returns its answer; `survey` → the same, then reports progress (to the
+//! call's progress token) before it answers; `sample` → asks the client's model (sampling); `grow` →
 //! adds a tool `grown` (which answers `grown`) and sends `notifications/tools/list_changed`.
 #![forbid(unsafe_code)]
 
@@ -18,6 +19,13 @@ use std::collections::{HashMap, HashSet};
 use std::io::{BufRead, Read, Write};
 
 const MAX_LINE: u64 = 1 << 20;
+
+/// A tool call waiting for the client's answer to our request.
+struct Asked {
+    call: Value,
+    /// `survey`: the call's progress token, reported to once the answer came.
+    progress: Option<Value>,
+}
 
 struct Library {
     instance: String,
@@ -28,7 +36,7 @@ struct Library {
     /// Cancellations received, as `<request id>: <reason>`.
     cancelled: Vec<String>,
     /// Our requests to the client → the tool call waiting for their answer.
-    asked: HashMap<String, Value>,
+    asked: HashMap<String, Asked>,
     next_ask: u32,
     /// Whether `grow` added the tool `grown`.
     grown: bool,
@@ -92,6 +100,7 @@ impl Library {
                     { "name": "slow", "inputSchema": { "type": "object" } },
                     { "name": "cancelled", "inputSchema": { "type": "object" } },
                     { "name": "ask", "inputSchema": { "type": "object" } },
+                    { "name": "survey", "inputSchema": { "type": "object" } },
                     { "name": "sample", "inputSchema": { "type": "object" } },
                     { "name": "grow", "inputSchema": { "type": "object" } }
                 ]);
@@ -210,10 +219,13 @@ impl Library {
                 self.slow.push(id.clone());
                 Outcome::Later
             }
-            tool @ ("ask" | "sample") => {
+            tool @ ("ask" | "survey" | "sample") => {
                 self.next_ask += 1;
                 let ask_id = format!("{tool}-{}", self.next_ask);
-                let (method, params) = if tool == "ask" {
+                let progress = (tool == "survey")
+                    .then(|| params["_meta"].get("progressToken").cloned())
+                    .flatten();
+                let (method, params) = if tool != "sample" {
                     (
                         "elicitation/create",
                         json!({
@@ -235,7 +247,8 @@ impl Library {
                 let msg =
                     json!({ "jsonrpc": "2.0", "id": ask_id, "method": method, "params": params });
                 let _ = writeln!(out, "{msg}");
-                self.asked.insert(ask_id, id.clone());
+                let call = id.clone();
+                self.asked.insert(ask_id, Asked { call, progress });
                 Outcome::Later
             }
             _ => Outcome::Now(self.answer(method, params, out)),
@@ -255,12 +268,22 @@ impl Library {
     }
 
     /// The client's answer to one of our requests: the waiting tool call's result.
-    fn answered(&mut self, msg: &Value) -> Option<(Value, Value)> {
+    fn answered(&mut self, msg: &Value, out: &mut impl Write) -> Option<(Value, Value)> {
         let ask_id = msg["id"].as_str()?;
-        let call = self.asked.remove(ask_id)?;
+        let Asked { call, progress } = self.asked.remove(ask_id)?;
+        if let Some(token) = progress {
+            for step in 1..=2 {
+                notify(
+                    out,
+                    "notifications/progress",
+                    json!({ "progressToken": token, "progress": step, "total": 2,
+                            "message": format!("survey step {step}") }),
+                );
+            }
+        }
         let t = if let Some(e) = msg.get("error") {
             format!("refused: {}", e["message"].as_str().unwrap_or_default())
-        } else if ask_id.starts_with("ask") {
+        } else if !ask_id.starts_with("sample") {
             format!("answer: {}", msg["result"])
         } else {
             format!(
@@ -309,7 +332,7 @@ fn main() {
                 None
             }
             (Some(_), true) => lib
-                .answered(&msg)
+                .answered(&msg, &mut out)
                 .map(|(id, result)| json!({ "jsonrpc": "2.0", "id": id, "result": result })),
             (Some(id), false) => match lib.start(&id, &method, &msg["params"], &mut out) {
                 Outcome::Later => None,
