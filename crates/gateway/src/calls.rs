@@ -155,6 +155,26 @@ pub fn needed_capability(method: &str) -> Option<&'static str> {
     }
 }
 
+/// The stateless revision's -32021 for a server's request (`method`) that needs a capability
+/// `session`'s client did not declare; `None` when it declared it, or the method needs none
+/// the gateway knows of.
+pub fn missing_capability(method: &str, session: &Session) -> Option<ErrorObject> {
+    let capability = needed_capability(method)?;
+    if session.client_supports(capability) {
+        return None;
+    }
+    Some(
+        ErrorObject::new(
+            crate::modern::MISSING_CAPABILITY,
+            format!(
+                "the server needs the client's {capability} capability for this request, and \
+                 the client did not declare it"
+            ),
+        )
+        .with_data(json!({ "requiredCapabilities": { capability: {} } })),
+    )
+}
+
 /// Asks the client of `ctx` something on a server's behalf (`key`: what a stateless client
 /// answers it under). A session client gets it as a request on its call's stream, under a
 /// gateway id; a stateless client in its call's `InputRequiredResult`, whose capabilities are

@@ -13,7 +13,7 @@
 //! call kept running (parked in this gateway's memory until then).
 
 use crate::aggregate;
-use crate::calls::{CallContext, InputRequest, Redirect, needed_capability};
+use crate::calls::{CallContext, InputRequest, Redirect, missing_capability};
 use crate::http::{Inner, SESSION_HEADER, UNSUPPORTED_PROTOCOL_VERSION, VERSION_HEADER};
 use crate::profiles::ProfileState;
 use crate::replay::StreamLog;
@@ -643,21 +643,11 @@ async fn call_interactive(
                 input.to.answer(Ok(answer.clone())).await;
                 continue;
             }
-            let capability = needed_capability(&input.method).unwrap_or("elicitation");
-            if !caps.client_supports(capability) {
-                let refusal = ErrorObject::new(
-                    code::METHOD_NOT_FOUND,
-                    format!("the client did not declare the {capability} capability"),
-                );
+            // (only requests the gateway passes on get here: each needs a known capability)
+            if let Some(missing) = missing_capability(&input.method, &caps) {
+                let refusal = ErrorObject::new(code::METHOD_NOT_FOUND, missing.message.clone());
                 input.to.answer(Err(refusal)).await;
-                return Err(ErrorObject::new(
-                    MISSING_CAPABILITY,
-                    format!(
-                        "the server needs the client's {capability} capability for this request, \
-                         and the client did not declare it"
-                    ),
-                )
-                .with_data(json!({ "requiredCapabilities": { capability: {} } })));
+                return Err(missing);
             }
             waiting.push(input);
         }

@@ -18,7 +18,7 @@ use gigmcp_store::{Profile, ProfileId, Server, ServerId};
 use serde_json::{Value, json};
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, LazyLock, Mutex};
 use std::time::{Duration, Instant};
 use tokio::io::BufReader;
 use tokio::sync::mpsc;
@@ -114,13 +114,12 @@ const MAX_WATCHED: usize = 1024;
 
 /// What the gateway can ask its clients on a server's behalf (declared to every server; a
 /// request a client did not declare is refused for that client).
-fn gateway_capabilities() -> Value {
-    json!({ "sampling": {}, "elicitation": {}, "roots": {} })
-}
+static GATEWAY_CAPABILITIES: LazyLock<Value> =
+    LazyLock::new(|| json!({ "sampling": {}, "elicitation": {}, "roots": {} }));
 
-fn gateway_info() -> Value {
-    json!({ "name": "gigmcp", "version": env!("CARGO_PKG_VERSION") })
-}
+/// The gateway as a client of its servers.
+static GATEWAY_INFO: LazyLock<Value> =
+    LazyLock::new(|| json!({ "name": "gigmcp", "version": env!("CARGO_PKG_VERSION") }));
 
 /// The era a backend speaks.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -237,8 +236,8 @@ impl Backend {
             let level = self.log_level();
             params = Some(meta::with_request_meta(
                 params,
-                &gateway_capabilities(),
-                &gateway_info(),
+                &GATEWAY_CAPABILITIES,
+                &GATEWAY_INFO,
                 level.as_deref(),
             ));
         }
@@ -316,8 +315,8 @@ impl Backend {
         }
         let params = meta::with_request_meta(
             Some(json!({ "notifications": notifications })),
-            &gateway_capabilities(),
-            &gateway_info(),
+            &GATEWAY_CAPABILITIES,
+            &GATEWAY_INFO,
             None,
         );
         // The stream's notifications arrive as any others; its answer only comes when it ends.
@@ -385,7 +384,7 @@ impl Backend {
             let sent = meta::with_request_meta(
                 Some(params.clone()),
                 &capabilities,
-                &gateway_info(),
+                &GATEWAY_INFO,
                 level.as_deref(),
             );
             let mut result = self.call_once(method, sent, ctx).await?;
@@ -448,28 +447,15 @@ impl Backend {
         mut result: Value,
         ctx: &CallContext,
     ) -> Result<Value, BackendError> {
-        let requests = result
+        let methods = result
             .get("inputRequests")
             .and_then(Value::as_object)
-            .map(|r| {
-                r.values()
-                    .filter_map(|r| r.get("method")?.as_str())
-                    .collect::<Vec<_>>()
-            })
-            .unwrap_or_default();
-        for method in requests {
-            let capability = crate::calls::needed_capability(method).unwrap_or("elicitation");
-            if !ctx.session.client_supports(capability) {
-                return Err(BackendError::Input(
-                    ErrorObject::new(
-                        crate::modern::MISSING_CAPABILITY,
-                        format!(
-                            "the server needs the client's {capability} capability for this \
-                             request, and the client did not declare it"
-                        ),
-                    )
-                    .with_data(json!({ "requiredCapabilities": { capability: {} } })),
-                ));
+            .into_iter()
+            .flat_map(|r| r.values())
+            .filter_map(|r| r.get("method")?.as_str());
+        for method in methods {
+            if let Some(missing) = crate::calls::missing_capability(method, &ctx.session) {
+                return Err(BackendError::Input(missing));
             }
         }
         let state = result
@@ -957,7 +943,7 @@ impl Supervisor {
             let found = if probe {
                 let wait = PROBE_WAIT.min(self.config.start_timeout / 2);
                 match client
-                    .discover(&gateway_capabilities(), &gateway_info(), wait)
+                    .discover(&GATEWAY_CAPABILITIES, &GATEWAY_INFO, wait)
                     .await
                 {
                     Ok(found) => found,
@@ -974,7 +960,11 @@ impl Supervisor {
             match found {
                 Discovery::Stateless(discovered) => Ok((Era::Stateless, discovered)),
                 Discovery::Refused | Discovery::Silent => client
-                    .initialize_with("gigmcp", env!("CARGO_PKG_VERSION"), gateway_capabilities())
+                    .initialize_with(
+                        "gigmcp",
+                        env!("CARGO_PKG_VERSION"),
+                        GATEWAY_CAPABILITIES.clone(),
+                    )
                     .await
                     .map(|init| (Era::Handshake, init))
                     .map_err(|e| Probe::Failed(start_error(e.to_string()))),

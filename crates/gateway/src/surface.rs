@@ -142,13 +142,14 @@ pub async fn start_in_background(
     profile: &gigmcp_store::Profile,
     server: &Server,
 ) -> Result<Arc<Backend>, BackendError> {
+    let name = server.name.clone();
     let (supervisor, profile, server) = (gw.supervisor.clone(), profile.clone(), server.clone());
     tokio::spawn(async move { supervisor.backend(&profile, &server).await })
         .await
         .unwrap_or_else(|e| {
             Err(BackendError::Start {
-                server: String::new(),
-                reason: format!("the start task failed: {e}"),
+                server: name,
+                reason: format!("the start task failed ({e}); the next request tries again"),
             })
         })
 }
