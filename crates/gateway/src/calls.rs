@@ -51,7 +51,6 @@ pub struct Redirect {
     to: Mutex<Option<Target>>,
 }
 
-#[derive(Clone)]
 struct Target {
     /// `None`: the retry has no stream of its own (a JSON answer); related messages are dropped.
     log: Option<Arc<StreamLog>>,
@@ -68,18 +67,22 @@ impl Redirect {
         });
     }
 
-    /// Delivers `msg` to the retry, if a retry resumed the call; `None` if none did yet.
-    fn deliver(&self, mut msg: Value) -> Option<bool> {
-        let target = lock(&self.to).clone()?;
+    /// Delivers `msg` to the retry that resumed the call (whether the client can still be
+    /// reached); `msg` back if no retry did yet.
+    fn deliver(&self, mut msg: Value) -> Result<bool, Value> {
+        let to = lock(&self.to);
+        let Some(target) = to.as_ref() else {
+            return Err(msg);
+        };
         if msg.get("method").and_then(Value::as_str) == Some("notifications/progress") {
-            let Some(token) = target.progress_token else {
-                return Some(true);
+            let Some(token) = &target.progress_token else {
+                return Ok(true);
             };
             if let Some(params) = msg.get_mut("params").and_then(Value::as_object_mut) {
-                params.insert("progressToken".into(), token);
+                params.insert("progressToken".into(), token.clone());
             }
         }
-        Some(match &target.log {
+        Ok(match &target.log {
             Some(log) => log.push(msg.to_string()),
             None => true,
         })
@@ -277,9 +280,9 @@ impl CallContext {
     /// Delivers a related message; `false` if the client can no longer be reached.
     pub fn send(&self, msg: Value) -> bool {
         let msg = match &self.redirect {
-            Some(redirect) => match redirect.deliver(msg.clone()) {
-                Some(delivered) => return delivered,
-                None => msg,
+            Some(redirect) => match redirect.deliver(msg) {
+                Ok(delivered) => return delivered,
+                Err(msg) => msg,
             },
             None => msg,
         };

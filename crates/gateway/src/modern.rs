@@ -591,10 +591,16 @@ async fn call_interactive(
                 .map(|input| &input.key)
                 .find(|key| !responses.get(*key).is_some_and(Value::is_object))
             {
-                return Err(ErrorObject::new(
+                let err = ErrorObject::new(
                     code::INVALID_PARAMS,
-                    format!("inputResponses must answer {key:?} with an object"),
-                ));
+                    format!(
+                        "inputResponses must answer {key:?} with an object; the request still \
+                         waits for it: retry with the same requestState"
+                    ),
+                );
+                // bad input loses nothing: the call stays parked until it expires
+                gw.parked.park(token, parked);
+                return Err(err);
             }
             // What the backend sends from now on (progress) goes to this retry.
             let progress_token = params

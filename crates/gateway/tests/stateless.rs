@@ -256,6 +256,22 @@ async fn a_backend_s_elicitation_becomes_an_input_required_result_answered_on_re
     assert_eq!(request["method"], "elicitation/create", "{request}");
     assert_eq!(request["params"]["message"], "What is your name?");
     let state = r["requestState"].as_str().unwrap().to_string();
+    // a retry that does not answer is refused, and loses nothing: the call still waits
+    let (_, incomplete) = m
+        .json(
+            "tools/call",
+            json!({"name": "lib_ask", "arguments": {}, "_meta": caps.clone(),
+                "inputResponses": {}, "requestState": state.clone()}),
+        )
+        .await;
+    assert_eq!(incomplete["error"]["code"], -32602, "{incomplete}");
+    assert!(
+        incomplete["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("retry with the same requestState"),
+        "{incomplete}"
+    );
     // the retry carries the answer; the backend, still in the original call, finishes it
     let retry = json!({"name": "lib_ask", "arguments": {}, "_meta": caps.clone(),
         "inputResponses": {key.clone(): {"action": "accept", "content": {"name": "Cy"}}},
@@ -278,13 +294,7 @@ async fn a_backend_s_elicitation_becomes_an_input_required_result_answered_on_re
         )
         .await;
     let r = &first["result"];
-    let key = r["inputRequests"]
-        .as_object()
-        .unwrap()
-        .keys()
-        .next()
-        .unwrap()
-        .clone();
+    let key = first_input_key(r);
     assert_eq!(r["inputRequests"][&key]["method"], "sampling/createMessage");
     let (_, done) = m
         .json(
@@ -371,6 +381,15 @@ async fn a_listen_stream_acknowledges_and_carries_the_changes_asked_for() {
     gw.stop().await;
 }
 
+/// The key of the (first) input request of an `InputRequiredResult`.
+fn first_input_key(result: &Value) -> String {
+    result["inputRequests"]
+        .as_object()
+        .and_then(|r| r.keys().next())
+        .unwrap_or_else(|| panic!("no inputRequests: {result}"))
+        .clone()
+}
+
 /// The answer on a call's SSE stream (after any progress), and the progress seen before it.
 async fn answer_on(mut stream: SseReader) -> (Vec<Value>, Value) {
     let mut progress = Vec::new();
@@ -406,13 +425,7 @@ async fn a_resumed_call_s_progress_goes_to_the_retry_s_stream() {
     assert!(progress.is_empty(), "{progress:?}");
     let r = &first["result"];
     assert_eq!(r["resultType"], "input_required", "{first}");
-    let key = r["inputRequests"]
-        .as_object()
-        .unwrap()
-        .keys()
-        .next()
-        .unwrap()
-        .clone();
+    let key = first_input_key(r);
 
     let mut meta = caps.clone();
     meta["progressToken"] = json!("second");
