@@ -15,10 +15,7 @@
 
 mod common;
 
-use common::Session;
-use gigmcp_gateway::config::RawConfig;
-use gigmcp_gateway::{Gateway, GatewayConfig, router, token};
-use gigmcp_store::{NewProfile, NewServer, Role, ServerId, ServerSource, Store, StoreUrl, UserId};
+use common::{BenchGateway, Session};
 use serde_json::{Value, json};
 use std::time::{Duration, Instant};
 
@@ -59,76 +56,18 @@ fn get_issue(prefix: char, server: usize, id: usize) -> String {
     .to_string()
 }
 
-/// Installs test server `bin` `count` times, as `<prefix>01`, `<prefix>02`, ...
-async fn install(store: &Store, bin: &str, prefix: char, count: usize) -> Vec<ServerId> {
-    let path = gigmcp_testkit::static_bin("gigmcp-test-servers", bin);
-    let mut ids = Vec::with_capacity(count);
-    for n in 1..=count {
-        let s = store
-            .create_server(NewServer {
-                name: format!("{prefix}{n:02}"),
-                source: ServerSource::LocalBinary {
-                    path: path.display().to_string(),
-                },
-            })
-            .await
-            .unwrap();
-        ids.push(s.id);
-    }
-    ids
-}
-
 #[tokio::main]
 async fn main() {
-    let bootstrap = gigmcp_testkit::static_bin("gigmcp-bootstrap", "gigmcp-bootstrap");
-    let dir = tempfile::tempdir().unwrap();
-    let mut raw = RawConfig::defaults();
-    raw.data_dir = dir.path().display().to_string();
-    raw.bootstrap = Some(bootstrap.display().to_string());
-    raw.sandbox_network = false; // no manifest, so no network anyway
-    let config = GatewayConfig::from_raw(raw).unwrap();
-    let store = Store::connect(&StoreUrl::sqlite_in(dir.path()))
-        .await
-        .unwrap();
-    let servers = install(&store, "twenty", 't', SERVERS).await;
-    let stateless_servers = install(&store, "twenty_stateless", 's', BACKENDS).await;
-    let owner = store.ensure_user("admin", Role::Admin).await.unwrap();
-    let keyring =
-        gigmcp_vault::Keyring::new(gigmcp_vault::MasterKey::generate().unwrap(), Vec::new());
-    let gateway = Gateway::start(config, store.clone(), std::sync::Arc::new(keyring))
-        .await
-        .unwrap();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(
-        axum::serve(gigmcp_gateway::nodelay(listener), router(gateway.clone())).into_future(),
-    );
+    let bg = BenchGateway::start().await;
+    let servers = bg.install_many("twenty", "t", SERVERS).await;
+    let stateless_servers = bg.install_many("twenty_stateless", "s", BACKENDS).await;
     let http = reqwest::Client::builder()
         .pool_max_idle_per_host(2 * CLIENTS)
         .build()
         .unwrap();
 
-    let profile = |slug: &'static str, servers: Vec<ServerId>, owner: UserId| {
-        let store = store.clone();
-        async move {
-            let t = token::generate();
-            let p = store
-                .create_profile(NewProfile {
-                    slug: slug.into(),
-                    owner,
-                    token_hash: t.hash,
-                })
-                .await
-                .unwrap();
-            for s in servers {
-                store.add_profile_server(p.id, s).await.unwrap();
-            }
-            (format!("http://{addr}/mcp/p/{slug}"), t.token)
-        }
-    };
-
     // --- tools/list, 50 servers × 20 tools, warm ------------------------------------------
-    let (url, tok) = profile("wide", servers.clone(), owner.id).await;
+    let (url, tok) = bg.profile("wide", &servers).await;
     let t0 = Instant::now();
     let s = Session::open(&http, &url, &tok).await;
     let first = s.raw(LIST.into()).await;
@@ -148,8 +87,8 @@ async fn main() {
     }
 
     // --- tools/call throughput, 64 clients over 8 backends, each era ---------------------
-    let handshake = profile("eight", servers[..BACKENDS].to_vec(), owner.id).await;
-    let stateless = profile("eight-stateless", stateless_servers, owner.id).await;
+    let handshake = bg.profile("eight", &servers[..BACKENDS]).await;
+    let stateless = bg.profile("eight-stateless", &stateless_servers).await;
     let mut rows = Vec::new();
     for (era, (url, tok), prefix) in [
         ("2025-11-25", &handshake, 't'),
@@ -229,5 +168,5 @@ async fn main() {
             elapsed.as_secs_f64(),
         );
     }
-    gateway.shutdown().await;
+    bg.gateway.shutdown().await;
 }

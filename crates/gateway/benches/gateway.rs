@@ -8,11 +8,8 @@
 
 mod common;
 
-use common::Session;
-use gigmcp_gateway::config::RawConfig;
-use gigmcp_gateway::{Gateway, GatewayConfig, router, token};
+use common::{BenchGateway, Session};
 use gigmcp_mcp::{StdioClient, StdioClientConfig};
-use gigmcp_store::{NewProfile, NewServer, Role, ServerSource, Store, StoreUrl};
 use serde_json::json;
 use std::time::{Duration, Instant};
 
@@ -33,63 +30,20 @@ fn echo_call(i: usize) -> String {
 
 #[tokio::main]
 async fn main() {
+    let bg = BenchGateway::start().await;
     let echo = gigmcp_testkit::static_bin("gigmcp-test-servers", "echo");
-    let bootstrap = gigmcp_testkit::static_bin("gigmcp-bootstrap", "gigmcp-bootstrap");
-    let dir = tempfile::tempdir().unwrap();
-    let mut raw = RawConfig::defaults();
-    raw.data_dir = dir.path().display().to_string();
-    raw.bootstrap = Some(bootstrap.display().to_string());
-    raw.sandbox_network = false; // echo has no manifest, so it would get no network anyway
-    let config = GatewayConfig::from_raw(raw).unwrap();
-    let store = Store::connect(&StoreUrl::sqlite_in(dir.path()))
-        .await
-        .unwrap();
-    let server = store
-        .create_server(NewServer {
-            name: "echo".into(),
-            source: ServerSource::LocalBinary {
-                path: echo.display().to_string(),
-            },
-        })
-        .await
-        .unwrap();
-    let owner = store.ensure_user("admin", Role::Admin).await.unwrap();
-    let keyring =
-        gigmcp_vault::Keyring::new(gigmcp_vault::MasterKey::generate().unwrap(), Vec::new());
-    let gateway = Gateway::start(config, store.clone(), std::sync::Arc::new(keyring))
-        .await
-        .unwrap();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(
-        axum::serve(gigmcp_gateway::nodelay(listener), router(gateway.clone())).into_future(),
-    );
+    let server = [bg.install(&echo, "echo".into()).await];
     let http = reqwest::Client::builder()
         .pool_max_idle_per_host(64)
         .build()
         .unwrap();
 
-    let mut new_profile = {
-        let store = store.clone();
-        let mut n = 0;
-        move || {
-            n += 1;
-            let store = store.clone();
-            async move {
-                let t = token::generate();
-                let slug = format!("p{n}");
-                let p = store
-                    .create_profile(NewProfile {
-                        slug: slug.clone(),
-                        owner: owner.id,
-                        token_hash: t.hash,
-                    })
-                    .await
-                    .unwrap();
-                store.add_profile_server(p.id, server.id).await.unwrap();
-                (format!("http://{addr}/mcp/p/{slug}"), t.token)
-            }
-        }
+    let mut profiles = 0;
+    let mut new_profile = || {
+        profiles += 1;
+        let slug = format!("p{profiles}");
+        let (bg, server) = (&bg, &server);
+        async move { bg.profile(&slug, server).await }
     };
 
     // --- cold start -----------------------------------------------------------------------
@@ -104,7 +58,11 @@ async fn main() {
         cold.push(t0.elapsed());
         assert_eq!(list["result"]["tools"][0]["name"], "echo_echo");
     }
-    gateway.inner().supervisor.reap_idle(Duration::ZERO).await;
+    bg.gateway
+        .inner()
+        .supervisor
+        .reap_idle(Duration::ZERO)
+        .await;
 
     // --- warm latency: gateway vs direct stdio, interleaved in one run ----------------------
     let (url, tok) = new_profile().await;
@@ -197,5 +155,5 @@ async fn main() {
         "| warm tools/call throughput, {clients} concurrent clients | {rate:.0} calls/s | | {} s window, client in the same process |",
         window.as_secs()
     );
-    gateway.shutdown().await;
+    bg.gateway.shutdown().await;
 }

@@ -1,7 +1,97 @@
 //! Shared by the gateway's bench binaries.
 #![allow(dead_code)] // each bench uses a different part
 
+use gigmcp_gateway::config::RawConfig;
+use gigmcp_gateway::{Gateway, GatewayConfig, router, token};
+use gigmcp_store::{NewProfile, NewServer, Role, ServerId, ServerSource, Store, StoreUrl, UserId};
 use serde_json::{Value, json};
+use std::net::SocketAddr;
+
+/// A gateway on its defaults (SQLite in a temporary data dir, the full sandbox runtime, no
+/// sandbox networking: the bench servers have no manifest), served on a loopback port in this
+/// process.
+pub struct BenchGateway {
+    pub gateway: Gateway,
+    pub store: Store,
+    pub addr: SocketAddr,
+    pub owner: UserId,
+    _dir: tempfile::TempDir,
+}
+
+impl BenchGateway {
+    pub async fn start() -> Self {
+        let bootstrap = gigmcp_testkit::static_bin("gigmcp-bootstrap", "gigmcp-bootstrap");
+        let dir = tempfile::tempdir().unwrap();
+        let mut raw = RawConfig::defaults();
+        raw.data_dir = dir.path().display().to_string();
+        raw.bootstrap = Some(bootstrap.display().to_string());
+        raw.sandbox_network = false;
+        let config = GatewayConfig::from_raw(raw).unwrap();
+        let store = Store::connect(&StoreUrl::sqlite_in(dir.path()))
+            .await
+            .unwrap();
+        let owner = store.ensure_user("admin", Role::Admin).await.unwrap().id;
+        let keyring =
+            gigmcp_vault::Keyring::new(gigmcp_vault::MasterKey::generate().unwrap(), Vec::new());
+        let gateway = Gateway::start(config, store.clone(), std::sync::Arc::new(keyring))
+            .await
+            .unwrap();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(
+            axum::serve(gigmcp_gateway::nodelay(listener), router(gateway.clone())).into_future(),
+        );
+        BenchGateway {
+            gateway,
+            store,
+            addr,
+            owner,
+            _dir: dir,
+        }
+    }
+
+    /// Installs the static test server at `path` as `name`.
+    pub async fn install(&self, path: &std::path::Path, name: String) -> ServerId {
+        self.store
+            .create_server(NewServer {
+                name,
+                source: ServerSource::LocalBinary {
+                    path: path.display().to_string(),
+                },
+            })
+            .await
+            .unwrap()
+            .id
+    }
+
+    /// Installs static test server `bin` `count` times, as `<prefix>01`, `<prefix>02`, ...
+    pub async fn install_many(&self, bin: &str, prefix: &str, count: usize) -> Vec<ServerId> {
+        let path = gigmcp_testkit::static_bin("gigmcp-test-servers", bin);
+        let mut ids = Vec::with_capacity(count);
+        for n in 1..=count {
+            ids.push(self.install(&path, format!("{prefix}{n:02}")).await);
+        }
+        ids
+    }
+
+    /// A profile `slug` serving `servers`: its endpoint URL and token.
+    pub async fn profile(&self, slug: &str, servers: &[ServerId]) -> (String, String) {
+        let t = token::generate();
+        let p = self
+            .store
+            .create_profile(NewProfile {
+                slug: slug.into(),
+                owner: self.owner,
+                token_hash: t.hash,
+            })
+            .await
+            .unwrap();
+        for s in servers {
+            self.store.add_profile_server(p.id, *s).await.unwrap();
+        }
+        (format!("http://{}/mcp/p/{slug}", self.addr), t.token)
+    }
+}
 
 pub const INIT: &str = r#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"bench","version":"0"}}}"#;
 
