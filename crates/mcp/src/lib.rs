@@ -8,6 +8,4 @@ pub mod stdio;
 pub mod version;
 
 pub use jsonrpc::{ErrorObject, Id, Message, ParseError};
-pub use stdio::{
-    ClientError, Discovery, Handshake, PendingRequest, StdioClient, StdioClientConfig,
-};
+pub use stdio::{ClientError, Discovery, PendingRequest, StdioClient, StdioClientConfig};

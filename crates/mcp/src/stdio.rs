@@ -225,24 +225,6 @@ impl Drop for PendingRequest {
     }
 }
 
-/// The era a server speaks, as [`StdioClient::handshake`] found it.
-#[derive(Debug, Clone)]
-pub enum Handshake {
-    /// It answered `server/discover` listing the stateless revision: its `DiscoverResult`.
-    Stateless(Value),
-    /// It was initialized: its `InitializeResult`.
-    Legacy(Value),
-}
-
-impl Handshake {
-    /// The server's answer (capabilities, server info, instructions).
-    pub fn result(&self) -> &Value {
-        match self {
-            Handshake::Stateless(r) | Handshake::Legacy(r) => r,
-        }
-    }
-}
-
 /// What a `server/discover` probe found.
 #[derive(Debug, Clone)]
 pub enum Discovery {
@@ -469,27 +451,6 @@ impl StdioClient {
         Ok(result)
     }
 
-    /// Finds out which era the server speaks, as the spec asks of a client over stdio: first
-    /// [`Self::discover`]; a server that refuses it, lists no revision we speak, or does not
-    /// answer within `probe_wait` is then initialized (handshake era) with `capabilities`.
-    pub async fn handshake(
-        &self,
-        client_name: &str,
-        client_version: &str,
-        capabilities: Value,
-        probe_wait: std::time::Duration,
-    ) -> Result<Handshake, ClientError> {
-        let info = json!({"name": client_name, "version": client_version});
-        if let Discovery::Stateless(found) = self.discover(&capabilities, &info, probe_wait).await?
-        {
-            return Ok(Handshake::Stateless(found));
-        }
-        let init = self
-            .initialize_with(client_name, client_version, capabilities)
-            .await?;
-        Ok(Handshake::Legacy(init))
-    }
-
     /// Asks `server/discover` (the stateless revision's first request), waiting at most
     /// `wait` for the answer. Only a closed connection is an error.
     pub async fn discover(
@@ -619,44 +580,47 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn handshake_probes_discover_and_falls_back_to_initialize() {
+    async fn discover_tells_the_eras_apart_and_a_refusing_server_can_be_initialized() {
         let caps = json!({"sampling": {}});
+        let info = json!({"name": "t", "version": "1"});
         let wait = std::time::Duration::from_secs(5);
         let modern = peer(|l| era_peer(l, true, false));
-        let h = modern
-            .handshake("t", "1", caps.clone(), wait)
-            .await
-            .unwrap();
-        assert!(matches!(h, Handshake::Stateless(_)), "{h:?}");
-        assert_eq!(h.result()["capabilities"]["tools"], json!({}));
+        match modern.discover(&caps, &info, wait).await.unwrap() {
+            Discovery::Stateless(found) => {
+                assert_eq!(found["capabilities"]["tools"], json!({}))
+            }
+            other => panic!("{other:?}"),
+        }
 
         let legacy = peer(|l| era_peer(l, false, false));
-        let h = legacy
-            .handshake("t", "1", caps.clone(), wait)
+        let found = legacy.discover(&caps, &info, wait).await.unwrap();
+        assert!(matches!(found, Discovery::Refused), "{found:?}");
+        let init = legacy
+            .initialize_with("t", "1", caps.clone())
             .await
             .unwrap();
-        assert!(matches!(h, Handshake::Legacy(_)), "{h:?}");
-        assert_eq!(h.result()["protocolVersion"], LATEST_LEGACY);
+        assert_eq!(init["protocolVersion"], LATEST_LEGACY);
 
-        // a server that never answers the probe is initialized once the probe wait is over
+        // a server that never answers the probe is found silent once the wait is over, and
+        // can be initialized still
         let silent = peer(|l| era_peer(l, true, true));
         let started = std::time::Instant::now();
-        let h = silent
-            .handshake(
-                "t",
-                "1",
-                caps.clone(),
-                std::time::Duration::from_millis(200),
-            )
+        let found = silent
+            .discover(&caps, &info, std::time::Duration::from_millis(200))
             .await
             .unwrap();
-        assert!(matches!(h, Handshake::Legacy(_)), "{h:?}");
+        assert!(matches!(found, Discovery::Silent), "{found:?}");
         assert!(started.elapsed() >= std::time::Duration::from_millis(200));
+        let init = silent
+            .initialize_with("t", "1", caps.clone())
+            .await
+            .unwrap();
+        assert_eq!(init["protocolVersion"], LATEST_LEGACY);
 
         // a server that dies on the probe is an error, not a fallback
         let dead = peer(|_| None);
         assert!(matches!(
-            dead.handshake("t", "1", caps, wait).await,
+            dead.discover(&caps, &info, wait).await,
             Err(ClientError::Closed { .. })
         ));
     }
