@@ -18,13 +18,12 @@ import sys
 import warnings
 
 import anyio
-import mcp_types as types
 from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 from mcp.shared._httpx_utils import create_mcp_http_client
 
-README = "gigmcp://lib/doc://readme"
-WAIT = 10  # seconds to wait for anything the gateway should deliver
+from features_common import README, WAIT, answering_callbacks, slow_then_cancel
+
 
 
 async def main(url: str, token: str) -> None:
@@ -45,16 +44,7 @@ async def main(url: str, token: str) -> None:
             tools_changed.set()
 
     asked: dict = {}
-
-    async def on_elicit(context, params):
-        asked["elicitation"] = params.message
-        return types.ElicitResult(action="accept", content={"name": "Ana"})
-
-    async def on_sample(context, params):
-        asked["sampling"] = params.messages[0].content.text
-        return types.CreateMessageResult(
-            role="assistant", content=types.TextContent(type="text", text="4"), model="test-model"
-        )
+    on_elicit, on_sample = answering_callbacks(asked)
 
     http = create_mcp_http_client(headers={"Authorization": f"Bearer {token}"})
     async with Client(
@@ -68,27 +58,7 @@ async def main(url: str, token: str) -> None:
         out["tools_before"] = sorted(t.name for t in (await client.list_tools()).tools)
 
         # (a) progress, then cancellation by the caller after the first progress
-        progress: list[dict] = []
-        with anyio.move_on_after(WAIT) as timeout, anyio.CancelScope() as call:
-
-            async def on_progress(value: float, total: float | None, message: str | None) -> None:
-                progress.append({"progress": value, "total": total, "message": message})
-                call.cancel()
-
-            await client.call_tool("lib_slow", {}, progress_callback=on_progress)
-            out["slow_returned"] = True  # never: lib_slow only ends when cancelled
-        out["slow_timed_out"] = timeout.cancelled_caught
-        out["slow_cancelled"] = call.cancelled_caught
-        out["progress"] = progress
-        # The courtesy notifications/cancelled is POSTed by the transport's own task: poll until
-        # the backend lists it.
-        seen = ""
-        with anyio.move_on_after(WAIT):
-            while not seen:
-                seen = (await client.call_tool("lib_cancelled", {})).content[0].text
-                if not seen:
-                    await anyio.sleep(0.1)
-        out["cancelled_seen"] = seen.splitlines()
+        await slow_then_cancel(client, out)
 
         # (b) the backend's elicitation and sampling requests, answered by our callbacks
         out["ask"] = (await client.call_tool("lib_ask", {})).content[0].text

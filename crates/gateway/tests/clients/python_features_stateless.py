@@ -29,15 +29,14 @@ import sys
 
 import anyio
 import httpx2
-import mcp_types as types
 from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 from mcp.client.subscriptions import ResourceUpdated, ToolsListChanged
 from mcp.shared._httpx_utils import MCP_DEFAULT_SSE_READ_TIMEOUT, MCP_DEFAULT_TIMEOUT
 
+from features_common import README, WAIT, answering_callbacks, slow_then_cancel
+
 VERSION = "2026-07-28"
-README = "gigmcp://lib/doc://readme"
-WAIT = 10  # seconds to wait for anything the gateway should deliver
 
 
 async def main(url: str, token: str, mode: str = VERSION) -> None:
@@ -73,20 +72,7 @@ async def main(url: str, token: str, mode: str = VERSION) -> None:
             sessions.append(response.headers["mcp-session-id"])
 
     asked: dict = {}
-
-    async def on_elicit(context, params):
-        asked["elicitation"] = params.message
-        # In this revision the request reaches the callback out of an InputRequiredResult,
-        # under its inputRequests key: the backend's own request id.
-        asked["elicitation_key"] = str(context.request_id)
-        return types.ElicitResult(action="accept", content={"name": "Ana"})
-
-    async def on_sample(context, params):
-        asked["sampling"] = params.messages[0].content.text
-        asked["sampling_key"] = str(context.request_id)
-        return types.CreateMessageResult(
-            role="assistant", content=types.TextContent(type="text", text="4"), model="test-model"
-        )
+    on_elicit, on_sample = answering_callbacks(asked)
 
     notes: list[dict] = []
 
@@ -118,27 +104,7 @@ async def main(url: str, token: str, mode: str = VERSION) -> None:
         out["tools_before"] = sorted(t.name for t in (await client.list_tools()).tools)
 
         # (a) progress, then cancellation by the caller after the first progress
-        progress: list[dict] = []
-        with anyio.move_on_after(WAIT) as timeout, anyio.CancelScope() as call:
-
-            async def on_progress(value: float, total: float | None, message: str | None) -> None:
-                progress.append({"progress": value, "total": total, "message": message})
-                call.cancel()
-
-            await client.call_tool("lib_slow", {}, progress_callback=on_progress)
-            out["slow_returned"] = True  # never: lib_slow only ends when cancelled
-        out["slow_timed_out"] = timeout.cancelled_caught
-        out["slow_cancelled"] = call.cancelled_caught
-        out["progress"] = progress
-        # The gateway notices the closed stream at its next write (a comment each second) and
-        # cancels at the backend: poll until the backend lists it.
-        seen = ""
-        with anyio.move_on_after(WAIT):
-            while not seen:
-                seen = (await client.call_tool("lib_cancelled", {})).content[0].text
-                if not seen:
-                    await anyio.sleep(0.1)
-        out["cancelled_seen"] = seen.splitlines()
+        await slow_then_cancel(client, out)
 
         # (b) the backend's elicitation and sampling requests, answered by our callbacks through
         # InputRequiredResult rounds the SDK drives itself
