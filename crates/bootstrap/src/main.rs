@@ -8,7 +8,8 @@
 //!    remaining capability sets; then verifies the result in `/proc/self/status`;
 //! 4. installs Landlock (read-only root, writable non-executable `/tmp`, TCP connect only to
 //!    `--tcp-port`s, no TCP bind, scoped signals and abstract sockets);
-//! 5. installs the seccomp filters (allowlist; clone3 → ENOSYS);
+//! 5. installs the seccomp filters (allowlist; sockets by family, type and protocol;
+//!    clone3 → ENOSYS);
 //! 6. execs the server with the environment bwrap gave it.
 //!
 //! Any failure exits with status 125 before the server runs: it never runs unconfined.
@@ -16,6 +17,7 @@
 mod args;
 mod fs_policy;
 mod privileges;
+mod socket_policy;
 mod syscall_policy;
 
 use std::ffi::{CString, OsString};

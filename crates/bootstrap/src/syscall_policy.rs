@@ -1,8 +1,9 @@
 //! The seccomp filters: an allowlist (default: EPERM) modelled on Docker's default profile,
 //! minus everything a server has no business calling (namespaces, mounts, tracing, keyrings,
-//! BPF, perf, modules, kexec, userfaultfd, io_uring, clock and system administration), plus a
-//! filter answering `clone3` with ENOSYS so libcs fall back to `clone`, whose namespace flags the
-//! allowlist can inspect.
+//! BPF, perf, modules, kexec, userfaultfd, io_uring, clock and system administration); the
+//! socket filter ([`crate::socket_policy`]), which alone decides `socket` and `socketpair` on
+//! family, type and protocol; and a filter answering `clone3` with ENOSYS so libcs fall back to
+//! `clone`, whose namespace flags the allowlist can inspect.
 
 use seccompiler::{
     BpfProgram, SeccompAction, SeccompCmpArgLen, SeccompCmpOp, SeccompCondition, SeccompFilter,
@@ -24,15 +25,6 @@ pub const NAMESPACE_FLAGS: u64 = (libc::CLONE_NEWNS
     | libc::CLONE_NEWUSER
     | libc::CLONE_NEWPID
     | libc::CLONE_NEWNET) as u64;
-
-/// Sockets a server may create: any local (AF_UNIX) or netlink socket (read-only without
-/// CAP_NET_ADMIN; glibc's getifaddrs and getaddrinfo use it), and TCP (SOCK_STREAM) over IPv4 or
-/// IPv6 — whose connects Landlock limits to the proxy ports. No UDP, raw or packet socket: a
-/// server cannot reach host UDP services on its host-side address, and DNS goes through the proxy.
-const ANY_TYPE_FAMILIES: [i32; 2] = [libc::AF_UNIX, libc::AF_NETLINK];
-const STREAM_ONLY_FAMILIES: [i32; 2] = [libc::AF_INET, libc::AF_INET6];
-/// The socket type without SOCK_NONBLOCK/SOCK_CLOEXEC.
-const SOCK_TYPE_MASK: u64 = 0xf;
 
 /// Syscalls allowed without argument checks, common to all architectures.
 const COMMON: &[libc::c_long] = &[
@@ -214,6 +206,8 @@ const COMMON: &[libc::c_long] = &[
     libc::SYS_shutdown,
     libc::SYS_sigaltstack,
     libc::SYS_signalfd4,
+    // Both decided on their arguments by the socket filter (crate::socket_policy).
+    libc::SYS_socket,
     libc::SYS_socketpair,
     libc::SYS_splice,
     libc::SYS_statfs,
@@ -299,17 +293,8 @@ const ARCH_SPECIFIC: &[libc::c_long] = &[libc::SYS_fstat];
 #[error("building the seccomp filter: {0}")]
 pub struct FilterError(#[from] seccompiler::BackendError);
 
-fn arg_eq(index: u8, value: u64) -> Result<SeccompRule, FilterError> {
-    Ok(SeccompRule::new(vec![SeccompCondition::new(
-        index,
-        SeccompCmpArgLen::Dword,
-        SeccompCmpOp::Eq,
-        value,
-    )?])?)
-}
-
-/// The two BPF programs, in installation order.
-pub fn filters() -> Result<[BpfProgram; 2], FilterError> {
+/// The three BPF programs, in installation order.
+pub fn filters() -> Result<[BpfProgram; 3], FilterError> {
     let mut allow: BTreeMap<i64, Vec<SeccompRule>> = BTreeMap::new();
     for nr in COMMON.iter().chain(NEWER).chain(ARCH_SPECIFIC) {
         allow.insert(*nr, Vec::new());
@@ -323,22 +308,6 @@ pub fn filters() -> Result<[BpfProgram; 2], FilterError> {
             0,
         )?])?],
     );
-    let mut socket_rules: Vec<SeccompRule> = ANY_TYPE_FAMILIES
-        .iter()
-        .map(|f| arg_eq(0, *f as u64))
-        .collect::<Result<_, _>>()?;
-    for family in STREAM_ONLY_FAMILIES {
-        socket_rules.push(SeccompRule::new(vec![
-            SeccompCondition::new(0, SeccompCmpArgLen::Dword, SeccompCmpOp::Eq, family as u64)?,
-            SeccompCondition::new(
-                1,
-                SeccompCmpArgLen::Dword,
-                SeccompCmpOp::MaskedEq(SOCK_TYPE_MASK),
-                libc::SOCK_STREAM as u64,
-            )?,
-        ])?);
-    }
-    allow.insert(libc::SYS_socket, socket_rules);
     let allowlist = SeccompFilter::new(
         allow,
         SeccompAction::Errno(libc::EPERM as u32),
@@ -351,7 +320,11 @@ pub fn filters() -> Result<[BpfProgram; 2], FilterError> {
         SeccompAction::Errno(libc::ENOSYS as u32),
         ARCH,
     )?;
-    Ok([allowlist.try_into()?, clone3.try_into()?])
+    Ok([
+        allowlist.try_into()?,
+        crate::socket_policy::filter(),
+        clone3.try_into()?,
+    ])
 }
 
 /// Syscalls that must never be in the allowlist (checked by a unit test).
@@ -412,14 +385,14 @@ mod tests {
                 "syscall {nr} must not be allowlisted"
             );
             assert_ne!(*nr, libc::SYS_clone);
-            assert_ne!(*nr, libc::SYS_socket);
         }
     }
 
     #[test]
     fn filters_compile() {
-        let [a, b] = filters().unwrap();
+        let [a, sockets, b] = filters().unwrap();
         assert!(a.len() > 100);
+        assert!(!sockets.is_empty());
         assert!(!b.is_empty());
     }
 }

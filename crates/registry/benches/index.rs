@@ -5,6 +5,7 @@
 //!
 //! Corpus: `$GIGMCP_CORPUS_DIR` or `<repo>/../shared/corpus/gigmcp-registry`.
 
+use std::num::NonZeroU64;
 use std::path::{Path, PathBuf};
 
 use criterion::{Criterion, criterion_group, criterion_main};
@@ -52,20 +53,21 @@ fn bench(c: &mut Criterion) {
         std::fs::read_to_string(root.join("denylist/exfil-domains.txt")).expect("denylist");
     let deny = Denylist::parse_with_builtin(&deny_text).expect("denylist parses");
     let key = SigningKey::from_bytes(&[7; 32]);
-    let (index, _) = build_index(&files, &deny).expect("corpus lints clean");
+    let seq = NonZeroU64::MIN;
+    let (index, _) = build_index(&files, &deny, seq).expect("corpus lints clean");
     let bytes = index.to_json();
 
     let mut g = c.benchmark_group("corpus");
     g.sample_size(20);
     g.bench_function("build_index+to_json+sign", |b| {
         b.iter(|| {
-            let (index, _) = build_index(&files, &deny).expect("lints clean");
+            let (index, _) = build_index(&files, &deny, seq).expect("lints clean");
             let bytes = index.to_json();
             sign_index(&bytes, &key)
         })
     });
     g.bench_function("build_index (lint+compile)", |b| {
-        b.iter(|| build_index(&files, &deny))
+        b.iter(|| build_index(&files, &deny, seq))
     });
     g.bench_function("to_json", |b| b.iter(|| index.to_json()));
     g.bench_function("sign", |b| b.iter(|| sign_index(&bytes, &key)));

@@ -6,7 +6,10 @@
 //! - [`egress`]: the one wildcard rule used by lint and the egress proxy.
 //! - [`Manifest`], [`Toolspec`]: strict schema types; [`lint`] holds the rules.
 //! - [`Manifest::runtime_hash`]: what consent covers.
-//! - [`Index`], [`build_index`]: deterministic `index.json`; [`sign`]: ed25519 over its bytes.
+//! - [`Index`], [`build_index`]: deterministic `index.json` with a signed `sequence`;
+//!   [`sign`]: ed25519 over its bytes.
+//! - [`verify_index`]: what consumers call: signature over the exact bytes, then parse, then
+//!   refuse a rollback to an older index than the last one accepted ([`verify`]).
 #![forbid(unsafe_code)]
 
 pub mod build_args;
@@ -22,6 +25,7 @@ pub mod parse;
 pub mod path;
 pub mod sign;
 pub mod toolspec;
+pub mod verify;
 
 pub use build_args::{BuildArgs, BuildKind};
 pub use diag::{Diagnostic, Report, Severity};
@@ -35,7 +39,8 @@ pub use manifest::{
 };
 pub use parse::ParseError;
 pub use path::{DocKind, DocPath, PathError};
-pub use sign::{SigningKey, VerifyError, VerifyingKey, sign_index, verify_index};
+pub use sign::{SigningKey, VerifyError, VerifyingKey, sign_index, verify_signature};
 pub use toolspec::{
     Encoding, HttpMethod, Param, ParamLocation, ParamType, Toolspec, ToolspecAuth, ToolspecTool,
 };
+pub use verify::{Acceptance, AcceptedIndex, VerifiedIndex, verify_index};

@@ -1,7 +1,9 @@
 //! ed25519 signatures over the exact bytes of `index.json`. Keys and signatures are hex.
 //!
 //! Key generation needs the OS random source, so it lives in `registryctl`; this module only
-//! turns hex into keys and signs/verifies bytes.
+//! turns hex into keys and signs/verifies bytes. Consumers accepting an index call
+//! [`crate::verify_index`], which checks the signature with [`verify_signature`] first, then
+//! parses and applies the rollback rule.
 
 use ed25519_dalek::{Signature, Signer as _};
 pub use ed25519_dalek::{SigningKey, VerifyingKey};
@@ -20,6 +22,10 @@ pub enum VerifyError {
         "UNTRUSTED: the signature does not match these bytes under this key (the index was modified, or signed by another key)"
     )]
     BadSignature,
+    #[error(
+        "UNTRUSTED: no trusted public key is configured; pin the registry's public key (printed by `registryctl keygen`)"
+    )]
+    NoTrustedKey,
 }
 
 /// A private key file that cannot be used.
@@ -32,14 +38,18 @@ pub fn sign_index(index_bytes: &[u8], key: &SigningKey) -> String {
     hex::encode(key.sign(index_bytes).to_bytes())
 }
 
-/// Verifies `sig_hex` over `index_bytes` with `pubkey_hex` (surrounding whitespace ignored).
-/// Uses strict verification (rejects malleable signatures and weak keys).
-pub fn verify_index(
+/// Verifies `sig_hex` (surrounding whitespace ignored) over the exact `index_bytes`: succeeds
+/// when any of `trusted_keys` verifies it (several keys allow a key rotation). Uses strict
+/// verification (rejects malleable signatures and weak keys). This checks the signature only;
+/// [`crate::verify_index`] also parses the index and refuses a rollback.
+pub fn verify_signature(
     index_bytes: &[u8],
     sig_hex: &str,
-    pubkey_hex: &str,
+    trusted_keys: &[VerifyingKey],
 ) -> Result<(), VerifyError> {
-    let key = verifying_key_from_hex(pubkey_hex)?;
+    if trusted_keys.is_empty() {
+        return Err(VerifyError::NoTrustedKey);
+    }
     let sig_hex = sig_hex.trim();
     if sig_hex.is_empty() {
         return Err(VerifyError::MissingSignature);
@@ -47,8 +57,15 @@ pub fn verify_index(
     let mut sig = [0u8; 64];
     hex::decode_to_slice(sig_hex, &mut sig)
         .map_err(|e| VerifyError::MalformedSignature(e.to_string()))?;
-    key.verify_strict(index_bytes, &Signature::from_bytes(&sig))
-        .map_err(|_| VerifyError::BadSignature)
+    let sig = Signature::from_bytes(&sig);
+    if trusted_keys
+        .iter()
+        .any(|key| key.verify_strict(index_bytes, &sig).is_ok())
+    {
+        Ok(())
+    } else {
+        Err(VerifyError::BadSignature)
+    }
 }
 
 /// Parses a public key from hex.
@@ -92,50 +109,60 @@ mod tests {
     #[test]
     fn sign_verify_and_tamper() {
         let k = key(7);
-        let pk = verifying_key_to_hex(&k.verifying_key());
+        let pk = [k.verifying_key()];
         let msg = b"{\"schemaVersion\":1}\n";
         let sig = sign_index(msg, &k);
         assert_eq!(sig.len(), 128);
-        verify_index(msg, &sig, &pk).unwrap();
-        verify_index(msg, &format!("  {sig}\n"), &format!("{pk}\n")).unwrap();
+        verify_signature(msg, &sig, &pk).unwrap();
+        verify_signature(msg, &format!("  {sig}\n"), &pk).unwrap();
         // flipped byte in the message
         let mut flipped = msg.to_vec();
         flipped[3] ^= 1;
         assert_eq!(
-            verify_index(&flipped, &sig, &pk),
+            verify_signature(&flipped, &sig, &pk),
             Err(VerifyError::BadSignature)
         );
         // truncated
         assert_eq!(
-            verify_index(&msg[..msg.len() - 1], &sig, &pk),
+            verify_signature(&msg[..msg.len() - 1], &sig, &pk),
             Err(VerifyError::BadSignature)
         );
         // wrong key
-        let other = verifying_key_to_hex(&key(8).verifying_key());
+        let other = [key(8).verifying_key()];
         assert_eq!(
-            verify_index(msg, &sig, &other),
+            verify_signature(msg, &sig, &other),
             Err(VerifyError::BadSignature)
+        );
+        // any trusted key will do (rotation), none is an error
+        verify_signature(msg, &sig, &[other[0], pk[0]]).unwrap();
+        assert_eq!(
+            verify_signature(msg, &sig, &[]),
+            Err(VerifyError::NoTrustedKey)
         );
         // signature of another message
         let sig2 = sign_index(b"other", &k);
         assert_eq!(
-            verify_index(msg, &sig2, &pk),
+            verify_signature(msg, &sig2, &pk),
             Err(VerifyError::BadSignature)
         );
         // missing / malformed
         assert_eq!(
-            verify_index(msg, " \n", &pk),
+            verify_signature(msg, " \n", &pk),
             Err(VerifyError::MissingSignature)
         );
         assert!(matches!(
-            verify_index(msg, &sig[..100], &pk),
+            verify_signature(msg, &sig[..100], &pk),
             Err(VerifyError::MalformedSignature(_))
         ));
         assert!(matches!(
-            verify_index(msg, &sig, "zz"),
+            verifying_key_from_hex("zz"),
             Err(VerifyError::MalformedPublicKey(_))
         ));
-        for e in [VerifyError::BadSignature, VerifyError::MissingSignature] {
+        for e in [
+            VerifyError::BadSignature,
+            VerifyError::MissingSignature,
+            VerifyError::NoTrustedKey,
+        ] {
             assert!(e.to_string().starts_with("UNTRUSTED"));
         }
     }

@@ -2,6 +2,8 @@
 
 mod common;
 
+use std::num::NonZeroU64;
+
 use gigmcp_registry::{Index, Manifest, Scope, Severity, Toolspec, build_index, lint_registry};
 
 #[test]
@@ -60,7 +62,8 @@ fn corpus_index_is_deterministic_and_round_trips() {
     let root = common::corpus_dir();
     let files = common::load(&root);
     let deny = common::denylist(&root);
-    let (index, report) = build_index(&files, &deny).unwrap_or_else(|r| panic!("{r:?}"));
+    let seq = NonZeroU64::new(7).unwrap();
+    let (index, report) = build_index(&files, &deny, seq).unwrap_or_else(|r| panic!("{r:?}"));
     assert!(
         report
             .diagnostics
@@ -71,10 +74,11 @@ fn corpus_index_is_deterministic_and_round_trips() {
     // Same inputs in another order → same bytes.
     let mut reversed = files.clone();
     reversed.reverse();
-    let (again, _) = build_index(&reversed, &deny).unwrap();
+    let (again, _) = build_index(&reversed, &deny, seq).unwrap();
     assert_eq!(again.to_json(), bytes);
     let parsed = Index::from_json(&bytes).unwrap();
     assert_eq!(parsed, index);
+    assert_eq!(parsed.sequence, 7);
     assert_eq!(parsed.entries.len(), 221);
     assert_eq!(parsed.entries.iter().filter(|e| !e.installable).count(), 4);
     let ably = parsed.find("ably", None).unwrap();

@@ -51,9 +51,34 @@ pub enum CliError {
     Usage(String),
     #[error("no manifest {0} in the registry; check the name and version")]
     NotFound(String),
+    #[error(
+        "build-index needs --sequence N: every index carries a signed sequence number that must grow with each published index (verifiers refuse an index older than the last one they accepted). Pass --sequence with the previous published index's sequence + 1 (1 for the very first index), or --sequence-from PREVIOUS_INDEX.json to read it and add 1"
+    )]
+    SequenceRequired,
+    /// A validly signed index refused by the rollback rule; `recover` says how to go back on
+    /// purpose with the option that supplied the last accepted state.
+    #[error("{path}: {source}\n  {recover}")]
+    Rollback {
+        path: PathBuf,
+        #[source]
+        source: Box<IndexError>,
+        recover: String,
+    },
+    #[error(
+        "{path}: not a registryctl verify state file ({message}); it must hold {{\"sequence\": N, \"sha256\": \"<64 hex>\"}}: restore it, or delete it to trust the next verified index on first use"
+    )]
+    State { path: PathBuf, message: String },
 }
 
 impl CliError {
+    /// The process exit status: 2 for usage errors, 1 for everything else.
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            Self::SequenceRequired => 2,
+            _ => 1,
+        }
+    }
+
     pub fn io(path: impl Into<PathBuf>) -> impl FnOnce(std::io::Error) -> Self {
         let path = path.into();
         move |source| Self::Io { path, source }

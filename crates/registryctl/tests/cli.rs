@@ -115,6 +115,8 @@ fn own_registry_lints_clean() {
     ok(&run(&[
         &"build-index",
         &own_registry(),
+        &"--sequence",
+        &"1",
         &"-o",
         &tmp.path().join("i.json"),
     ]));
@@ -133,9 +135,23 @@ fn keygen_build_sign_verify_round_trip_and_tampering() {
     );
     assert!(fails(&run(&[&"keygen", &"-o", &key])).contains("already exists"));
 
-    ok(&run(&[&"build-index", &corpus_dir(), &"-o", &index]));
+    ok(&run(&[
+        &"build-index",
+        &corpus_dir(),
+        &"--sequence",
+        &"1",
+        &"-o",
+        &index,
+    ]));
     let first = fs::read(&index).unwrap();
-    ok(&run(&[&"build-index", &corpus_dir(), &"-o", &index]));
+    ok(&run(&[
+        &"build-index",
+        &corpus_dir(),
+        &"--sequence",
+        &"1",
+        &"-o",
+        &index,
+    ]));
     assert_eq!(
         fs::read(&index).unwrap(),
         first,
@@ -164,7 +180,14 @@ fn keygen_build_sign_verify_round_trip_and_tampering() {
     assert!(fails(&run(&[&"verify", &"--pubkey", &other, &index])).contains("UNTRUSTED"));
     // Signature of another index (our own registry's), presented beside the corpus index.
     let own = tmp.path().join("own.json");
-    ok(&run(&[&"build-index", &own_registry(), &"-o", &own]));
+    ok(&run(&[
+        &"build-index",
+        &own_registry(),
+        &"--sequence",
+        &"1",
+        &"-o",
+        &own,
+    ]));
     ok(&run(&[&"sign", &"--key", &key, &own]));
     fs::copy(tmp.path().join("own.json.sig"), &sig_path).unwrap();
     assert!(fails(&run(&[&"verify", &"--pubkey", &pubkey, &index])).contains("UNTRUSTED"));
@@ -214,7 +237,14 @@ fn lint_lists_every_problem_and_fails() {
     assert!(err.contains("6 error(s)"), "{err}");
     // build-index refuses too and writes nothing.
     let out = dir.path().join("index.json");
-    fails(&run(&[&"build-index", &dir.path(), &"-o", &out]));
+    fails(&run(&[
+        &"build-index",
+        &dir.path(),
+        &"--sequence",
+        &"1",
+        &"-o",
+        &out,
+    ]));
     assert!(!out.exists());
 }
 
@@ -264,4 +294,249 @@ fn build_args_for_source_and_toolpack_builds() {
     assert!(fails(&run(&[&"build-args", &dir.path(), &"demo@2.0.0"])).contains("no manifest"));
     let broken = scratch(&DEMO.replace("/demo}", "demo}"));
     assert!(fails(&run(&[&"build-args", &broken.path(), &"demo"])).contains("image.entrypoint"));
+}
+
+#[track_caller]
+fn usage_error(out: &Output) -> String {
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "stdout:\n{}\nstderr:\n{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    text(&out.stderr)
+}
+
+#[test]
+fn build_index_requires_a_sequence_and_stays_deterministic() {
+    let tmp = tempfile::tempdir().unwrap();
+    let index = tmp.path().join("index.json");
+    // No sequence: a usage error that says what to pass, and nothing written.
+    let err = usage_error(&run(&[&"build-index", &own_registry(), &"-o", &index]));
+    for needle in ["--sequence N", "previous", "+ 1", "--sequence-from"] {
+        assert!(err.contains(needle), "missing {needle}: {err}");
+    }
+    assert!(!index.exists());
+    let err = usage_error(&run(&[
+        &"build-index",
+        &own_registry(),
+        &"--sequence",
+        &"0",
+        &"-o",
+        &index,
+    ]));
+    assert!(err.contains("start at 1"), "{err}");
+    usage_error(&run(&[
+        &"build-index",
+        &own_registry(),
+        &"--sequence",
+        &"2",
+        &"--sequence-from",
+        &index,
+        &"-o",
+        &index,
+    ]));
+
+    // Same inputs and sequence: the same bytes; the sequence is in them.
+    ok(&run(&[
+        &"build-index",
+        &own_registry(),
+        &"--sequence",
+        &"3",
+        &"-o",
+        &index,
+    ]));
+    let three = fs::read(&index).unwrap();
+    assert!(text(&three).contains("\n  \"sequence\": 3,\n"));
+    ok(&run(&[
+        &"build-index",
+        &own_registry(),
+        &"--sequence",
+        &"3",
+        &"-o",
+        &index,
+    ]));
+    assert_eq!(fs::read(&index).unwrap(), three);
+
+    // --sequence-from: the previous index's sequence + 1, same bytes as passing it.
+    let next = tmp.path().join("next.json");
+    let out = ok(&run(&[
+        &"build-index",
+        &own_registry(),
+        &"--sequence-from",
+        &index,
+        &"-o",
+        &next,
+    ]));
+    assert!(out.contains("sequence 4"), "{out}");
+    let four = tmp.path().join("four.json");
+    ok(&run(&[
+        &"build-index",
+        &own_registry(),
+        &"--sequence",
+        &"4",
+        &"-o",
+        &four,
+    ]));
+    assert_eq!(fs::read(&next).unwrap(), fs::read(&four).unwrap());
+
+    // An index from before sequence numbers has no sequence to continue from.
+    let legacy = tmp.path().join("legacy.json");
+    fs::write(
+        &legacy,
+        text(&three)
+            .replace("\"schemaVersion\": 2,", "\"schemaVersion\": 1,")
+            .replace("  \"sequence\": 3,\n", ""),
+    )
+    .unwrap();
+    let err = fails(&run(&[
+        &"build-index",
+        &own_registry(),
+        &"--sequence-from",
+        &legacy,
+        &"-o",
+        &next,
+    ]));
+    assert!(err.contains("--sequence 1"), "{err}");
+    // And it can no longer be signed or verified: the message says how to rebuild it.
+    let key = tmp.path().join("k");
+    ok(&run(&[&"keygen", &"-o", &key]));
+    let err = fails(&run(&[&"sign", &"--key", &key, &legacy]));
+    assert!(
+        err.contains("predates sequence numbers") && err.contains("--sequence"),
+        "{err}"
+    );
+}
+
+/// The state file's `(sequence, sha256)`.
+fn state_of(path: &Path) -> (u64, String) {
+    let v: serde_json::Value = serde_json::from_slice(&fs::read(path).unwrap()).unwrap();
+    (
+        v["sequence"].as_u64().unwrap(),
+        v["sha256"].as_str().unwrap().to_owned(),
+    )
+}
+
+#[test]
+fn verify_state_refuses_replays_and_advances() {
+    let tmp = tempfile::tempdir().unwrap();
+    let p = |name: &str| tmp.path().join(name);
+    let key = p("registry.key");
+    let pubkey = ok(&run(&[&"keygen", &"-o", &key])).trim().to_owned();
+    // Three validly signed indexes: sequences 1 and 2 of our registry, and another registry's
+    // content under sequence 2.
+    for (name, dir, seq) in [
+        ("one.json", own_registry(), "1"),
+        ("two.json", own_registry(), "2"),
+    ] {
+        ok(&run(&[
+            &"build-index",
+            &dir,
+            &"--sequence",
+            &seq,
+            &"-o",
+            &p(name),
+        ]));
+        ok(&run(&[&"sign", &"--key", &key, &p(name)]));
+    }
+    let demo = scratch(DEMO);
+    ok(&run(&[
+        &"build-index",
+        &demo.path(),
+        &"--sequence",
+        &"2",
+        &"-o",
+        &p("other2.json"),
+    ]));
+    ok(&run(&[&"sign", &"--key", &key, &p("other2.json")]));
+    let state = p("state.json");
+    let verify = |index: &str| {
+        run(&[
+            &"verify",
+            &"--pubkey",
+            &pubkey,
+            &"--state",
+            &state,
+            &p(index),
+        ])
+    };
+
+    // First use: accepted and recorded, mode 0600.
+    let out = ok(&verify("one.json"));
+    assert!(out.contains("sequence 1 (first accepted index)"), "{out}");
+    assert_eq!(state_of(&state).0, 1);
+    assert_eq!(state_of(&state).1.len(), 64);
+    assert_eq!(
+        fs::metadata(&state).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+    // Newer: accepted, the state advances.
+    let out = ok(&verify("two.json"));
+    assert!(out.contains("newer than the last accepted 1"), "{out}");
+    let after_two = fs::read(&state).unwrap();
+    assert_eq!(state_of(&state).0, 2);
+    // Replay of the older, validly signed index: refused, state untouched.
+    let err = fails(&verify("one.json"));
+    for needle in [
+        "UNTRUSTED",
+        "older index than the last one accepted",
+        "replay",
+        "delete",
+    ] {
+        assert!(err.contains(needle), "missing {needle}: {err}");
+    }
+    assert_eq!(fs::read(&state).unwrap(), after_two);
+    // Same sequence, other content: refused, state untouched.
+    let err = fails(&verify("other2.json"));
+    assert!(err.contains("different content"), "{err}");
+    assert_eq!(fs::read(&state).unwrap(), after_two);
+    // Same bytes again: a no-op refresh.
+    let out = ok(&verify("two.json"));
+    assert!(out.contains("unchanged"), "{out}");
+    assert_eq!(fs::read(&state).unwrap(), after_two);
+    // A bumped sequence breaks the signature.
+    let bumped =
+        text(&fs::read(p("two.json")).unwrap()).replace("\"sequence\": 2,", "\"sequence\": 3,");
+    fs::write(p("bumped.json"), bumped).unwrap();
+    fs::copy(p("two.json.sig"), p("bumped.json.sig")).unwrap();
+    assert!(fails(&verify("bumped.json")).contains("UNTRUSTED"));
+    assert_eq!(fs::read(&state).unwrap(), after_two);
+
+    // --last-sequence: older refused, equal accepted.
+    let last = |n: &str, index: &str| {
+        run(&[
+            &"verify",
+            &"--pubkey",
+            &pubkey,
+            &"--last-sequence",
+            &n,
+            &p(index),
+        ])
+    };
+    assert!(fails(&last("2", "one.json")).contains("older index than the last one accepted"));
+    ok(&last("1", "one.json"));
+    ok(&last("2", "other2.json"));
+    usage_error(&run(&[
+        &"verify",
+        &"--pubkey",
+        &pubkey,
+        &"--last-sequence",
+        &"1",
+        &"--state",
+        &state,
+        &p("one.json"),
+    ]));
+
+    // A corrupt state file is an error naming the file, not a fresh start.
+    fs::write(&state, "{\"sequence\": 2}\n").unwrap();
+    let err = fails(&verify("two.json"));
+    assert!(
+        err.contains("state file") && err.contains("sha256"),
+        "{err}"
+    );
+    // The operator's explicit reset: deleting the state accepts the older index again.
+    fs::remove_file(&state).unwrap();
+    ok(&verify("one.json"));
+    assert_eq!(state_of(&state).0, 1);
 }

@@ -1,50 +1,48 @@
-//! Checks that a path bound into a sandbox is reachable by the sandbox's unprivileged host uid.
+//! Checks that the sandbox's user may use what it gets from the host (the bootstrap, a server
+//! binary, an image's root directory).
 //!
-//! bwrap runs as that uid, so it can only bind what "others" may traverse and read. Checking up
-//! front turns a cryptic bwrap failure into an error naming the directory and the fix.
+//! Its path need not be reachable by that user: the runtime binds it into its host view
+//! ([`crate::host_view`]), so a checkout in root's 0700 home or a 0700 data dir works. Inside
+//! the sandbox that uid is "other" to the file, so the object itself still needs the "other"
+//! bits the sandbox uses: execute for a binary, read and execute for a directory it lists.
 
 use crate::error::SandboxError;
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 
-/// What the sandbox needs to do with the final path component.
-#[derive(Clone, Copy, Debug)]
+/// What the sandbox needs to do with the object.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Need {
-    /// A file it executes (`o+rx`).
+    /// A file it executes (`o+x`).
     ExecFile,
     /// A directory it lists and reads (`o+rx`).
     Dir,
 }
 
-pub fn check_reachable(uid: u32, path: &Path, need: Need) -> Result<(), SandboxError> {
-    let fail = |p: &Path, reason: String| SandboxError::NotReachable {
+/// Checks `need` on `path` (symlinks followed).
+pub fn check_usable(uid: u32, path: &Path, need: Need) -> Result<(), SandboxError> {
+    let fail = |reason: String| SandboxError::NotReachable {
         uid,
-        path: p.to_path_buf(),
+        path: path.to_path_buf(),
         reason,
     };
-    let real = path
-        .canonicalize()
-        .map_err(|e| fail(path, format!("cannot resolve it: {e}")))?;
-    let meta = std::fs::metadata(&real).map_err(|e| fail(&real, format!("cannot stat: {e}")))?;
-    match need {
-        Need::ExecFile if !meta.is_file() => return Err(fail(&real, "not a regular file".into())),
-        Need::Dir if !meta.is_dir() => return Err(fail(&real, "not a directory".into())),
-        _ => {}
+    let meta = std::fs::metadata(path).map_err(|e| fail(format!("cannot stat it: {e}")))?;
+    check_mode(meta.file_type().is_file(), meta.is_dir(), meta.mode(), need).map_err(fail)
+}
+
+fn check_mode(is_file: bool, is_dir: bool, mode: u32, need: Need) -> Result<(), String> {
+    let (kind_ok, bits, wanted) = match need {
+        Need::ExecFile => (is_file, 0o001, "o+x"),
+        Need::Dir => (is_dir, 0o005, "o+rx"),
+    };
+    if !kind_ok {
+        return Err(match need {
+            Need::Dir => "not a directory".into(),
+            Need::ExecFile => "not a regular file".into(),
+        });
     }
-    if meta.mode() & 0o005 != 0o005 {
-        return Err(fail(
-            &real,
-            format!("mode {:o} lacks o+rx", meta.mode() & 0o7777),
-        ));
-    }
-    for dir in real.ancestors().skip(1) {
-        let m = std::fs::metadata(dir).map_err(|e| fail(dir, format!("cannot stat: {e}")))?;
-        if m.mode() & 0o001 == 0 {
-            return Err(fail(
-                dir,
-                format!("directory mode {:o} lacks o+x", m.mode() & 0o7777),
-            ));
-        }
+    if mode & bits != bits {
+        return Err(format!("mode {:o} lacks {wanted}", mode & 0o7777));
     }
     Ok(())
 }
@@ -55,23 +53,25 @@ mod tests {
     use std::os::unix::fs::PermissionsExt;
 
     #[test]
-    fn a_private_parent_directory_is_reported() {
+    fn a_private_parent_directory_does_not_matter_but_the_file_mode_does() {
         let dir = tempfile::tempdir().unwrap();
         let private = dir.path().join("private");
         std::fs::create_dir(&private).unwrap();
         let bin = private.join("bin");
         std::fs::write(&bin, b"x").unwrap();
         std::fs::set_permissions(&bin, std::fs::Permissions::from_mode(0o755)).unwrap();
-        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
         std::fs::set_permissions(&private, std::fs::Permissions::from_mode(0o700)).unwrap();
-        let err = check_reachable(1, &bin, Need::ExecFile)
+        check_usable(1, &bin, Need::ExecFile).unwrap();
+        std::fs::set_permissions(&bin, std::fs::Permissions::from_mode(0o700)).unwrap();
+        let err = check_usable(1, &bin, Need::ExecFile)
             .unwrap_err()
             .to_string();
         assert!(err.contains("lacks o+x"), "{err}");
-        std::fs::set_permissions(&private, std::fs::Permissions::from_mode(0o711)).unwrap();
-        check_reachable(1, &bin, Need::ExecFile).unwrap();
-        std::fs::set_permissions(&bin, std::fs::Permissions::from_mode(0o700)).unwrap();
-        assert!(check_reachable(1, &bin, Need::ExecFile).is_err());
-        assert!(check_reachable(1, &bin, Need::Dir).is_err());
+        let err = check_usable(1, &private, Need::Dir)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("lacks o+rx"), "{err}");
+        assert!(check_usable(1, &bin, Need::Dir).is_err());
+        assert!(check_usable(1, &private, Need::ExecFile).is_err());
     }
 }

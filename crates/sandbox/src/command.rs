@@ -1,4 +1,8 @@
 //! The bubblewrap command line for one sandbox (a pure function of its inputs, unit-tested).
+//!
+//! Host objects (the bootstrap, the server binary, an image's top-level entries) are bound from
+//! their paths in the runtime's host view ([`crate::host_view`]), which the sandbox's
+//! unprivileged uid can traverse wherever the originals live.
 
 use crate::config::Limits;
 use crate::error::SandboxError;
@@ -110,7 +114,11 @@ fn entry_name(e: &RootEntry) -> &OsString {
 pub struct CommandInputs<'a> {
     pub spec: &'a SandboxSpec,
     pub limits: &'a Limits,
+    /// The bootstrap, in the host view.
     pub bootstrap: &'a Path,
+    /// The server binary in the host view, for [`ProgramSource::StaticBinary`].
+    pub program: Option<&'a Path>,
+    /// The image's top-level entries (sources in the host view), for [`ProgramSource::Rootfs`].
     pub root_entries: &'a [RootEntry],
     /// fd (in bwrap and the sandbox) from which the bootstrap reads the go signal.
     pub go_fd: i32,
@@ -182,6 +190,7 @@ pub fn bwrap_args(i: &CommandInputs<'_>) -> Vec<OsString> {
     let mut chdir = "/".to_string();
     match &i.spec.program {
         ProgramSource::StaticBinary(path) => {
+            let path = i.program.unwrap_or(path);
             a.extend(["--ro-bind".into(), path.into(), SERVER_PATH.into()]);
             argv.push(SERVER_PATH.into());
         }
@@ -258,7 +267,8 @@ mod tests {
         bwrap_args(&CommandInputs {
             spec,
             limits: &Limits::default(),
-            bootstrap: Path::new("/opt/gig/gigmcp-bootstrap"),
+            bootstrap: Path::new("/run/gigmcp/t/0"),
+            program: Some(Path::new("/run/gigmcp/t/1")),
             root_entries: entries,
             host_addr: Some(std::net::Ipv4Addr::new(10, 88, 0, 1)),
             go_fd: 7,
@@ -317,7 +327,11 @@ mod tests {
             assert!(a.contains(&flag.to_string()), "missing {flag}");
         }
         assert!(has_seq(&a, &["--setenv", "A", "1"]));
-        assert!(has_seq(&a, &["--ro-bind", "/srv/echo", SERVER_PATH]));
+        assert!(has_seq(&a, &["--ro-bind", "/run/gigmcp/t/1", SERVER_PATH]));
+        assert!(has_seq(
+            &a,
+            &["--ro-bind", "/run/gigmcp/t/0", BOOTSTRAP_PATH]
+        ));
         assert!(has_seq(
             &a,
             &["--size", &(64u64 << 20).to_string(), "--tmpfs", "/tmp"]

@@ -25,8 +25,9 @@ pub enum SandboxError {
     Config(String),
 
     #[error(
-        "sandbox user (host uid {uid}) cannot reach `{path}`: {reason}; everything bound into a \
-         sandbox must be world-traversable (chmod o+x on every parent directory, o+r on files)"
+        "sandbox user (host uid {uid}) cannot use `{path}`: {reason}; it is bound into the \
+         sandbox by file descriptor (its parent directories may stay private), but the sandbox's \
+         user is \"other\" to it: a binary needs o+x (chmod o+x), a directory o+rx"
     )]
     NotReachable {
         uid: u32,

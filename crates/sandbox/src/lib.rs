@@ -13,6 +13,8 @@ mod command;
 mod config;
 mod elf;
 mod error;
+mod host_guard;
+mod host_view;
 mod net;
 mod pidfd;
 mod runtime;

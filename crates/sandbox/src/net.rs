@@ -6,9 +6,14 @@
 //! with `lo` (set up by bwrap) and `eth0` (address `.2/30`); its only route is the connected /30,
 //! so the host side (`.1`) is the one address it can reach. IPv6 is disabled on both ends, so no
 //! link-local path exists.
+//!
+//! The host side does not rely on any of that: before the link comes up, it is added to the
+//! runtime's host guard ([`crate::host_guard`]), so the host's kernel drops anything from it but
+//! TCP from the sandbox's address to its host-side address on the allowed ports.
 
 use crate::config::NetworkConfig;
 use crate::error::SandboxError;
+use crate::host_guard::{Guard, GuardedLink};
 use futures_util::TryStreamExt;
 use rtnetlink::packet_route::link::{InfoData, InfoKind, InfoVeth};
 use rtnetlink::packet_route::link::{LinkAttribute, LinkFlags, LinkMessage};
@@ -22,6 +27,7 @@ const SANDBOX_IF: &str = "eth0";
 /// The network part of the runtime.
 pub struct Network {
     config: NetworkConfig,
+    guard: Guard,
 }
 
 /// The link and addresses one sandbox holds.
@@ -30,6 +36,8 @@ pub struct NetLease {
     host_if: String,
     host: Ipv4Addr,
     sandbox: Ipv4Addr,
+    /// Set once the link is in the host guard.
+    guarded: Option<GuardedLink>,
 }
 
 impl NetLease {
@@ -168,7 +176,18 @@ impl Network {
         for n in removed {
             tracing::info!(link = %n, "removed a sandbox link left by an earlier gateway");
         }
-        Ok(Self { config })
+        let (prefix, ports) = (config.link_prefix.clone(), config.allowed_tcp_ports.clone());
+        let guard = tokio::task::spawn_blocking(move || Guard::install(&prefix, &ports))
+            .await
+            .map_err(|e| SandboxError::Network {
+                name: "(startup)".into(),
+                reason: format!("joining the host guard setup: {e}"),
+            })?
+            .map_err(|reason| SandboxError::Network {
+                name: "(startup)".into(),
+                reason,
+            })?;
+        Ok(Self { config, guard })
     }
 
     /// Creates the veth pair of `slot` and plugs its peer into the netns of `pid`.
@@ -180,7 +199,8 @@ impl Network {
             reason,
         };
         let h_if = host_if.clone();
-        on_netlink_thread(None, move |h| async move {
+        let guard = self.guard.clone();
+        let guarded = on_netlink_thread(None, move |h| async move {
             // A link of the same name may linger while an old namespace is torn down.
             delete_link(&h, &h_if).await?;
             // The peer is created directly inside the sandbox's namespace, already named
@@ -208,12 +228,19 @@ impl Network {
                 .execute()
                 .await
                 .map_err(|e| format!("addressing {h_if}: {e}"))?;
+            // Guarded before it carries a single packet.
+            let link = GuardedLink {
+                ifindex: host_idx,
+                host,
+                sandbox,
+            };
+            guard.admit(&link)?;
             h.link()
                 .set(LinkUnspec::new_with_index(host_idx).up().build())
                 .execute()
                 .await
                 .map_err(|e| format!("bringing {h_if} up: {e}"))?;
-            Ok(())
+            Ok(link)
         })
         .await
         .map_err(err)?;
@@ -221,6 +248,7 @@ impl Network {
             host_if,
             host,
             sandbox,
+            guarded: Some(guarded),
         };
         on_netlink_thread(Some(pid), move |h| async move {
             // bwrap configures `lo` itself from inside; let it finish before touching the
@@ -254,7 +282,13 @@ impl Network {
     pub async fn detach(&self, lease: NetLease) {
         let name = lease.host_if.clone();
         let peer = format!("{name}p");
+        let guard = self.guard.clone();
+        let guarded = lease.guarded.clone();
         if let Err(e) = on_netlink_thread(None, move |h| async move {
+            // Out of the guard first: once the link is gone its ifindex may be handed out again.
+            if let Some(link) = guarded {
+                guard.forget(&link)?;
+            }
             delete_link(&h, &name).await?;
             delete_link(&h, &peer).await
         })
@@ -262,6 +296,13 @@ impl Network {
         {
             tracing::warn!(link = %lease.host_if, error = %e, "could not remove a sandbox link");
         }
+    }
+}
+
+impl Drop for Network {
+    fn drop(&mut self) {
+        // Every sandbox of the runtime is gone (each reaper holds the runtime).
+        self.guard.remove();
     }
 }
 

@@ -10,13 +10,14 @@
 //!    installs Landlock and seccomp, and execs the server. If the runtime fails or dies before
 //!    step 4, the bootstrap reads EOF and exits without running the server.
 
-use crate::access::{Need, check_reachable};
+use crate::access::{Need, check_usable};
 use crate::cgroup::{CgroupLayout, SandboxCgroup};
 use crate::command::{
     CommandInputs, ProcMask, RootEntry, bwrap_args, proc_masks, root_entries, substitute_host_addr,
 };
 use crate::config::RuntimeConfig;
 use crate::error::SandboxError;
+use crate::host_view::{HostView, VIEW_ROOT};
 use crate::net::{NetLease, Network};
 use crate::pidfd::PidFd;
 use crate::sandbox::{ExitReason, Sandbox, SandboxAddresses, SandboxHandle};
@@ -82,6 +83,8 @@ struct Inner {
     slots: Slots,
     cgroups: Option<CgroupLayout>,
     network: Option<Network>,
+    /// Where bwrap finds the bootstrap, server binaries and image roots.
+    view: HostView,
     proc_masks: Vec<ProcMask>,
     next_id: AtomicU64,
     live: Mutex<HashMap<u64, LiveEntry>>,
@@ -144,6 +147,13 @@ impl SandboxRuntime {
         } else {
             None
         };
+        if config.cgroup_name.is_empty() || config.cgroup_name.contains(['/', '\0']) {
+            return Err(SandboxError::Config(format!(
+                "cgroup_name `{}` must be a plain directory name",
+                config.cgroup_name
+            )));
+        }
+        let view = HostView::create(&Path::new(VIEW_ROOT).join(&config.cgroup_name))?;
         let network = match &config.network {
             Some(n) => Some(Network::new(n.clone()).await?),
             None => None,
@@ -155,6 +165,7 @@ impl SandboxRuntime {
                 slots: Slots::new(capacity),
                 cgroups,
                 network,
+                view,
                 proc_masks: proc_masks(),
                 next_id: AtomicU64::new(1),
                 live: Mutex::new(HashMap::new()),
@@ -213,17 +224,20 @@ impl SandboxRuntime {
         let inner = &self.inner;
         let t0 = std::time::Instant::now();
         let uid = inner.config.host_uid_base + res.slot;
-        check_reachable(uid, &inner.config.bootstrap, Need::ExecFile)?;
-        let entries: Vec<RootEntry> = match &spec.program {
+        check_usable(uid, &inner.config.bootstrap, Need::ExecFile)?;
+        let bootstrap = inner.view.expose(&inner.config.bootstrap)?;
+        let (program, entries) = match &spec.program {
             ProgramSource::StaticBinary(p) => {
-                check_reachable(uid, p, Need::ExecFile)?;
-                Vec::new()
+                check_usable(uid, p, Need::ExecFile)?;
+                (Some(inner.view.expose(p)?), Vec::new())
             }
             ProgramSource::Rootfs { dir, .. } => {
-                check_reachable(uid, dir, Need::Dir)?;
-                root_entries(&spec.name, dir)?
+                check_usable(uid, dir, Need::Dir)?;
+                let root = inner.view.expose(dir)?;
+                (None, root_entries(&spec.name, &root)?)
             }
         };
+        let entries = &entries;
         let id = inner.next_id.fetch_add(1, Ordering::Relaxed);
         if let Some(layout) = &inner.cgroups {
             res.cgroup = Some(layout.create(&format!("{}-{id}", spec.name), limits)?);
@@ -256,7 +270,7 @@ impl SandboxRuntime {
             .as_ref()
             .map(|n| n.pool.addresses(res.slot).0);
         if let ProgramSource::Rootfs { dir, .. } = &spec.program {
-            check_mount_points(spec, dir, &entries)?;
+            check_mount_points(spec, dir, entries)?;
         }
         // Each file's contents wait in a pipe that bwrap copies from (they fit its buffer).
         let mut file_pipes = Vec::with_capacity(spec.files.len());
@@ -286,8 +300,9 @@ impl SandboxRuntime {
         let args = bwrap_args(&CommandInputs {
             spec,
             limits,
-            bootstrap: &inner.config.bootstrap,
-            root_entries: &entries,
+            bootstrap: &bootstrap,
+            program: program.as_deref(),
+            root_entries: entries,
             go_fd,
             info_fd,
             allowed_tcp_ports: &ports,
@@ -724,5 +739,5 @@ fn check_bootstrap(config: &RuntimeConfig) -> Result<(), SandboxError> {
                 .into(),
         ));
     }
-    check_reachable(config.host_uid_base, path, Need::ExecFile).map_err(|e| bad(e.to_string()))
+    check_usable(config.host_uid_base, path, Need::ExecFile).map_err(|e| bad(e.to_string()))
 }

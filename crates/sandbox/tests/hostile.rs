@@ -45,7 +45,7 @@ async fn identity_is_fully_dropped_and_confined() {
     assert_eq!(s["Gid"], json!("65534\t65534\t65534\t65534"));
     assert_eq!(s["Groups"], json!(""));
     assert_eq!(s["Seccomp"], json!("2"), "seccomp filter mode: {v}");
-    assert_eq!(s["Seccomp_filters"], json!("2"), "{v}");
+    assert_eq!(s["Seccomp_filters"], json!("3"), "{v}");
     assert!(v["landlock_abi"].as_i64().unwrap() >= 1, "{v}");
     // Landlock in force: /tmp is writable but nothing written there may run.
     let e = assert_contained(&mut c, "exec_tmp", json!({})).await;
@@ -189,6 +189,158 @@ async fn network_escapes_fail_and_only_the_proxy_port_is_reachable() {
     }
     drop(proxy);
     drop(api);
+}
+
+/// Linux protocol numbers the socket tests use.
+const AF_UNIX: u64 = 1;
+const AF_INET: u64 = 2;
+const AF_INET6: u64 = 10;
+const AF_NETLINK: u64 = 16;
+const AF_PACKET: u64 = 17;
+const AF_VSOCK: u64 = 40;
+const AF_ALG: u64 = 38;
+const AF_TIPC: u64 = 30;
+const SOCK_STREAM: u64 = 1;
+const SOCK_DGRAM: u64 = 2;
+const IPPROTO_TCP: u64 = 6;
+const IPPROTO_SCTP: u64 = 132;
+const IPPROTO_MPTCP: u64 = 262;
+const NETLINK_SOCK_DIAG: u64 = 4;
+const EAFNOSUPPORT: i64 = 97;
+const EPROTONOSUPPORT: i64 = 93;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sockets_are_refused_by_family_type_and_protocol() {
+    // A host service on all interfaces: an MPTCP socket (not covered by Landlock's TCP rules
+    // on this kernel) reached it from the sandbox before the protocol was checked.
+    let proxy = TcpListener::bind("0.0.0.0:0").unwrap();
+    let api = TcpListener::bind("0.0.0.0:0").unwrap();
+    let proxy_port = proxy.local_addr().unwrap().port();
+    let api_port = api.local_addr().unwrap().port();
+    let rt = runtime(config(BINARY_ID, true, vec![proxy_port])).await;
+    let sb = rt.spawn(&hostile("sockets", None)).await.unwrap();
+    let host = sb.addresses().expect("network on").host;
+    let (mut c, _h) = Client::start(sb).await;
+    for port in [api_port, proxy_port] {
+        let v = assert_contained(
+            &mut c,
+            "connect_proto",
+            json!({"addr": format!("{host}:{port}"), "protocol": IPPROTO_MPTCP}),
+        )
+        .await;
+        assert_eq!(v["errno"], json!(EPROTONOSUPPORT), "{v}");
+    }
+    // Controls: plain TCP (protocol 0 or IPPROTO_TCP) to the proxy port works.
+    for protocol in [0, IPPROTO_TCP] {
+        let v = call(
+            &mut c,
+            "connect_proto",
+            json!({"addr": format!("{host}:{proxy_port}"), "protocol": protocol}),
+        )
+        .await;
+        assert_eq!(v["escaped"], json!(true), "plain TCP refused: {v}");
+    }
+    let refused = [
+        (AF_INET, SOCK_STREAM, IPPROTO_SCTP, EPROTONOSUPPORT),
+        (AF_INET6, SOCK_STREAM, IPPROTO_MPTCP, EPROTONOSUPPORT),
+        (AF_INET, SOCK_DGRAM, 0, EPROTONOSUPPORT),
+        (AF_INET6, SOCK_DGRAM, 0, EPROTONOSUPPORT),
+        (AF_NETLINK, SOCK_DGRAM, NETLINK_SOCK_DIAG, EPROTONOSUPPORT),
+        (AF_PACKET, 3, 0, EAFNOSUPPORT),
+        (AF_VSOCK, SOCK_STREAM, 0, EAFNOSUPPORT),
+        (AF_ALG, 5, 0, EAFNOSUPPORT),
+        (AF_TIPC, SOCK_STREAM, 0, EAFNOSUPPORT),
+    ];
+    for (family, ty, protocol, errno) in refused {
+        let args = json!({"family": family, "type": ty, "protocol": protocol});
+        let v = assert_contained(&mut c, "socket", args.clone()).await;
+        assert_eq!(v["errno"], json!(errno), "{args}: {v}");
+    }
+    let pair = json!({"family": AF_TIPC, "type": SOCK_STREAM, "protocol": 0, "pair": true});
+    let v = assert_contained(&mut c, "socket", pair).await;
+    assert_eq!(v["errno"], json!(EAFNOSUPPORT), "{v}");
+    for (family, ty, protocol, pair) in [
+        (AF_INET, SOCK_STREAM, 0, false),
+        (AF_INET6, SOCK_STREAM, IPPROTO_TCP, false),
+        (AF_UNIX, SOCK_DGRAM, 0, false),
+        (AF_UNIX, SOCK_STREAM, 0, true),
+        (AF_NETLINK, SOCK_DGRAM, 0, false),
+    ] {
+        let args = json!({"family": family, "type": ty, "protocol": protocol, "pair": pair});
+        let v = call(&mut c, "socket", args.clone()).await;
+        assert_eq!(v["escaped"], json!(true), "{args} refused: {v}");
+    }
+    drop((proxy, api));
+}
+
+/// A UDP service on all interfaces that answers every datagram.
+fn udp_echo() -> (std::net::UdpSocket, u16) {
+    let sock = std::net::UdpSocket::bind("0.0.0.0:0").unwrap();
+    let port = sock.local_addr().unwrap().port();
+    let server = sock.try_clone().unwrap();
+    std::thread::spawn(move || {
+        let mut buf = [0u8; 512];
+        while let Ok((n, from)) = server.recv_from(&mut buf) {
+            let _ = server.send_to(&buf[..n], from);
+        }
+    });
+    (sock, port)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_host_drops_what_an_unconfined_sandbox_sends_beyond_the_proxy_ports() {
+    let proxy = TcpListener::bind("0.0.0.0:0").unwrap();
+    let api = TcpListener::bind("0.0.0.0:0").unwrap();
+    let (_udp, udp_port) = udp_echo();
+    let proxy_port = proxy.local_addr().unwrap().port();
+    let api_port = api.local_addr().unwrap().port();
+    // A server past the bootstrap's layers: no Landlock, no seccomp.
+    let mut cfg = config(BINARY_ID, true, vec![proxy_port]);
+    cfg.bootstrap = bin_path("unconfined_bootstrap");
+    let rt = runtime(cfg).await;
+    let sa = rt.spawn(&hostile("unconfined-a", None)).await.unwrap();
+    let sb = rt.spawn(&hostile("unconfined-b", None)).await.unwrap();
+    let a = sa.addresses().expect("network on");
+    let b = sb.addresses().expect("network on");
+    let (mut c, _ha) = Client::start(sa).await;
+    let (_cb, _hb) = Client::start(sb).await;
+    let id = call(&mut c, "identity", json!({})).await;
+    assert_eq!(id["status"]["Seccomp"], json!("0"), "{id}");
+    // Control: the allowed port answers.
+    let ok = call(
+        &mut c,
+        "connect_tcp",
+        json!({"addr": format!("{}:{proxy_port}", a.host)}),
+    )
+    .await;
+    assert_eq!(ok["escaped"], json!(true), "proxy port unreachable: {ok}");
+    // A host service on all interfaces, on another port: dropped before it sees the SYN.
+    for (tool, args) in [
+        (
+            "connect_tcp",
+            json!({"addr": format!("{}:{api_port}", a.host)}),
+        ),
+        (
+            "connect_proto",
+            json!({"addr": format!("{}:{api_port}", a.host), "protocol": IPPROTO_MPTCP}),
+        ),
+        (
+            "udp_send",
+            json!({"addr": format!("{}:{udp_port}", a.host)}),
+        ),
+        ("udp_send", json!({"addr": format!("{}:53", a.host)})),
+    ] {
+        assert_contained(&mut c, tool, args).await;
+    }
+    // The other sandbox's host-side address is not routable from here, and its own guard
+    // entry is not this sandbox's.
+    assert_contained(
+        &mut c,
+        "connect_tcp",
+        json!({"addr": format!("{}:{proxy_port}", b.host)}),
+    )
+    .await;
+    drop((proxy, api));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

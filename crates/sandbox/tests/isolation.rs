@@ -99,26 +99,69 @@ async fn two_runtimes_cannot_share_uids_or_cgroups() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_unreachable_binary_is_refused_with_the_fix() {
+async fn binaries_and_images_under_a_private_directory_run() {
     use std::os::unix::fs::PermissionsExt;
-    let rt = runtime(config(BINARY_ID, false, vec![])).await;
+    let mode = |p: &std::path::Path, m: u32| {
+        std::fs::set_permissions(p, std::fs::Permissions::from_mode(m)).unwrap()
+    };
+    // As a checkout in root's home (0700 on Debian) or a 0700 data dir holding secrets would
+    // be: nothing above the files is traversable by the sandbox's user.
     let dir = tempfile::tempdir().unwrap();
-    let bin = dir.path().join("echo");
+    let private = dir.path().join("home");
+    std::fs::create_dir(&private).unwrap();
+    let bootstrap = private.join("gigmcp-bootstrap");
+    std::fs::copy(common::bootstrap(), &bootstrap).unwrap();
+    let bin = private.join("echo");
     std::fs::copy(bin_path("echo"), &bin).unwrap();
-    // Private, as a data dir holding secrets would be.
-    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o700)).unwrap();
+    let image = private.join("rootfs");
+    std::fs::create_dir_all(image.join("bin")).unwrap();
+    std::fs::copy(bin_path("echo"), image.join("bin/echo")).unwrap();
+    for p in [&image, &image.join("bin")] {
+        mode(p, 0o755);
+    }
+    for p in [&bootstrap, &bin, &image.join("bin/echo")] {
+        mode(p, 0o755);
+    }
+    mode(&private, 0o700);
+    let mut c = config(BINARY_ID, false, vec![]);
+    c.bootstrap = bootstrap;
+    let rt = runtime(c).await;
     let mut spec = static_spec("private", "echo");
-    spec.program = gigmcp_sandbox::ProgramSource::StaticBinary(bin);
-    let err = rt.spawn(&spec).await.err().expect("refused").to_string();
-    assert!(
-        err.contains("o+x") && err.contains(&dir.path().display().to_string()),
-        "{err}"
-    );
-    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o711)).unwrap();
-    let sb = rt.spawn(&spec).await.expect("reachable now");
-    let (_c, h) = Client::start(sb).await;
+    spec.program = gigmcp_sandbox::ProgramSource::StaticBinary(bin.clone());
+    let sb = rt
+        .spawn(&spec)
+        .await
+        .expect("a private parent does not matter");
+    let (mut client, h) = Client::start(sb).await;
+    let (text, _) = client.call("echo", json!({"message": "hi"})).await.unwrap();
+    assert!(text.contains("hi"), "{text}");
     h.kill();
     h.wait().await;
+    let mut image_spec = static_spec("private-image", "echo");
+    image_spec.program = gigmcp_sandbox::ProgramSource::Rootfs {
+        dir: image.clone(),
+        entrypoint: vec!["/bin/echo".into()],
+        workdir: None,
+    };
+    let sb = rt
+        .spawn(&image_spec)
+        .await
+        .expect("a private image cache works");
+    let (mut client, h) = Client::start(sb).await;
+    let (text, _) = client
+        .call("echo", json!({"message": "image"}))
+        .await
+        .unwrap();
+    assert!(text.contains("image"), "{text}");
+    h.kill();
+    h.wait().await;
+    // The file itself must still be usable by "other": the error says so and names it.
+    mode(&bin, 0o700);
+    let err = rt.spawn(&spec).await.err().expect("refused").to_string();
+    assert!(
+        err.contains("o+x") && err.contains(&bin.display().to_string()),
+        "{err}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -10,7 +10,8 @@ use crate::error::CliError;
 use crate::fsio;
 
 /// Sign the exact bytes of an index with ed25519; writes the hex signature to `<INDEX>.sig`.
-/// The index must parse and its runtime hashes must match (nothing malformed gets signed).
+/// The index must parse, carry a sequence and its runtime hashes must match (nothing malformed
+/// gets signed).
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// Private key file written by `registryctl keygen` (must not be group/other readable).
@@ -28,7 +29,7 @@ pub fn run(args: Args) -> Result<(), CliError> {
         source,
     })?;
     let bytes = fsio::read_bounded(&args.index, MAX_INDEX_BYTES)?;
-    Index::from_json(&bytes).map_err(|source| CliError::Index {
+    let index = Index::from_json(&bytes).map_err(|source| CliError::Index {
         path: args.index.clone(),
         source,
     })?;
@@ -37,8 +38,9 @@ pub fn run(args: Args) -> Result<(), CliError> {
     let sig_path = super::sig_path(&args.index);
     fsio::write_atomic(&sig_path, sig.as_bytes(), 0o644)?;
     println!(
-        "signed {} -> {} (public key {})",
+        "signed {} (sequence {}) -> {} (public key {})",
         args.index.display(),
+        index.sequence,
         sig_path.display(),
         verifying_key_to_hex(&key.verifying_key())
     );

@@ -14,6 +14,10 @@ mod sys {
     //! Raw Linux syscalls (x86_64 numbers). Returns the kernel's result: >= 0 or -errno.
     pub const OPEN: i64 = 2;
     pub const SOCKET: i64 = 41;
+    pub const CONNECT: i64 = 42;
+    pub const SOCKETPAIR: i64 = 53;
+    pub const SETSOCKOPT: i64 = 54;
+    pub const CLOSE: i64 = 3;
     pub const CLONE: i64 = 56;
     pub const EXIT: i64 = 60;
     pub const PTRACE: i64 = 101;
@@ -183,6 +187,80 @@ fn raw_socket(args: &Value) -> Result<String, String> {
         other => return Err(format!("kind must be raw or packet, not {other}")),
     };
     errno_report(&format!("socket({kind})"), ret)
+}
+
+fn int_arg(args: &Value, key: &str) -> Result<u64, String> {
+    args.get(key)
+        .and_then(Value::as_u64)
+        .ok_or_else(|| format!("argument `{key}` (non-negative integer) is required"))
+}
+
+/// `socket(family, type, protocol)` (or `socketpair` with `"pair": true`) with raw numbers, so
+/// any combination the kernel knows can be tried; the socket is closed again.
+fn socket_tool(args: &Value) -> Result<String, String> {
+    let (family, ty, protocol) = (
+        int_arg(args, "family")?,
+        int_arg(args, "type")?,
+        int_arg(args, "protocol")?,
+    );
+    let pair = args.get("pair").and_then(Value::as_bool).unwrap_or(false);
+    let ret = if pair {
+        let mut fds = [0i32; 2];
+        let r = sys::call(
+            sys::SOCKETPAIR,
+            [family, ty, protocol, fds.as_mut_ptr() as u64, 0, 0],
+        );
+        if r >= 0 {
+            for fd in fds {
+                sys::call(sys::CLOSE, [fd as u64, 0, 0, 0, 0, 0]);
+            }
+        }
+        r
+    } else {
+        let r = sys::call(sys::SOCKET, [family, ty, protocol, 0, 0, 0]);
+        if r >= 0 {
+            sys::call(sys::CLOSE, [r as u64, 0, 0, 0, 0, 0]);
+        }
+        r
+    };
+    let call = if pair { "socketpair" } else { "socket" };
+    errno_report(&format!("{call}({family}, {ty}, {protocol})"), ret)
+}
+
+/// A TCP-like connect over IPv4 with an explicit protocol number (e.g. 262, IPPROTO_MPTCP),
+/// giving up after 3 s.
+fn connect_proto(args: &Value) -> Result<String, String> {
+    const AF_INET: u64 = 2;
+    const SOCK_STREAM: u64 = 1;
+    const SOL_SOCKET: u64 = 1;
+    const SO_SNDTIMEO: u64 = 21;
+    let addr = str_arg(args, "addr")?;
+    let protocol = int_arg(args, "protocol")?;
+    let sa: std::net::SocketAddrV4 = addr.parse().map_err(|e| format!("bad addr {addr}: {e}"))?;
+    let fd = sys::call(sys::SOCKET, [AF_INET, SOCK_STREAM, protocol, 0, 0, 0]);
+    if fd < 0 {
+        return errno_report(&format!("socket(AF_INET, SOCK_STREAM, {protocol})"), fd);
+    }
+    // connect(2) gives up after SO_SNDTIMEO.
+    let timeout: [i64; 2] = [3, 0];
+    sys::call(
+        sys::SETSOCKOPT,
+        [
+            fd as u64,
+            SOL_SOCKET,
+            SO_SNDTIMEO,
+            timeout.as_ptr() as u64,
+            16,
+            0,
+        ],
+    );
+    let mut sin = [0u8; 16];
+    sin[0..2].copy_from_slice(&(AF_INET as u16).to_ne_bytes());
+    sin[2..4].copy_from_slice(&sa.port().to_be_bytes());
+    sin[4..8].copy_from_slice(&sa.ip().octets());
+    let ret = sys::call(sys::CONNECT, [fd as u64, sin.as_ptr() as u64, 16, 0, 0, 0]);
+    sys::call(sys::CLOSE, [fd as u64, 0, 0, 0, 0, 0]);
+    errno_report(&format!("connect {addr} with protocol {protocol}"), ret)
 }
 
 /// ifreq for SIOCSIFADDR: 16-byte name + sockaddr_in.
@@ -475,6 +553,18 @@ fn main() {
             "Opens a raw or packet socket.",
             obj(json!({"kind": s})),
             raw_socket,
+        ),
+        (
+            "socket",
+            "Creates a socket (or socketpair) from raw family, type and protocol numbers.",
+            obj(json!({"family": n, "type": n, "protocol": n, "pair": {"type": "boolean"}})),
+            socket_tool,
+        ),
+        (
+            "connect_proto",
+            "Connects over IPv4 with a stream socket of the given protocol number.",
+            obj(json!({"addr": s, "protocol": n})),
+            connect_proto,
         ),
         (
             "set_ip",
