@@ -114,6 +114,9 @@ pub enum Error {
     /// Inputs of `pack` are inconsistent.
     #[error("pack: {0}")]
     Pack(String),
+    /// A cache directory is not safe to use (another owner, not a directory).
+    #[error("image cache {path}: {reason}")]
+    UnsafeCache { path: PathBuf, reason: String },
     /// A file-system operation failed.
     #[error("{op} {path}: {source}")]
     Io {

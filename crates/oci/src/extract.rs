@@ -12,8 +12,12 @@
 //!   is this rootfs;
 //! - hardlinks must name an existing regular file inside the rootfs (same path rules);
 //! - device nodes and FIFOs refuse the image (or are skipped, [`SpecialFiles::Skip`]);
-//! - setuid/setgid bits are cleared, ownership is not restored (everything belongs to the extracting
-//!   user; the sandbox runs as 65534 anyway), xattrs (file capabilities included) are dropped;
+//! - permissions: the image decides the owner's bits and read/execute for group and other; write for
+//!   group and other, setuid, setgid and sticky are dropped (`image_mode`), so no other account can
+//!   change a rootfs that every sandbox of the image runs. Ownership is never taken from the layer:
+//!   every entry belongs to the extracting identity (`extract_owner`: uid/gid 0 when running as
+//!   root), and `Extractor::finish` walks the finished tree to enforce both rules on every entry;
+//!   xattrs (file capabilities included) are dropped;
 //! - sizes are bounded: total file bytes, entry count, and the bytes a tar stream may spend between two
 //!   entries (PAX/GNU headers), so a decompression bomb stops with [`Error::ExtractLimit`];
 //! - whiteouts `.wh.<name>` delete `<name>` from lower layers, `.wh..wh..opq` empties its directory of
@@ -27,7 +31,7 @@ use std::ffi::OsStr;
 use std::fs::{self, OpenOptions};
 use std::io::{self, BufRead, BufReader, Read};
 use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Component, Path, PathBuf};
 use std::rc::Rc;
 use std::time::{Duration, UNIX_EPOCH};
@@ -37,6 +41,31 @@ use tar::EntryType;
 use crate::digest::{Digest, HashingReader};
 use crate::error::{Error, Result};
 use crate::media::{Compression, Descriptor};
+
+/// The permission bits an image may give an entry: everything of the owner's, read and execute of
+/// group and other. Group/other write, setuid, setgid and the sticky bit are dropped: a rootfs is
+/// shared by every sandbox of its image, so nobody but its owner may change it.
+pub(crate) fn image_mode(mode: u32) -> u32 {
+    mode & 0o755
+}
+
+/// The owner (uid, gid) every extracted entry gets: `(0, 0)` when the process runs as root (the
+/// gateway does), otherwise its effective uid and gid.
+pub(crate) fn extract_owner() -> (u32, u32) {
+    let uid = rustix::process::geteuid().as_raw();
+    if uid == 0 {
+        (0, 0)
+    } else {
+        (uid, rustix::process::getegid().as_raw())
+    }
+}
+
+/// Mode of directories created before their own entry (if any) sets theirs, and of mount points.
+const DEFAULT_DIR_MODE: u32 = 0o755;
+
+fn create_dir(path: &Path) -> io::Result<()> {
+    fs::DirBuilder::new().mode(DEFAULT_DIR_MODE).create(path)
+}
 
 /// What to do with device nodes and FIFOs in layers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -281,9 +310,12 @@ impl<'a> Extractor<'a> {
         layer.verify(&actual, format!("cached layer {layer}"))
     }
 
-    /// Applies deferred directory modes, creates the mount points a sandbox needs, and returns the
-    /// counters.
+    /// Enforces owner and permission rules on every entry (`secure_tree`), applies deferred
+    /// directory modes, creates the mount points a sandbox needs, and returns the counters.
     pub fn finish(self) -> Result<ExtractStats> {
+        // Before the deferred modes: a directory the image makes unreadable (0o000) can still be
+        // walked by a non-root extractor now.
+        secure_tree(&self.root, extract_owner())?;
         for (rel, mode) in self.dir_modes.iter().rev() {
             // A later layer may have replaced a parent by a symlink: re-check every component so
             // that chmod never follows one out of the rootfs.
@@ -298,7 +330,7 @@ impl<'a> Extractor<'a> {
         for dir in ["dev", "proc", "sys", "tmp"] {
             let abs = self.root.join(dir);
             if fs::symlink_metadata(&abs).is_err() {
-                fs::create_dir(&abs).map_err(Error::io("create mount point", &abs))?;
+                create_dir(&abs).map_err(Error::io("create mount point", &abs))?;
             }
         }
         fs::set_permissions(&self.root, fs::Permissions::from_mode(0o755))
@@ -344,11 +376,12 @@ impl<'a> Extractor<'a> {
                     WalkError::Other(e) => e,
                 });
         }
-        let mode = entry
-            .header()
-            .mode()
-            .map_err(|e| unsafe_entry(format!("bad mode field: {e}")))?
-            & 0o1777;
+        let mode = image_mode(
+            entry
+                .header()
+                .mode()
+                .map_err(|e| unsafe_entry(format!("bad mode field: {e}")))?,
+        );
         let walk = |e: WalkError| match e {
             WalkError::Unsafe(r) => unsafe_entry(r),
             WalkError::Other(e) => e,
@@ -388,7 +421,7 @@ impl<'a> Extractor<'a> {
             EntryType::Directory => {
                 let abs = self.prepare(&rel, layer_paths).map_err(walk)?;
                 if !remove_existing(&abs, true).map_err(walk)? {
-                    fs::create_dir(&abs).map_err(Error::io("create directory", &abs))?;
+                    create_dir(&abs).map_err(Error::io("create directory", &abs))?;
                 }
                 self.dir_modes.insert(rel, mode);
             }
@@ -480,7 +513,7 @@ impl<'a> Extractor<'a> {
                         )));
                     }
                     Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                        fs::create_dir(&abs).map_err(|e| {
+                        create_dir(&abs).map_err(|e| {
                             WalkError::Other(Error::io("create directory", &abs)(e))
                         })?;
                         layer_paths.insert(cur_rel.clone());
@@ -566,6 +599,37 @@ impl<'a> Extractor<'a> {
 enum WalkError {
     Unsafe(String),
     Other(Error),
+}
+
+/// Makes `owner` the owner of `root` and of everything below it, and drops from every entry the
+/// permission bits [`image_mode`] does not allow. Symlinks are never followed (`lchown`; their own
+/// mode means nothing). Only for trees nobody else can write to while this runs (the private
+/// staging directory).
+fn secure_tree(root: &Path, (uid, gid): (u32, u32)) -> Result<()> {
+    let mut pending = vec![root.to_path_buf()];
+    while let Some(path) = pending.pop() {
+        let meta = fs::symlink_metadata(&path).map_err(Error::io("stat", &path))?;
+        if meta.uid() != uid || meta.gid() != gid {
+            // Also clears setuid/setgid on files; the chmod below covers the rest.
+            std::os::unix::fs::lchown(&path, Some(uid), Some(gid))
+                .map_err(Error::io("chown", &path))?;
+        }
+        let kind = meta.file_type();
+        if kind.is_symlink() {
+            continue;
+        }
+        let mode = meta.mode() & 0o7777;
+        if image_mode(mode) != mode {
+            fs::set_permissions(&path, fs::Permissions::from_mode(image_mode(mode)))
+                .map_err(Error::io("chmod", &path))?;
+        }
+        if kind.is_dir() {
+            for child in fs::read_dir(&path).map_err(Error::io("read directory", &path))? {
+                pending.push(child.map_err(Error::io("read directory", &path))?.path());
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Turns a raw tar path into a relative path of normal components.

@@ -1,7 +1,8 @@
 //! Deterministic OCI images from a static binary or a directory, written to an image layout or pushed
 //! to a registry. Same inputs → same bytes → same digest: entries sorted by path, mtime 0, uid/gid 0,
-//! no user/group names, permissions kept (setuid/setgid dropped), gzip level 6 without name or
-//! timestamp, config without `created`/history.
+//! no user/group names, permission bits kept except group/other write, setuid, setgid and sticky
+//! (the bits extraction drops too), gzip level 6 without name or timestamp, config without
+//! `created`/history.
 
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -11,6 +12,7 @@ use bytes::Bytes;
 
 use crate::digest::Digest;
 use crate::error::{Error, Result};
+use crate::extract::image_mode;
 use crate::layout::Layout;
 use crate::media::{self, ConfigFile, Descriptor, ExecConfig, Manifest, RootFs};
 use crate::platform::{self, Platform};
@@ -211,7 +213,8 @@ pub fn tar_from_binary(path: &Path, name: &str) -> Result<Vec<u8>> {
 }
 
 /// A layer with the whole tree under `dir` (not following symlinks), sorted by path. Hardlinked files
-/// are stored as separate files; device nodes, FIFOs and sockets are refused.
+/// are stored as separate files; device nodes, FIFOs and sockets are refused. Modes are the input's
+/// minus group/other write, setuid, setgid and sticky; owners are uid/gid 0.
 pub fn tar_from_dir(dir: &Path) -> Result<Vec<u8>> {
     let mut paths = BTreeMap::new();
     collect(dir, Path::new(""), &mut paths)?;
@@ -219,7 +222,7 @@ pub fn tar_from_dir(dir: &Path) -> Result<Vec<u8>> {
     for (rel, abs) in &paths {
         let meta = std::fs::symlink_metadata(abs).map_err(Error::io("stat", abs))?;
         let ft = meta.file_type();
-        let mode = std::os::unix::fs::PermissionsExt::mode(&meta.permissions()) & 0o1777;
+        let mode = image_mode(std::os::unix::fs::PermissionsExt::mode(&meta.permissions()));
         let io = Error::io("add to tar", abs);
         if ft.is_dir() {
             let mut h = tar_header(tar::EntryType::Directory, mode, 0);
@@ -487,6 +490,51 @@ mod tests {
         let (g1, _) = compress(&t1, LayerCompression::Gzip).unwrap();
         let (g2, _) = compress(&t2, LayerCompression::Gzip).unwrap();
         assert_eq!(g1, g2);
+    }
+
+    /// Modes taken from the input never carry group/other write or the special bits into an image.
+    #[test]
+    fn dir_tar_drops_unsafe_mode_bits() {
+        use std::os::unix::fs::PermissionsExt;
+        let d = tempfile::tempdir().unwrap();
+        let set = |rel: &str, mode: u32| {
+            std::fs::set_permissions(d.path().join(rel), std::fs::Permissions::from_mode(mode))
+                .unwrap()
+        };
+        std::fs::create_dir(d.path().join("open")).unwrap();
+        std::fs::create_dir(d.path().join("sticky")).unwrap();
+        for f in ["open/server", "suid", "group", "private"] {
+            std::fs::write(d.path().join(f), b"x").unwrap();
+        }
+        set("open", 0o777);
+        set("sticky", 0o1777);
+        set("open/server", 0o777);
+        set("suid", 0o6755);
+        set("group", 0o664);
+        set("private", 0o700);
+        let tar = tar_from_dir(d.path()).unwrap();
+        let mut ar = tar::Archive::new(tar.as_slice());
+        let modes: BTreeMap<String, (u32, u64, u64)> = ar
+            .entries()
+            .unwrap()
+            .map(|e| {
+                let e = e.unwrap();
+                let h = e.header();
+                (
+                    e.path().unwrap().to_string_lossy().into_owned(),
+                    (h.mode().unwrap(), h.uid().unwrap(), h.gid().unwrap()),
+                )
+            })
+            .collect();
+        let expect = |name: &str, mode: u32| {
+            assert_eq!(modes[name], (mode, 0, 0), "{name}: {:o}", modes[name].0);
+        };
+        expect("open/", 0o755);
+        expect("sticky/", 0o755);
+        expect("open/server", 0o755);
+        expect("suid", 0o755);
+        expect("group", 0o644);
+        expect("private", 0o700);
     }
 
     #[derive(clap::Parser, Debug)]

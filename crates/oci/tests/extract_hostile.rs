@@ -1,9 +1,11 @@
 //! Hostile and tricky layers, served from an OCI image-layout directory: each unsafe image is refused
-//! with a clear error and nothing is written outside the cache.
+//! with a clear error and nothing is written outside the cache; a permissive image is extracted with
+//! safe owners and modes, so another local account cannot change what sandboxes run.
 
 mod common;
 
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::os::unix::process::CommandExt;
 use std::path::Path;
 
 use common::*;
@@ -405,8 +407,8 @@ async fn safe_content_is_extracted_faithfully() {
             .permissions()
             .mode()
             & 0o7777,
-        0o775,
-        "setgid cleared"
+        0o755,
+        "setgid and group write cleared"
     );
     assert_eq!(
         std::fs::metadata(r.join("ro"))
@@ -563,5 +565,301 @@ async fn directory_modes_never_follow_a_replaced_parent() {
         std::fs::metadata(&victim).unwrap().permissions().mode() & 0o7777,
         0o755,
         "host directory untouched"
+    );
+}
+
+/// The owner every extracted entry must have: root when the tests run as root (the gateway does).
+fn expected_owner() -> (u32, u32) {
+    let uid = rustix::process::geteuid().as_raw();
+    if uid == 0 {
+        (0, 0)
+    } else {
+        (uid, rustix::process::getegid().as_raw())
+    }
+}
+
+fn mode_of(p: &Path) -> u32 {
+    std::fs::symlink_metadata(p).unwrap().mode() & 0o7777
+}
+
+/// A header owned by uid/gid 1000 with an explicit mode.
+fn owned(kind: EntryType, path: &str, size: u64, mode: u32) -> tar::Header {
+    let mut h = raw_header(kind, path.as_bytes(), size);
+    h.set_mode(mode);
+    h.set_uid(1000);
+    h.set_gid(1000);
+    h.set_cksum();
+    h
+}
+
+/// An image that asks for everything a shared rootfs must not have: world-writable directories
+/// and entrypoint, setuid/setgid files, a sticky world-writable directory, group-writable entries,
+/// uid 1000 as owner; a second layer rewrites the entrypoint and the sticky directory.
+fn permissive_image() -> BuiltImage {
+    const SERVER: &[u8] = b"#!/bin/sh\necho genuine\n";
+    let server = owned(EntryType::Regular, "app/server", SERVER.len() as u64, 0o777);
+    image(
+        vec![
+            tar_of(vec![
+                (owned(EntryType::Directory, "app/", 0, 0o777), vec![]),
+                (server.clone(), SERVER.to_vec()),
+                (owned(EntryType::Directory, "bin/", 0, 0o755), vec![]),
+                (
+                    owned(EntryType::Regular, "bin/su", 2, 0o4755),
+                    b"su".to_vec(),
+                ),
+                (
+                    owned(EntryType::Regular, "bin/sg", 2, 0o2775),
+                    b"sg".to_vec(),
+                ),
+                (owned(EntryType::Directory, "shared/", 0, 0o1777), vec![]),
+                (owned(EntryType::Directory, "data/", 0, 0o2775), vec![]),
+                (
+                    owned(EntryType::Regular, "data/conf", 1, 0o666),
+                    b"c".to_vec(),
+                ),
+                (
+                    owned(EntryType::Regular, "readonly", 1, 0o644),
+                    b"r".to_vec(),
+                ),
+                (
+                    owned(EntryType::Regular, "private", 1, 0o600),
+                    b"p".to_vec(),
+                ),
+                (owned(EntryType::Directory, "opaque/", 0, 0o711), vec![]),
+                // Parents created on the way, without entries of their own.
+                (
+                    owned(EntryType::Regular, "implicit/deep/f", 1, 0o640),
+                    b"f".to_vec(),
+                ),
+                (
+                    raw_link(EntryType::Link, b"app/server-link", b"app/server"),
+                    vec![],
+                ),
+                (
+                    raw_link(EntryType::Symlink, b"app/current", b"server"),
+                    vec![],
+                ),
+            ]),
+            tar_of(vec![
+                (server, SERVER.to_vec()),
+                (owned(EntryType::Directory, "shared/", 0, 0o1777), vec![]),
+            ]),
+        ],
+        LayerCompression::Gzip,
+    )
+}
+
+/// After extraction nothing is writable by group or other, no setuid/setgid/sticky bit is left,
+/// everything belongs to the extracting identity, read/execute bits for others are kept, and the
+/// cache's own directories and blobs are private.
+#[tokio::test]
+async fn permissive_images_are_extracted_with_safe_owners_and_modes() {
+    let w = Work::new();
+    let pulled = w
+        .pull(&permissive_image(), Limits::default())
+        .await
+        .unwrap();
+    let r = &pulled.rootfs;
+    let owner = expected_owner();
+    let mut checked = 0;
+    for rel in std::iter::once(String::new()).chain(tree(r)) {
+        let p = r.join(&rel);
+        let m = std::fs::symlink_metadata(&p).unwrap();
+        assert_eq!((m.uid(), m.gid()), owner, "owner of /{rel}");
+        if !m.file_type().is_symlink() {
+            let mode = m.mode() & 0o7777;
+            assert_eq!(mode & 0o7022, 0, "/{rel} has mode {mode:04o}");
+        }
+        checked += 1;
+    }
+    assert!(checked >= 17, "walked {checked} entries");
+    for (rel, mode) in [
+        ("", 0o755),
+        ("app", 0o755),
+        ("app/server", 0o755),
+        ("bin/su", 0o755),
+        ("bin/sg", 0o755),
+        ("shared", 0o755),
+        ("data", 0o755),
+        ("data/conf", 0o644),
+        ("readonly", 0o644),
+        ("private", 0o600),
+        ("opaque", 0o711),
+        ("implicit", 0o755),
+        ("implicit/deep", 0o755),
+        ("implicit/deep/f", 0o640),
+        ("dev", 0o755),
+        ("tmp", 0o755),
+    ] {
+        assert_eq!(mode_of(&r.join(rel)), mode, "/{rel}");
+    }
+    assert_eq!(
+        std::fs::read(r.join("app/server-link")).unwrap(),
+        b"#!/bin/sh\necho genuine\n"
+    );
+    let cache = w.path().join("cache");
+    for (rel, mode) in [
+        ("", 0o711),
+        ("rootfs", 0o711),
+        ("blobs", 0o700),
+        ("blobs/sha256", 0o700),
+        ("tmp", 0o700),
+    ] {
+        let p = cache.join(rel);
+        assert_eq!(mode_of(&p), mode, "cache/{rel}");
+        assert_eq!(std::fs::metadata(&p).unwrap().uid(), owner.0, "cache/{rel}");
+    }
+    for blob in tree(&cache.join("blobs/sha256")) {
+        assert_eq!(
+            mode_of(&cache.join("blobs/sha256").join(&blob)),
+            0o600,
+            "{blob}"
+        );
+    }
+}
+
+/// Runs `script` with `sh` as uid/gid 65534 (no supplementary groups): another local account.
+fn as_other_user(script: &str) -> std::process::Output {
+    std::process::Command::new("/bin/sh")
+        .arg("-c")
+        .arg(script)
+        .env_clear()
+        .env("PATH", "/usr/bin:/bin")
+        .current_dir("/")
+        // std drops the supplementary groups (setgroups) before setgid/setuid when run as root.
+        .gid(65534)
+        .uid(65534)
+        .output()
+        .expect("run /bin/sh as uid 65534")
+}
+
+fn require_root(what: &str) {
+    assert_eq!(
+        rustix::process::geteuid().as_raw(),
+        0,
+        "{what} needs root (it drops a child to uid 65534, as the gateway runs as root): run the \
+         tests as root"
+    );
+}
+
+/// ATTACK: another local account tries to replace the entrypoint of an extracted image, to create
+/// files in the rootfs, and to plant files in the cache. Everything above the cache is made
+/// traversable, so only the modes the cache and the extraction set stand in the way.
+#[tokio::test]
+async fn another_account_cannot_change_an_extracted_image_or_the_cache() {
+    require_root("this attack test");
+    let w = Work::new();
+    std::fs::set_permissions(w.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let pulled = w
+        .pull(&permissive_image(), Limits::default())
+        .await
+        .unwrap();
+    let r = pulled.rootfs.display().to_string();
+    let c = w.path().join("cache").display().to_string();
+
+    // Control: the other account reaches and reads the image (o+r, o+x kept), so the refusals
+    // below are the modes' doing, not an unreachable path.
+    let out = as_other_user(&format!("id -u && cat {r}/app/server && cat {r}/readonly"));
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "65534\n#!/bin/sh\necho genuine\nr"
+    );
+
+    for attack in [
+        format!("echo pwned > {r}/app/server"),
+        format!("echo pwned > {r}/app/server-link"),
+        format!("echo pwned > {r}/app/new"),
+        format!("rm -f {r}/app/server"),
+        format!("mv {r}/app/server {r}/app/moved"),
+        format!("echo pwned > {r}/shared/planted"),
+        format!("echo pwned > {r}/data/conf"),
+        format!("echo pwned > {r}/planted"),
+        format!("mkdir {r}/implicit/planted"),
+        format!("echo pwned > {c}/planted"),
+        format!("echo pwned > {c}/rootfs/planted"),
+        format!("echo pwned > {c}/tmp/planted"),
+        format!("echo pwned > {c}/blobs/sha256/planted"),
+        format!("ls {c}/rootfs {c}/blobs/sha256"),
+    ] {
+        let out = as_other_user(&attack);
+        assert!(
+            !out.status.success(),
+            "uid 65534 succeeded: {attack}\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    assert_eq!(
+        std::fs::read(pulled.rootfs.join("app/server")).unwrap(),
+        b"#!/bin/sh\necho genuine\n"
+    );
+    assert_eq!(
+        std::fs::read(pulled.rootfs.join("data/conf")).unwrap(),
+        b"c"
+    );
+    let planted: Vec<String> = tree(w.path())
+        .into_iter()
+        .filter(|p| p.contains("planted") || p.contains("moved") || p.ends_with("app/new"))
+        .collect();
+    assert!(planted.is_empty(), "{planted:?}");
+}
+
+/// A cache made before the permission policy (world-writable directories, a rootfs with a
+/// world-writable entrypoint, no policy stamp) is repaired at open: directory modes narrowed and the
+/// untrustworthy rootfs retired, so the next pull extracts it again.
+#[tokio::test]
+async fn an_old_permissive_cache_is_repaired_and_its_rootfs_extracted_again() {
+    let w = Work::new();
+    let img = permissive_image();
+    let cache = w.path().join("cache");
+    let old_rootfs = cache.join("rootfs").join(img.manifest_digest.hex());
+    std::fs::create_dir_all(old_rootfs.join("app")).unwrap();
+    std::fs::create_dir_all(cache.join("blobs/sha256")).unwrap();
+    std::fs::create_dir_all(cache.join("tmp")).unwrap();
+    std::fs::write(old_rootfs.join("app/server"), b"tampered").unwrap();
+    for p in [
+        cache.clone(),
+        cache.join("rootfs"),
+        cache.join("blobs"),
+        cache.join("blobs/sha256"),
+        cache.join("tmp"),
+        old_rootfs.join("app"),
+        old_rootfs.join("app/server"),
+    ] {
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o777)).unwrap();
+    }
+    let pulled = w.pull(&img, Limits::default()).await.unwrap();
+    assert!(!pulled.cached, "the old rootfs is not trusted");
+    assert_eq!(
+        std::fs::read(pulled.rootfs.join("app/server")).unwrap(),
+        b"#!/bin/sh\necho genuine\n"
+    );
+    assert_eq!(mode_of(&pulled.rootfs.join("app/server")), 0o755);
+    assert_eq!(mode_of(&cache), 0o711);
+    assert_eq!(mode_of(&cache.join("rootfs")), 0o711);
+    assert_eq!(mode_of(&cache.join("tmp")), 0o700);
+    assert_eq!(mode_of(&cache.join("blobs/sha256")), 0o700);
+    assert!(tree(&cache.join("tmp")).is_empty(), "retired tree deleted");
+    // Stamped now: the next pull uses the new rootfs.
+    assert!(w.pull(&img, Limits::default()).await.unwrap().cached);
+}
+
+/// A cache directory another account owns is refused with the path and the fix.
+#[tokio::test]
+async fn a_cache_directory_owned_by_another_account_is_refused() {
+    require_root("this test");
+    let w = Work::new();
+    let cache = w.path().join("cache");
+    gigmcp_oci::Cache::open(&cache).unwrap();
+    std::os::unix::fs::chown(cache.join("rootfs"), Some(1000), Some(1000)).unwrap();
+    let e = gigmcp_oci::Cache::open(&cache).unwrap_err();
+    let text = e.to_string();
+    assert!(matches!(e, Error::UnsafeCache { .. }), "{e:?}");
+    assert!(
+        text.contains(&cache.join("rootfs").display().to_string())
+            && text.contains("uid 1000")
+            && text.contains("chown -R 0"),
+        "{text}"
     );
 }

@@ -31,6 +31,17 @@ pub enum StoreError {
         /// What is wrong with it and how to fix it.
         reason: String,
     },
+    /// The SQLite database, its side files or its directory are open to other accounts (or owned
+    /// by one) and gigmcp cannot or will not fix that itself.
+    #[error("unsafe permissions on {path}: {problem}; to fix: {fix}")]
+    Permissions {
+        /// The file or directory.
+        path: String,
+        /// What is wrong with it.
+        problem: String,
+        /// The command or setting that fixes it.
+        fix: String,
+    },
     /// Applying the schema migrations failed.
     #[error("database migration failed: {0}")]
     Migration(#[from] sqlx::migrate::MigrateError),

@@ -8,6 +8,10 @@
 //! SQLite writes are serialised inside the process (one writer at a time, `BEGIN IMMEDIATE`) and
 //! retried on `SQLITE_BUSY` with back-off, so "database is locked" never reaches a caller while
 //! another process holds the lock for less than the retry budget.
+//!
+//! A SQLite database is private to the account the gateway runs as: its directory 0700, the
+//! database and its `-wal`/`-shm`/`-journal` files 0600, checked and narrowed at every
+//! [`Store::connect`] (see `sqlite_files`).
 
 mod audit;
 mod auth_configs;
@@ -19,6 +23,7 @@ mod oauth;
 mod profiles;
 mod servers;
 mod sessions;
+mod sqlite_files;
 mod tools;
 mod url;
 mod users;
@@ -93,17 +98,19 @@ impl std::fmt::Debug for Store {
 
 impl Store {
     /// Opens (creating if needed) the database and applies pending migrations.
+    ///
+    /// SQLite: the directory holding the database is created 0700 when missing; the database and
+    /// its `-wal`/`-shm`/`-journal` files are made 0600 (a wider mode found on them or on the
+    /// directory is narrowed with a warning); an entry owned by another uid, or a mode that cannot
+    /// be narrowed, fails with [`StoreError::Permissions`] naming the path and the fix.
     pub async fn connect(url: &StoreUrl) -> Result<Self, StoreError> {
         sqlx::any::install_default_drivers();
         let connect_url = url.connect_url()?;
         match url {
             StoreUrl::Sqlite { path } => {
-                if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-                    std::fs::create_dir_all(parent).map_err(|e| StoreError::BadUrl {
-                        url: url.to_string(),
-                        reason: format!("cannot create directory {}: {e}", parent.display()),
-                    })?;
-                }
+                // Before SQLite creates anything: the directory 0700, the database file 0600
+                // (SQLite gives its -wal/-shm/-journal files the database file's mode).
+                sqlite_files::prepare(path)?;
                 // journal_mode needs an exclusive lock that busy_timeout cannot wait for, so set
                 // it once on a lone connection; WAL is then persistent in the file.
                 let mut conn = AnyConnection::connect(&connect_url).await?;
@@ -142,6 +149,8 @@ impl Store {
                 store
                     .write(|| async { Ok(SQLITE_MIGRATOR.run(&store.pool).await?) })
                     .await?;
+                // The -wal and -shm files exist now.
+                sqlite_files::recheck(path)?;
                 Ok(store)
             }
             StoreUrl::Postgres { .. } => {

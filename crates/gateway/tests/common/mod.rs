@@ -32,13 +32,9 @@ pub struct TestProfile {
 impl TestGateway {
     /// Starts a gateway with the given tuning applied to the defaults.
     pub async fn start_with(tune: impl FnOnce(&mut RawConfig)) -> Self {
+        // Private (0700), as a data dir holding secrets is: sandboxes get their binaries and
+        // images through the runtime's host view.
         let dir = tempfile::tempdir().unwrap();
-        // Sandboxes run as unprivileged uids: what they get bound must be reachable.
-        std::fs::set_permissions(
-            dir.path(),
-            std::os::unix::fs::PermissionsExt::from_mode(0o755),
-        )
-        .unwrap();
         let keyring = Keyring::new(MasterKey::generate().unwrap(), Vec::new());
         let data_dir = dir.path().to_path_buf();
         Self::start_on(data_dir, Some(dir), keyring, tune).await

@@ -66,7 +66,14 @@ pub async fn run(cmd: ServerCmd, ctx: &Context) -> anyhow::Result<()> {
                 bail!("server {name} already exists; remove it first or pick another name");
             }
             let dir = ctx.data_dir.join("servers").join(&name);
-            std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+            // Private like the rest of the data dir: sandboxes get the binary through the
+            // runtime's host view, not by this path.
+            std::os::unix::fs::DirBuilderExt::mode(
+                std::fs::DirBuilder::new().recursive(true),
+                0o700,
+            )
+            .create(&dir)
+            .with_context(|| format!("creating {}", dir.display()))?;
             let dest = dir.join("server");
             let tmp = dir.join(".server.tmp");
             std::fs::copy(&binary, &tmp)
