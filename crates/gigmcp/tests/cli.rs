@@ -237,8 +237,9 @@ fn names_are_validated() {
 #[test]
 fn a_server_added_with_a_manifest_is_linted_first() {
     let dir = tempfile::tempdir().unwrap();
+    // The manifests live beside the data dir, not in it (gigmcp keeps that private).
     let env = Env {
-        data_dir: dir.path().to_path_buf(),
+        data_dir: dir.path().join("data"),
         database_url: None,
     };
     let echo = gigmcp_testkit::static_bin("gigmcp-test-servers", "echo");
