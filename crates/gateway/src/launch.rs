@@ -91,6 +91,20 @@ fn egress_files(ca_pem: &str) -> Vec<SandboxFile> {
     ]
 }
 
+/// The hosts a sealed credential of `manifest` may be sent to: the exact (non-wildcard) hosts of
+/// its `entitlements.egress`. A wildcard entry (`*.zendesk.com`) lets the server reach any
+/// tenant, but the owner's key goes only to hosts named here; the proxy strips the credential
+/// header on every other allowlisted host. An install's own tenant hosts (e.g. the owner's
+/// `acme.zendesk.com`) belong here too once installs record them. An egress list that does not
+/// parse yields no host (the credential goes nowhere); [`plan`] refuses such a manifest before
+/// this is asked.
+fn credential_hosts(manifest: &Manifest) -> Vec<String> {
+    manifest
+        .egress_policy()
+        .map(|policy| policy.exact_hosts())
+        .unwrap_or_default()
+}
+
 /// Sets `key` to `value`, replacing what the image's own environment said.
 fn set_env(env: &mut Vec<(String, String)>, key: &str, value: String) {
     env.retain(|(k, _)| k != key);
@@ -177,6 +191,7 @@ pub async fn plan<'a>(
         .map(|u| u.username)
         .unwrap_or_else(|| profile.owner.to_string());
     let mut injections = Vec::new();
+    let scope = credential_hosts(&manifest);
     for c in &manifest.credentials {
         match c.inject.target() {
             Some(InjectTarget::Header {
@@ -185,7 +200,7 @@ pub async fn plan<'a>(
             }) => {
                 let value = placeholder();
                 injections.push(
-                    Injection::new(c.id.clone(), header, value.clone(), format)
+                    Injection::new(c.id.clone(), header, value.clone(), format, &scope)
                         .map_err(|e| LaunchError::Manifest(e.to_string()))?,
                 );
                 set_env(&mut env, &env_name(&c.id), value);
@@ -253,6 +268,34 @@ mod tests {
             env_name("zoho-books_token"),
             "GIG_CREDENTIAL_ZOHO_BOOKS_TOKEN"
         );
+    }
+
+    #[test]
+    fn credentials_are_scoped_to_the_exact_egress_hosts() {
+        let yaml = format!(
+            r#"
+schemaVersion: 1
+name: zd
+version: 0.1.0
+source: {{repo: github.com/x/y, tag: v0.1.0}}
+image: {{ref: ghcr.io/x/y, digest: "sha256:{digest}", entrypoint: /zd}}
+tier: sealed
+displayName: Z
+category: testing
+entitlements:
+  egress: ["*.zendesk.com", API.example.com, auth.example.com]
+tools:
+  - {{name: search, default: true}}
+"#,
+            digest = "ab".repeat(32)
+        );
+        let mut manifest = Manifest::from_yaml(yaml.as_bytes()).unwrap();
+        assert_eq!(
+            credential_hosts(&manifest),
+            ["api.example.com", "auth.example.com"]
+        );
+        manifest.entitlements.egress = vec!["*.zendesk.com".into()];
+        assert!(credential_hosts(&manifest).is_empty());
     }
 
     #[test]

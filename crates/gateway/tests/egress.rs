@@ -125,6 +125,7 @@ async fn each_owner_s_vault_secret_replaces_the_placeholder_and_every_request_is
                 "authorization",
                 "GIG_PLACEHOLDER_1",
                 "Bearer {token}",
+                [HOST],
             )
             .unwrap(),
         ],

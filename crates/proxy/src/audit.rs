@@ -135,6 +135,12 @@ impl fmt::Display for DenyReason {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Decision {
     Allowed,
+    /// Forwarded, but without these credentials (ids): the host is allowlisted yet outside
+    /// their host scope, so the header that carried each placeholder was removed (neither the
+    /// secret nor the placeholder went out).
+    Withheld {
+        credentials: Vec<String>,
+    },
     Denied(DenyReason),
 }
 
@@ -142,8 +148,16 @@ impl Decision {
     /// The deny reason, if any.
     pub fn denied(&self) -> Option<&DenyReason> {
         match self {
-            Self::Allowed => None,
+            Self::Allowed | Self::Withheld { .. } => None,
             Self::Denied(r) => Some(r),
+        }
+    }
+
+    /// The credentials withheld from a forwarded request (empty otherwise).
+    pub fn withheld(&self) -> &[String] {
+        match self {
+            Self::Withheld { credentials } => credentials,
+            Self::Allowed | Self::Denied(_) => &[],
         }
     }
 }

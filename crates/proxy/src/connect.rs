@@ -10,7 +10,7 @@ use tokio::sync::Mutex;
 use tokio::time::timeout;
 
 use crate::audit::{DenyReason, Entry};
-use crate::identity::SandboxIdentity;
+use crate::identity::Registration;
 use crate::limits::ConnPermit;
 use crate::proxy::{Inner, Refusal};
 use crate::tunnel::{Tunnel, check_host, read_client_hello, status_for};
@@ -125,10 +125,10 @@ async fn handle_inner(inner: Arc<Inner>, stream: TcpStream, peer: SocketAddr) {
     let opened = Instant::now();
     let peer_ip = peer.ip().to_canonical();
     let mut stream = BufReader::new(stream);
-    let identity = inner.identities.resolve(peer_ip);
+    let resolved = inner.identities.resolve(peer_ip);
     let mut host = String::new();
     let (tunnel, permit) =
-        match open(&inner, identity.as_ref(), &mut stream, peer_ip, &mut host).await {
+        match open(&inner, resolved.as_ref(), &mut stream, peer_ip, &mut host).await {
             Ok(t) => t,
             Err(reason) => {
                 let status = status_for(&reason);
@@ -137,7 +137,7 @@ async fn handle_inner(inner: Arc<Inner>, stream: TcpStream, peer: SocketAddr) {
                     Refusal {
                         entry: Entry::Connect,
                         peer: peer_ip,
-                        identity: identity.as_deref(),
+                        identity: resolved.as_ref().map(|r| &*r.identity),
                         host: &host,
                         method: "CONNECT",
                         path: "",
@@ -180,12 +180,13 @@ async fn handle_inner(inner: Arc<Inner>, stream: TcpStream, peer: SocketAddr) {
 /// guard, upstream connection. Any error here is answered with an HTTP status.
 async fn open(
     inner: &Arc<Inner>,
-    identity: Option<&Arc<SandboxIdentity>>,
+    registration: Option<&Registration>,
     stream: &mut BufReader<TcpStream>,
     peer_ip: IpAddr,
     host: &mut String,
 ) -> Result<(Arc<Tunnel>, ConnPermit), DenyReason> {
-    let identity = identity.ok_or(DenyReason::UnknownSource)?;
+    let registration = registration.ok_or(DenyReason::UnknownSource)?;
+    let identity = &registration.identity;
     let permit = inner
         .limiter
         .try_acquire(peer_ip)
@@ -222,6 +223,7 @@ async fn open(
     let tunnel = Arc::new(Tunnel {
         inner: Arc::clone(inner),
         identity: Arc::clone(identity),
+        redactions: Arc::clone(&registration.redactions),
         peer: peer_ip,
         entry: Entry::Connect,
         target: vetted,

@@ -229,16 +229,17 @@ pub(crate) fn answer(
 /// Answers one query from `peer` (auditing a refusal); `None` means drop it silently.
 fn respond(inner: &Inner, peer: IpAddr, pkt: &[u8], listener: IpAddr) -> Option<Vec<u8>> {
     let started = Instant::now();
-    let identity = inner.identities.resolve(peer);
+    let registration = inner.identities.resolve(peer);
+    let identity = registration.as_ref().map(|r| &*r.identity);
     let (resp, refusal) = answer(pkt, listener, |name| {
-        identity.as_ref().map(|id| id.egress.allows(name))
+        identity.map(|id| id.egress.allows(name))
     });
     if let Some((host, reason)) = refusal {
         inner.deny(
             Refusal {
                 entry: Entry::Dns,
                 peer,
-                identity: identity.as_deref(),
+                identity,
                 host: &host,
                 method: "DNS",
                 path: "",

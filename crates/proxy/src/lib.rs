@@ -11,7 +11,9 @@
 //! certificate is minted) → DNS resolution → SSRF guard on every resolved address → connect to
 //! the vetted address and verify the upstream certificate → mint (or reuse) a leaf for the host →
 //! serve HTTP/1.1 on the decrypted stream, swapping sealed-credential placeholders for the real
-//! secret and redacting the secret from responses. One audit event is emitted per request.
+//! secret (only toward the hosts of the credential's scope) and masking every secret sent on
+//! behalf of the sandbox, in its common encodings, in every response the sandbox receives. One
+//! audit event is emitted per request.
 //!
 //! See `docs/proxy.md` for the design and its limits.
 #![forbid(unsafe_code)]
@@ -23,9 +25,11 @@ pub mod config;
 mod connect;
 pub mod credentials;
 pub mod dns;
+mod forms;
 pub mod identity;
 mod limits;
 mod proxy;
+mod redact;
 pub mod resolver;
 pub mod ssrf;
 mod transparent;
@@ -37,8 +41,10 @@ pub use ca::{CaError, CertificateAuthority, LeafCache};
 pub use config::{Limits, PortPolicy, ProxyConfig};
 pub use credentials::{BoxFuture, CredentialError, CredentialSource, StaticCredentials};
 pub use identity::{
-    IdentityResolver, IdentityTable, Injection, InjectionError, SandboxIdentity, SecretFormat,
+    IdentityResolver, IdentityTable, Injection, InjectionError, Registration, SandboxIdentity,
+    SecretFormat,
 };
 pub use proxy::{EgressProxy, ListenerHandle, MetricsSnapshot, ProxyDeps, ProxyError};
+pub use redact::{RedactionError, RedactionSet};
 pub use resolver::{Resolver, StaticResolver, SystemResolver};
 pub use ssrf::{AddressGuard, BlockedClass, Cidr, CidrError};

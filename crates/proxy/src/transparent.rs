@@ -26,13 +26,13 @@ pub(crate) async fn handle(
 async fn handle_inner(inner: Arc<Inner>, stream: TcpStream, peer: SocketAddr, local: SocketAddr) {
     let opened = Instant::now();
     let peer_ip = peer.ip().to_canonical();
-    let identity = inner.identities.resolve(peer_ip);
+    let registration = inner.identities.resolve(peer_ip);
     let deny = |host: &str, reason: DenyReason| {
         inner.deny(
             Refusal {
                 entry: Entry::Transparent,
                 peer: peer_ip,
-                identity: identity.as_deref(),
+                identity: registration.as_ref().map(|r| &*r.identity),
                 host,
                 method: "TLS",
                 path: "",
@@ -42,7 +42,7 @@ async fn handle_inner(inner: Arc<Inner>, stream: TcpStream, peer: SocketAddr, lo
             reason,
         );
     };
-    let Some(id) = identity.as_ref() else {
+    let Some(reg) = registration.as_ref() else {
         return deny("", DenyReason::UnknownSource);
     };
     let Some(permit) = inner.limiter.try_acquire(peer_ip) else {
@@ -61,13 +61,14 @@ async fn handle_inner(inner: Arc<Inner>, stream: TcpStream, peer: SocketAddr, lo
         Err(reason) => return deny(&sni, reason),
     };
     let port = inner.config.transparent_upstream_port;
-    let vetted = match vet(&inner, id, &host, port).await {
+    let vetted = match vet(&inner, &reg.identity, &host, port).await {
         Ok(v) => v,
         Err(reason) => return deny(&host, reason),
     };
     let tunnel = Arc::new(Tunnel {
         inner: Arc::clone(&inner),
-        identity: Arc::clone(id),
+        identity: Arc::clone(&reg.identity),
+        redactions: Arc::clone(&reg.redactions),
         peer: peer_ip,
         entry: Entry::Transparent,
         target: vetted,

@@ -1,4 +1,12 @@
 //! One intercepted tunnel: vetting, the client-side TLS handshake and the HTTP exchange.
+//!
+//! Contract for each request: the `Host` must name the tunnel host; a placeholder goes nowhere
+//! but its configured header; that header gets the owner's secret only when the tunnel host is
+//! in the credential's host scope, and is removed otherwise (audited as withheld); every secret
+//! is added to the registration's redaction set before the request leaves. For each response:
+//! the status line carries the canonical reason phrase (never the upstream's), nothing of the
+//! upstream's hyper extensions is kept, and headers, trailers and body are masked against the
+//! whole registration's set.
 
 use std::convert::Infallible;
 use std::net::{IpAddr, SocketAddr};
@@ -10,7 +18,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use gigmcp_registry::egress::{EgressError, normalize_host};
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
-use http::{Request, Response, StatusCode, Uri, Version};
+use http::{Extensions, Request, Response, StatusCode, Uri, Version};
 use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
@@ -22,9 +30,10 @@ use tokio_rustls::LazyConfigAcceptor;
 use zeroize::Zeroizing;
 
 use crate::audit::{AuditEvent, Decision, DenyReason, Entry};
-use crate::body::{AuditGuard, CountingBody, ProxyBody, Redactor, ResponseBody, text_body};
+use crate::body::{AuditGuard, CountingBody, ProxyBody, ResponseBody, text_body};
 use crate::identity::SandboxIdentity;
 use crate::proxy::{Inner, Refusal};
+use crate::redact::RedactionSet;
 use crate::upstream::{self, UpstreamSender};
 
 /// Hop-by-hop and proxy headers never forwarded in either direction.
@@ -198,6 +207,8 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for ActivityIo<T> {
 pub(crate) struct Tunnel {
     pub(crate) inner: Arc<Inner>,
     pub(crate) identity: Arc<SandboxIdentity>,
+    /// The registration's redaction set: shared by all its tunnels.
+    pub(crate) redactions: Arc<RedactionSet>,
     pub(crate) peer: IpAddr,
     pub(crate) entry: Entry,
     pub(crate) target: Vetted,
@@ -321,7 +332,7 @@ impl Tunnel {
         let start = Instant::now();
         let method = req.method().as_str().to_owned();
         let path = req.uri().path().to_owned();
-        let (req, secrets) = match self.prepare(req).await {
+        let (req, withheld) = match self.prepare(req).await {
             Ok(r) => r,
             Err(reason) => return self.refuse(reason, &method, &path, start),
         };
@@ -336,10 +347,23 @@ impl Tunnel {
         let (mut parts, body) = resp.into_parts();
         strip_hop_by_hop(&mut parts.headers);
         parts.version = Version::HTTP_11;
-        let redactor = (!secrets.is_empty()).then(|| Redactor::new(secrets));
-        if let Some(r) = &redactor {
-            r.redact_headers(&mut parts.headers);
+        // Nothing the upstream's client connection attached travels on: in particular not
+        // `hyper::ext::ReasonPhrase`, so the status line gets the canonical reason phrase.
+        parts.extensions = Extensions::new();
+        // A registration with injection rules may be sent a secret at any moment (on this or
+        // another tunnel): all its responses are masked against its set as it grows.
+        let redactions =
+            (!self.identity.injections.is_empty()).then(|| Arc::clone(&self.redactions));
+        if let Some(set) = &redactions {
+            set.redact_headers(&mut parts.headers);
         }
+        let decision = if withheld.is_empty() {
+            Decision::Allowed
+        } else {
+            Decision::Withheld {
+                credentials: withheld,
+            }
+        };
         let event = AuditEvent {
             time: SystemTime::now(),
             entry: self.entry,
@@ -348,14 +372,14 @@ impl Tunnel {
             host: self.target.host.clone(),
             method,
             path,
-            decision: Decision::Allowed,
+            decision,
             status: Some(parts.status.as_u16()),
             bytes_up: 0,
             bytes_down: 0,
             duration: Duration::ZERO,
         };
         let guard = AuditGuard::new(self.inner.audit.clone(), event, start, up);
-        let body = ResponseBody::new(body, redactor, guard);
+        let body = ResponseBody::new(body, redactions, guard);
         Response::from_parts(parts, http_body_util::BodyExt::boxed(body))
     }
 
@@ -381,12 +405,13 @@ impl Tunnel {
         resp
     }
 
-    /// Checks the Host, swaps placeholders for secrets and shapes the request for upstream.
-    /// Returns the secrets injected, for response redaction.
+    /// Checks the Host, swaps placeholders for secrets (adding each to the registration's
+    /// redaction set) and shapes the request for upstream. Returns the ids of credentials
+    /// withheld because the tunnel host is outside their scope.
     async fn prepare(
         &self,
         req: Request<Incoming>,
-    ) -> Result<(Request<Incoming>, Vec<Zeroizing<Vec<u8>>>), DenyReason> {
+    ) -> Result<(Request<Incoming>, Vec<String>), DenyReason> {
         let (mut parts, body) = req.into_parts();
         self.check_request_host(&parts.uri, &parts.headers)?;
         let injections = &self.identity.injections;
@@ -400,7 +425,7 @@ impl Tunnel {
         }
         strip_hop_by_hop(&mut parts.headers);
         let mut headers = HeaderMap::with_capacity(parts.headers.len());
-        let mut secrets: Vec<Zeroizing<Vec<u8>>> = Vec::new();
+        let mut withheld: Vec<String> = Vec::new();
         let mut current: Option<HeaderName> = None;
         for (name, value) in std::mem::take(&mut parts.headers) {
             if let Some(n) = name {
@@ -415,6 +440,16 @@ impl Tunnel {
                 .iter()
                 .find(|i| i.header == name && carries(&i.placeholder))
             {
+                Some(inj) if !inj.may_send_to(&self.target.host) => {
+                    // Allowlisted, but not a host this credential is for: the header goes
+                    // nowhere, neither with the secret nor with the placeholder.
+                    tracing::info!(credential = %inj.credential_id, host = %self.target.host,
+                        "credential withheld: host outside its scope");
+                    if !withheld.contains(&inj.credential_id) {
+                        withheld.push(inj.credential_id.clone());
+                    }
+                    continue;
+                }
                 Some(inj) => {
                     let fetch = self
                         .inner
@@ -440,7 +475,9 @@ impl Tunnel {
                     })?;
                     v.set_sensitive(true);
                     if !secret.is_empty() {
-                        secrets.push(Zeroizing::new(secret.as_bytes().to_vec()));
+                        // Before the request leaves: an echo can only come after this.
+                        self.remember(&inj.credential_id, &secret, &rendered)
+                            .await?;
                     }
                     v
                 }
@@ -451,8 +488,8 @@ impl Tunnel {
             };
             headers.append(name, value);
         }
-        if !secrets.is_empty() {
-            // Redaction needs to see the plain bytes of the response.
+        if !injections.is_empty() {
+            // Redaction needs to see the plain bytes of every response of this registration.
             headers.insert(
                 header::ACCEPT_ENCODING,
                 HeaderValue::from_static("identity"),
@@ -476,7 +513,32 @@ impl Tunnel {
             HeaderValue::from_str(&authority)
                 .map_err(|_| DenyReason::InvalidHost(authority.clone()))?,
         );
-        Ok((Request::from_parts(parts, body), secrets))
+        Ok((Request::from_parts(parts, body), withheld))
+    }
+
+    /// Adds an injected secret to the registration's redaction set; a new one is compiled on
+    /// the blocking pool (milliseconds, more for long secrets), never on an async worker.
+    async fn remember(
+        &self,
+        credential_id: &str,
+        secret: &str,
+        rendered: &str,
+    ) -> Result<(), DenyReason> {
+        if self
+            .redactions
+            .contains(secret.as_bytes(), rendered.as_bytes())
+        {
+            return Ok(());
+        }
+        let set = Arc::clone(&self.redactions);
+        let secret = Zeroizing::new(secret.as_bytes().to_vec());
+        let rendered = Zeroizing::new(rendered.as_bytes().to_vec());
+        let unavailable =
+            |e: String| DenyReason::CredentialUnavailable(format!("secret {credential_id:?}: {e}"));
+        tokio::task::spawn_blocking(move || set.insert(&secret, &rendered))
+            .await
+            .map_err(|e| unavailable(format!("masking its echoes could not be set up ({e})")))?
+            .map_err(|e| unavailable(e.to_string()))
     }
 
     /// The request's Host (or absolute-form authority) must name the tunnel host and port.

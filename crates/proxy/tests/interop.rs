@@ -41,10 +41,9 @@ async fn curl_through_the_explicit_proxy() {
     };
     let (ok, body, err) = curl(&base(format!("https://{API}:{port}/echo-auth?x=1"))).await;
     assert!(ok, "{err}");
-    assert_eq!(
-        body,
-        format!("you sent: Bearer {}\n", "*".repeat(KEY_A.len()))
-    );
+    // The whole injected header value comes back masked.
+    let masked = "*".repeat(format!("Bearer {KEY_A}").len());
+    assert_eq!(body, format!("you sent: {masked}\n"));
     assert_eq!(
         h.upstream.seen()[0].authorization,
         Some(format!("Bearer {KEY_A}"))
@@ -88,10 +87,9 @@ async fn curl_ignoring_proxy_variables_goes_through_the_transparent_listener() {
     };
     let (ok, body, err) = curl(&args(API)).await;
     assert!(ok, "{err}");
-    assert_eq!(
-        body,
-        format!("you sent: Bearer {}\n", "*".repeat(KEY_A.len()))
-    );
+    // The whole injected header value comes back masked.
+    let masked = "*".repeat(format!("Bearer {KEY_A}").len());
+    assert_eq!(body, format!("you sent: {masked}\n"));
     assert_eq!(
         h.upstream.seen()[0].authorization,
         Some(format!("Bearer {KEY_A}"))

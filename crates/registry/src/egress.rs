@@ -212,6 +212,13 @@ impl EgressPolicy {
         self.exact.is_empty() && self.suffixes.is_empty()
     }
 
+    /// The exact (non-wildcard) hosts, sorted: the names a credential may be scoped to.
+    pub fn exact_hosts(&self) -> Vec<String> {
+        let mut hosts: Vec<String> = self.exact.iter().cloned().collect();
+        hosts.sort();
+        hosts
+    }
+
     /// The patterns, sorted (exact before wildcard, then by name).
     pub fn patterns(&self) -> Vec<EgressPattern> {
         let mut v: Vec<EgressPattern> = self
@@ -481,6 +488,23 @@ mod tests {
         ));
         let long = ["a".repeat(60).as_str(); 5].join(".");
         assert!(matches!(bad(&long), E::TooLong(_)));
+    }
+
+    #[test]
+    fn exact_hosts_leave_wildcards_out() {
+        let policy =
+            EgressPolicy::parse(&["*.zendesk.com", "API.example.com.", "auth.example.com"])
+                .unwrap();
+        assert_eq!(
+            policy.exact_hosts(),
+            ["api.example.com", "auth.example.com"]
+        );
+        assert!(
+            EgressPolicy::parse(&["*.zendesk.com"])
+                .unwrap()
+                .exact_hosts()
+                .is_empty()
+        );
     }
 
     #[test]

@@ -1,5 +1,9 @@
 //! Test harness: a real HTTPS upstream with its own CA, a real proxy on loopback, and clients
 //! bound to distinct loopback source addresses standing in for sandboxes.
+//!
+//! The upstream can also play a hostile API: it remembers the `Authorization` it was sent
+//! (`/store`) and hands it back later, on any connection, in the status line, a header, the
+//! body or an SSE stream, raw or encoded (`/recall/<form>`, `/reason`, `/events`, `/forms`).
 #![allow(dead_code)]
 
 use std::net::{IpAddr, SocketAddr};
@@ -26,17 +30,27 @@ use tokio_rustls::{TlsAcceptor, TlsConnector};
 
 pub const API: &str = "api.test.example";
 pub const OTHER: &str = "other.test.example";
+/// Under the `*.wild.test.example` allowlist entry: a tenant the credential is scoped to...
+pub const TENANT: &str = "acme.wild.test.example";
+/// ...and one it is not (the attacker's).
+pub const ATTACKER_TENANT: &str = "x.wild.test.example";
 pub const BADCERT: &str = "badcert.test.example";
 pub const PLACEHOLDER_A: &str = "GIGMCP-SEALED-PLACEHOLDER-A";
 pub const PLACEHOLDER_B: &str = "GIGMCP-SEALED-PLACEHOLDER-B";
 pub const KEY_A: &str = "REALKEY-alice-0123456789";
 pub const KEY_B: &str = "REALKEY-bob-9876543210";
+/// Erin's key has the characters encoders treat specially.
+pub const PLACEHOLDER_E: &str = "GIGMCP-SEALED-PLACEHOLDER-E";
+pub const KEY_E: &str = "sk/erin+KEY=0123456789<&>'";
 
 pub fn sandbox_a() -> IpAddr {
     "127.0.0.2".parse().unwrap()
 }
 pub fn sandbox_b() -> IpAddr {
     "127.0.0.3".parse().unwrap()
+}
+pub fn sandbox_e() -> IpAddr {
+    "127.0.0.6".parse().unwrap()
 }
 
 pub fn provider() -> Arc<rustls::crypto::CryptoProvider> {
@@ -60,6 +74,8 @@ pub struct Upstream {
     pub addr: SocketAddr,
     pub ca_pem: String,
     pub seen: Arc<Mutex<Vec<Seen>>>,
+    /// The `Authorization` value `/store` last received.
+    pub stored: Arc<Mutex<Option<String>>>,
 }
 
 impl Upstream {
@@ -102,9 +118,140 @@ fn split_echo(auth: String) -> UpBody {
     http_body_util::StreamBody::new(stream).boxed()
 }
 
+/// The key in an `Authorization` value (`Bearer <key>` or the value itself).
+pub fn key_of(auth: &str) -> &str {
+    auth.strip_prefix("Bearer ").unwrap_or(auth)
+}
+
+/// Percent-encodes every byte but RFC 3986 unreserved ones (upper- or lower-case hex).
+pub fn percent(value: &str, upper: bool) -> String {
+    value
+        .bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+                (b as char).to_string()
+            } else if upper {
+                format!("%{b:02X}")
+            } else {
+                format!("%{b:02x}")
+            }
+        })
+        .collect()
+}
+
+/// A JSON string body as an encoder writes it: `"` and `\` escaped, then `extra` applied.
+pub fn json(value: &str, extra: &[(&str, &str)]) -> String {
+    let mut out = value.replace('\\', "\\\\").replace('"', "\\\"");
+    for (from, to) in extra {
+        out = out.replace(from, to);
+    }
+    out
+}
+
+/// How the hostile upstream echoes an `Authorization` value: `(name, encoded)` pairs, each a
+/// transformation a real API or encoder produces.
+pub fn echo_forms(auth: &str) -> Vec<(&'static str, String)> {
+    use base64::Engine as _;
+    use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD, URL_SAFE, URL_SAFE_NO_PAD};
+    let key = key_of(auth);
+    vec![
+        ("raw", auth.to_owned()),
+        ("key", key.to_owned()),
+        ("base64", STANDARD.encode(key)),
+        ("base64-nopad", STANDARD_NO_PAD.encode(key)),
+        ("base64url", URL_SAFE.encode(key)),
+        ("base64url-nopad", URL_SAFE_NO_PAD.encode(key)),
+        ("base64-header", STANDARD.encode(auth)),
+        ("basic", STANDARD.encode(format!("user:{key}"))),
+        ("basic-2", STANDARD.encode(format!("me:{key}"))),
+        ("basic-3", STANDARD.encode(format!("ab:c{key}"))),
+        ("base64-inside", STANDARD.encode(format!("x{key}tail"))),
+        ("percent", percent(key, true)),
+        ("percent-lower", percent(key, false)),
+        ("percent-header", percent(auth, true)),
+        ("form-header", percent(auth, true).replace("%20", "+")),
+        ("json", json(key, &[])),
+        ("json-php", json(key, &[("/", "\\/")])),
+        (
+            "json-go",
+            json(key, &[("<", "\\u003c"), (">", "\\u003e"), ("&", "\\u0026")]),
+        ),
+        (
+            "json-dotnet",
+            json(
+                key,
+                &[
+                    ("+", "\\u002B"),
+                    ("<", "\\u003C"),
+                    (">", "\\u003E"),
+                    ("&", "\\u0026"),
+                    ("'", "\\u0027"),
+                ],
+            ),
+        ),
+        (
+            "json-base64-php",
+            json(&STANDARD.encode(key), &[("/", "\\/")]),
+        ),
+    ]
+}
+
+fn sse_body(stored: Arc<Mutex<Option<String>>>) -> UpBody {
+    let (tx, rx) = tokio::sync::mpsc::channel::<Bytes>(4);
+    tokio::spawn(async move {
+        if tx
+            .send(Bytes::from_static(b"data: waiting\n\n"))
+            .await
+            .is_err()
+        {
+            return;
+        }
+        for _ in 0..500 {
+            let got = stored.lock().unwrap().clone();
+            if let Some(auth) = got {
+                for (name, value) in echo_forms(&auth) {
+                    let ev = format!("data: {name}={value}\n\n");
+                    if tx.send(Bytes::from(ev)).await.is_err() {
+                        return;
+                    }
+                }
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    });
+    let stream = futures_util::stream::unfold(rx, |mut rx| async move {
+        rx.recv().await.map(|b| {
+            (
+                Ok::<_, std::convert::Infallible>(hyper::body::Frame::data(b)),
+                rx,
+            )
+        })
+    });
+    http_body_util::StreamBody::new(stream).boxed()
+}
+
+/// A response echoing `auth` as `form` in the reason phrase, a header and the body.
+fn recall(auth: &str, form: &str) -> Response<UpBody> {
+    let Some((_, value)) = echo_forms(auth).into_iter().find(|(n, _)| *n == form) else {
+        return Response::builder()
+            .status(404)
+            .body(full(format!("no form {form}")))
+            .unwrap();
+    };
+    let mut resp = Response::builder()
+        .header("x-recall", value.as_str())
+        .body(full(format!("{form}={value}\n")))
+        .unwrap();
+    resp.extensions_mut()
+        .insert(hyper::ext::ReasonPhrase::try_from(value.into_bytes()).unwrap());
+    resp
+}
+
 async fn upstream_handle(
     req: Request<Incoming>,
     seen: Arc<Mutex<Vec<Seen>>>,
+    stored: Arc<Mutex<Option<String>>>,
 ) -> Result<Response<UpBody>, hyper::Error> {
     let h = |n: &str| {
         req.headers()
@@ -134,7 +281,34 @@ async fn upstream_handle(
     let path = req.uri().path().to_owned();
     let body = req.into_body().collect().await?.to_bytes();
     let auth = entry.authorization.clone().unwrap_or_default();
+    let remembered = stored.lock().unwrap().clone().unwrap_or_default();
     let resp = match path.as_str() {
+        "/store" => {
+            *stored.lock().unwrap() = entry.authorization.clone();
+            Response::new(full("stored\n"))
+        }
+        "/reason" => {
+            // The value it was just sent, as the status line's reason phrase.
+            let mut resp = Response::builder()
+                .status(401)
+                .body(full("who are you?\n"))
+                .unwrap();
+            resp.extensions_mut()
+                .insert(hyper::ext::ReasonPhrase::try_from(auth.clone().into_bytes()).unwrap());
+            resp
+        }
+        "/forms" => {
+            let lines: Vec<String> = echo_forms(&auth)
+                .into_iter()
+                .map(|(n, v)| format!("{n}={v}\n"))
+                .collect();
+            Response::new(full(lines.concat()))
+        }
+        "/events" => Response::builder()
+            .header("content-type", "text/event-stream")
+            .body(sse_body(Arc::clone(&stored)))
+            .unwrap(),
+        p if p.starts_with("/recall/") => recall(&remembered, &p["/recall/".len()..]),
         "/echo-auth" => Response::builder()
             .header("x-echo-auth", auth.as_str())
             .body(full(format!("you sent: {auth}\n")))
@@ -178,6 +352,8 @@ pub async fn start_upstream(names: &[&str], h2: bool) -> Upstream {
     let addr = listener.local_addr().unwrap();
     let seen: Arc<Mutex<Vec<Seen>>> = Arc::default();
     let seen2 = Arc::clone(&seen);
+    let stored: Arc<Mutex<Option<String>>> = Arc::default();
+    let stored2 = Arc::clone(&stored);
     tokio::spawn(async move {
         loop {
             let Ok((tcp, _)) = listener.accept().await else {
@@ -186,12 +362,15 @@ pub async fn start_upstream(names: &[&str], h2: bool) -> Upstream {
             let _ = tcp.set_nodelay(true);
             let acceptor = acceptor.clone();
             let seen = Arc::clone(&seen2);
+            let stored = Arc::clone(&stored2);
             tokio::spawn(async move {
                 let Ok(tls) = acceptor.accept(tcp).await else {
                     return;
                 };
                 let is_h2 = tls.get_ref().1.alpn_protocol() == Some(b"h2");
-                let svc = service_fn(move |req| upstream_handle(req, Arc::clone(&seen)));
+                let svc = service_fn(move |req| {
+                    upstream_handle(req, Arc::clone(&seen), Arc::clone(&stored))
+                });
                 let io = TokioIo::new(tls);
                 if is_h2 {
                     let _ = hyper::server::conn::http2::Builder::new(TokioExecutor::new())
@@ -209,12 +388,31 @@ pub async fn start_upstream(names: &[&str], h2: bool) -> Upstream {
         addr,
         ca_pem: ca.cert_pem().to_owned(),
         seen,
+        stored,
     }
 }
 
+/// A sandbox allowed `egress`, its `api_key` credential scoped to the exact (non-wildcard)
+/// entries of `egress`, as the gateway does.
 pub fn identity(
     owner: &str,
     egress: &[&str],
+    placeholder: &str,
+    credential_key: &str,
+) -> SandboxIdentity {
+    let exact: Vec<&str> = egress
+        .iter()
+        .copied()
+        .filter(|e| !e.starts_with("*."))
+        .collect();
+    scoped_identity(owner, egress, &exact, placeholder, credential_key)
+}
+
+/// A sandbox allowed `egress`, its `api_key` credential scoped to `scope`.
+pub fn scoped_identity(
+    owner: &str,
+    egress: &[&str],
+    scope: &[&str],
     placeholder: &str,
     credential_key: &str,
 ) -> SandboxIdentity {
@@ -224,7 +422,14 @@ pub fn identity(
         owner: owner.into(),
         egress: EgressPolicy::parse(egress).unwrap(),
         injections: vec![
-            Injection::new("api_key", "authorization", placeholder, "Bearer {token}").unwrap(),
+            Injection::new(
+                "api_key",
+                "authorization",
+                placeholder,
+                "Bearer {token}",
+                scope,
+            )
+            .unwrap(),
         ],
         credential_key: credential_key.into(),
         entrusted: false,
@@ -236,6 +441,7 @@ pub struct Harness {
     pub proxy: EgressProxy,
     pub table: Arc<IdentityTable>,
     pub resolver: Arc<StaticResolver>,
+    pub creds: Arc<StaticCredentials>,
     pub audit: AuditReceiver,
     pub upstream: Upstream,
     pub ca_pem: String,
@@ -263,7 +469,14 @@ impl Default for Options {
 impl Harness {
     pub async fn new(opts: Options) -> Self {
         let upstream = start_upstream(
-            &[API, OTHER, "rebind.test.example", "ten.test.example"],
+            &[
+                API,
+                OTHER,
+                TENANT,
+                ATTACKER_TENANT,
+                "rebind.test.example",
+                "ten.test.example",
+            ],
             opts.h2,
         )
         .await;
@@ -287,12 +500,17 @@ impl Harness {
             sandbox_b(),
             identity("bob", &[API], PLACEHOLDER_B, "vault/bob/weather"),
         );
+        table.insert(
+            sandbox_e(),
+            identity("erin", &[API], PLACEHOLDER_E, "vault/erin/weather"),
+        );
         let creds = Arc::new(StaticCredentials::new());
         creds.insert("vault/alice/weather", "api_key", KEY_A);
         creds.insert("vault/bob/weather", "api_key", KEY_B);
+        creds.insert("vault/erin/weather", "api_key", KEY_E);
         let resolver = Arc::new(StaticResolver::new());
         let lo: IpAddr = "127.0.0.1".parse().unwrap();
-        for n in [API, OTHER, "x.wild.test.example"] {
+        for n in [API, OTHER, TENANT, ATTACKER_TENANT] {
             resolver.insert(n, vec![lo]);
         }
         resolver.insert("rebind.test.example", vec![lo]);
@@ -316,7 +534,7 @@ impl Harness {
             ProxyDeps {
                 ca,
                 identities: table.clone(),
-                credentials: creds,
+                credentials: creds.clone(),
                 resolver: resolver.clone(),
                 audit: sink,
             },
@@ -332,6 +550,7 @@ impl Harness {
             proxy,
             table,
             resolver,
+            creds,
             audit,
             upstream,
             ca_pem,
@@ -432,6 +651,47 @@ pub async fn tunnel(h: &Harness, src: IpAddr, host: &str) -> Sender {
     let (status, text) = send_connect(&mut s, &h.target(host)).await;
     assert_eq!(status, 200, "{text}");
     http_over(s, host, &h.ca_pem).await.unwrap()
+}
+
+/// Everything the sandbox got for one request: status, reason phrase when it is not the
+/// canonical one, headers and body text.
+pub struct Received {
+    pub status: u16,
+    pub reason: Option<String>,
+    pub headers: http::HeaderMap,
+    pub body: String,
+}
+
+impl Received {
+    /// All of it as one text, for searching.
+    pub fn text(&self) -> String {
+        format!(
+            "{} {}\n{:?}\n{}",
+            self.status,
+            self.reason.as_deref().unwrap_or(""),
+            self.headers,
+            self.body
+        )
+    }
+}
+
+/// Sends one request and returns all the sandbox gets back.
+pub async fn get_all(sender: &mut Sender, req: Request<Full<Bytes>>) -> Received {
+    sender.ready().await.unwrap();
+    let resp = sender.send_request(req).await.unwrap();
+    let status = resp.status().as_u16();
+    let reason = resp
+        .extensions()
+        .get::<hyper::ext::ReasonPhrase>()
+        .map(|r| String::from_utf8_lossy(r.as_bytes()).to_string());
+    let headers = resp.headers().clone();
+    let body = resp.into_body().collect().await.unwrap().to_bytes();
+    Received {
+        status,
+        reason,
+        headers,
+        body: String::from_utf8_lossy(&body).to_string(),
+    }
 }
 
 /// Sends one request and returns status, headers and body text.

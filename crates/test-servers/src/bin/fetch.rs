@@ -4,15 +4,24 @@
 //!
 //! Tools: `fetch{url}` → `<status line>\n<body>`; `fetch_direct{url}`, the same ignoring
 //! `HTTPS_PROXY` (the C library resolves the name); `resolve{name}` → `rcode=<n> <addr>...` from
-//! the resolver in `/etc/resolv.conf` over TCP; and `env` → its environment, one `K=V` a line.
+//! the resolver in `/etc/resolv.conf` over TCP; `env` → its environment, one `K=V` a line; and
+//! `exchange{host, direct?, steps}`, several keep-alive GETs over one or more tunnels, returning
+//! each response's status line and headers as received, and its body.
 #![forbid(unsafe_code)]
 
 use gigmcp_test_servers::{Tool, serve};
 use serde_json::{Value, json};
-use std::io::{Read, Write};
+use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpStream, ToSocketAddrs};
 use std::sync::Arc;
 use std::time::Duration;
+
+/// Most steps one `exchange` runs, and most tunnels it opens.
+const MAX_STEPS: usize = 64;
+const MAX_TUNNELS: usize = 4;
+/// Bounds on what is read back: a response head, a body.
+const MAX_HEAD: usize = 64 * 1024;
+const MAX_BODY: usize = 4 * 1024 * 1024;
 
 /// `(host, port, path)` of an `https://` URL.
 fn parse_url(args: &Value) -> Result<(String, String, String), String> {
@@ -35,6 +44,15 @@ fn parse_url(args: &Value) -> Result<(String, String, String), String> {
 /// Through `HTTPS_PROXY`, as proxy-aware clients do.
 fn fetch(args: &Value) -> Result<String, String> {
     let (host, port, path) = parse_url(args)?;
+    match connect_via_proxy(&host, &port)? {
+        Ok(tcp) => https_get(tcp, &host, &path),
+        Err(status_line) => Ok(status_line),
+    }
+}
+
+/// A TCP connection to `host:port` through `HTTPS_PROXY` (`CONNECT`), or the proxy's status
+/// line when it refused.
+fn connect_via_proxy(host: &str, port: &str) -> Result<Result<TcpStream, String>, String> {
     let proxy = std::env::var("HTTPS_PROXY").map_err(|_| "HTTPS_PROXY is not set")?;
     let proxy = proxy.trim_start_matches("http://").trim_end_matches('/');
     let mut tcp =
@@ -61,9 +79,9 @@ fn fetch(args: &Value) -> Result<String, String> {
     }
     let head = String::from_utf8_lossy(&head).to_string();
     if !head.starts_with("HTTP/1.1 200") {
-        return Ok(head.lines().next().unwrap_or_default().to_string());
+        return Ok(Err(head.lines().next().unwrap_or_default().to_string()));
     }
-    https_get(tcp, &host, &path)
+    Ok(Ok(tcp))
 }
 
 /// Straight to the name, ignoring `HTTPS_PROXY`, as Node's built-in fetch does: the C
@@ -135,8 +153,10 @@ fn resolve(args: &Value) -> Result<String, String> {
     Ok(out)
 }
 
-/// A GET over TLS on `tcp` (trusting `SSL_CERT_FILE`) with the API credential.
-fn https_get(tcp: TcpStream, host: &str, path: &str) -> Result<String, String> {
+type Tls = rustls::StreamOwned<rustls::ClientConnection, TcpStream>;
+
+/// TLS on `tcp` toward `host`, trusting `SSL_CERT_FILE`.
+fn tls_client(tcp: TcpStream, host: &str) -> Result<Tls, String> {
     let mut roots = rustls::RootCertStore::empty();
     let ca_file = std::env::var("SSL_CERT_FILE").map_err(|_| "SSL_CERT_FILE is not set")?;
     let pem = std::fs::read(&ca_file).map_err(|e| format!("{ca_file}: {e}"))?;
@@ -159,10 +179,20 @@ fn https_get(tcp: TcpStream, host: &str, path: &str) -> Result<String, String> {
     let name =
         rustls::pki_types::ServerName::try_from(host.to_string()).map_err(|e| e.to_string())?;
     let conn = rustls::ClientConnection::new(Arc::new(config), name).map_err(|e| e.to_string())?;
-    let mut tls = rustls::StreamOwned::new(conn, tcp);
-    let token = std::env::var("GIG_CREDENTIAL_API_KEY")
+    Ok(rustls::StreamOwned::new(conn, tcp))
+}
+
+/// The API credential this server holds: the placeholder (sealed) or the key (entrusted).
+fn token() -> String {
+    std::env::var("GIG_CREDENTIAL_API_KEY")
         .or_else(|_| std::env::var("API_KEY"))
-        .unwrap_or_default();
+        .unwrap_or_default()
+}
+
+/// A GET over TLS on `tcp` (trusting `SSL_CERT_FILE`) with the API credential.
+fn https_get(tcp: TcpStream, host: &str, path: &str) -> Result<String, String> {
+    let mut tls = tls_client(tcp, host)?;
+    let token = token();
     write!(tls, "GET {path} HTTP/1.1\r\nHost: {host}\r\nAuthorization: Bearer {token}\r\nConnection: close\r\n\r\n")
         .map_err(|e| format!("TLS: {e}"))?;
     let mut out = Vec::new();
@@ -178,6 +208,195 @@ fn https_get(tcp: TcpStream, host: &str, path: &str) -> Result<String, String> {
         .map(|(_, b)| b)
         .unwrap_or_default();
     Ok(format!("{status}\n{body}"))
+}
+
+/// One request of an `exchange`.
+struct Step {
+    path: String,
+    auth: bool,
+    tunnel: usize,
+    defer: bool,
+}
+
+fn steps(args: &Value) -> Result<Vec<Step>, String> {
+    let list = args
+        .get("steps")
+        .and_then(Value::as_array)
+        .ok_or("argument `steps` (an array) is required")?;
+    if list.is_empty() || list.len() > MAX_STEPS {
+        return Err(format!("give 1 to {MAX_STEPS} steps"));
+    }
+    list.iter()
+        .map(|s| {
+            let path = s
+                .get("path")
+                .and_then(Value::as_str)
+                .filter(|p| p.starts_with('/') && !p.contains(char::is_whitespace))
+                .ok_or("each step needs a `path` starting with `/`, without spaces")?;
+            let tunnel = s.get("tunnel").and_then(Value::as_u64).unwrap_or(0) as usize;
+            if tunnel >= MAX_TUNNELS {
+                return Err(format!("`tunnel` is 0 to {}", MAX_TUNNELS - 1));
+            }
+            Ok(Step {
+                path: path.to_string(),
+                auth: s.get("auth").and_then(Value::as_bool).unwrap_or(false),
+                tunnel,
+                defer: s.get("defer").and_then(Value::as_bool).unwrap_or(false),
+            })
+        })
+        .collect()
+}
+
+/// A response head, up to and including its blank line.
+fn read_head(r: &mut impl BufRead) -> Result<String, String> {
+    let mut head = Vec::new();
+    while !head.ends_with(b"\r\n\r\n") {
+        let mut line = Vec::new();
+        let n = r
+            .take((MAX_HEAD - head.len()) as u64)
+            .read_until(b'\n', &mut line)
+            .map_err(|e| format!("reading a response head: {e}"))?;
+        if n == 0 {
+            return Err(format!(
+                "connection closed in a response head: {}",
+                String::from_utf8_lossy(&head)
+            ));
+        }
+        head.extend_from_slice(&line);
+        if head.len() >= MAX_HEAD {
+            return Err("response head too large".into());
+        }
+    }
+    Ok(String::from_utf8_lossy(&head).to_string())
+}
+
+/// The body that follows `head`: `Content-Length`, chunked, or (neither) none.
+fn read_body(r: &mut impl BufRead, head: &str) -> Result<Vec<u8>, String> {
+    let header = |name: &str| {
+        head.lines().find_map(|l| {
+            let (n, v) = l.split_once(':')?;
+            n.trim()
+                .eq_ignore_ascii_case(name)
+                .then(|| v.trim().to_string())
+        })
+    };
+    let io = |e: std::io::Error| format!("reading a response body: {e}");
+    if let Some(len) = header("content-length") {
+        let len: usize = len
+            .parse()
+            .map_err(|_| format!("bad Content-Length {len}"))?;
+        if len > MAX_BODY {
+            return Err(format!("body of {len} bytes is too large"));
+        }
+        let mut body = vec![0u8; len];
+        r.read_exact(&mut body).map_err(io)?;
+        return Ok(body);
+    }
+    if !header("transfer-encoding").is_some_and(|v| v.eq_ignore_ascii_case("chunked")) {
+        return Ok(Vec::new());
+    }
+    let mut body = Vec::new();
+    loop {
+        let mut line = String::new();
+        r.take(1024).read_line(&mut line).map_err(io)?;
+        let size = line.trim().split(';').next().unwrap_or_default();
+        let size =
+            usize::from_str_radix(size, 16).map_err(|_| format!("bad chunk size {line:?}"))?;
+        if size == 0 {
+            // trailers, then the blank line
+            loop {
+                let mut t = String::new();
+                if r.take(8192).read_line(&mut t).map_err(io)? == 0 || t == "\r\n" {
+                    return Ok(body);
+                }
+            }
+        }
+        if body.len() + size > MAX_BODY {
+            return Err("chunked body too large".into());
+        }
+        let start = body.len();
+        body.resize(start + size, 0);
+        r.read_exact(&mut body[start..]).map_err(io)?;
+        let mut crlf = [0u8; 2];
+        r.read_exact(&mut crlf).map_err(io)?;
+    }
+}
+
+/// Keep-alive GETs to `host` over one or more tunnels (through `HTTPS_PROXY`, or with
+/// `direct` straight to the name as `fetch_direct` does). A step with `auth` carries the API
+/// credential. A `defer` step's head is read at once and its body after all other steps (a
+/// stream opened before later requests). Returns, per step, `--- <n> <path>`, the response's
+/// status line and headers exactly as received, and its body.
+fn exchange(args: &Value) -> Result<String, String> {
+    let host = args
+        .get("host")
+        .and_then(Value::as_str)
+        .ok_or("argument `host` is required")?
+        .to_string();
+    let direct = args.get("direct").and_then(Value::as_bool).unwrap_or(false);
+    let steps = steps(args)?;
+    let mut tunnels: Vec<Option<BufReader<Tls>>> = (0..MAX_TUNNELS).map(|_| None).collect();
+    let mut out = String::new();
+    let mut deferred = Vec::new();
+    for (n, step) in steps.iter().enumerate() {
+        let conn = match &mut tunnels[step.tunnel] {
+            Some(c) => c,
+            slot => {
+                let tcp = if direct {
+                    let addr = format!("{host}:443")
+                        .to_socket_addrs()
+                        .map_err(|e| format!("resolving {host}: {e}"))?
+                        .next()
+                        .ok_or(format!("{host} has no address"))?;
+                    TcpStream::connect_timeout(&addr, Duration::from_secs(10))
+                        .map_err(|e| format!("connect to {addr}: {e}"))?
+                } else {
+                    match connect_via_proxy(&host, "443")? {
+                        Ok(tcp) => tcp,
+                        Err(status_line) => return Err(format!("CONNECT refused: {status_line}")),
+                    }
+                };
+                tcp.set_read_timeout(Some(Duration::from_secs(10)))
+                    .map_err(|e| e.to_string())?;
+                slot.insert(BufReader::new(tls_client(tcp, &host)?))
+            }
+        };
+        let auth = if step.auth {
+            format!("Authorization: Bearer {}\r\n", token())
+        } else {
+            String::new()
+        };
+        write!(
+            conn.get_mut(),
+            "GET {} HTTP/1.1\r\nHost: {host}\r\n{auth}\r\n",
+            step.path
+        )
+        .map_err(|e| format!("TLS: {e}"))?;
+        conn.get_mut().flush().map_err(|e| format!("TLS: {e}"))?;
+        let head = read_head(conn)?;
+        if step.defer {
+            deferred.push((n, step.tunnel, head));
+            continue;
+        }
+        let body = read_body(conn, &head)?;
+        out.push_str(&format!(
+            "--- {n} {}\n{head}{}\n",
+            step.path,
+            String::from_utf8_lossy(&body)
+        ));
+    }
+    for (n, tunnel, head) in deferred {
+        let Some(conn) = tunnels[tunnel].as_mut() else {
+            continue;
+        };
+        let body = read_body(conn, &head)?;
+        out.push_str(&format!(
+            "--- {n} {}\n{head}{}\n",
+            steps[n].path,
+            String::from_utf8_lossy(&body)
+        ));
+    }
+    Ok(out)
 }
 
 fn env(_: &Value) -> Result<String, String> {
@@ -214,6 +433,19 @@ fn main() {
                 description: "The server's environment.",
                 input_schema: json!({"type":"object","properties":{}}),
                 run: env,
+            },
+            Tool {
+                name: "exchange",
+                description: "Keep-alive GETs to a host over one or more tunnels; returns each response's status line, headers and body as received.",
+                input_schema: json!({"type":"object","properties":{
+                    "host":{"type":"string"},
+                    "direct":{"type":"boolean"},
+                    "steps":{"type":"array","items":{"type":"object","properties":{
+                        "path":{"type":"string"},"auth":{"type":"boolean"},
+                        "tunnel":{"type":"integer"},"defer":{"type":"boolean"}},
+                        "required":["path"]}}},
+                    "required":["host","steps"]}),
+                run: exchange,
             },
         ],
     );
