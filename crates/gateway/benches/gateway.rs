@@ -58,11 +58,7 @@ async fn main() {
         cold.push(t0.elapsed());
         assert_eq!(list["result"]["tools"][0]["name"], "echo_echo");
     }
-    bg.gateway
-        .inner()
-        .supervisor
-        .reap_idle(Duration::ZERO)
-        .await;
+    bg.gateway.supervisor().reap_idle(Duration::ZERO).await;
 
     // --- warm latency: gateway vs direct stdio, interleaved in one run ----------------------
     let (url, tok) = new_profile().await;

@@ -4,6 +4,7 @@
 //! on the hot path. Entries live for a short TTL (default 2 s), so changes made with the CLI or
 //! by another gateway replica take effect within that time, including a rotated token.
 
+use crate::naming::{self, Naming};
 use gigmcp_store::{Profile, Server, ServerId, Store, StoreError};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -67,41 +68,6 @@ impl ToolDefaults {
     }
 }
 
-/// How a profile names what its servers offer.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Naming {
-    /// `<server>_<name>` and `gigmcp://<server>/<uri>`: servers can never collide.
-    Prefixed,
-    /// Names and URIs as the profile's one server gives them.
-    Plain,
-}
-
-impl Naming {
-    pub fn of(profile: &gigmcp_store::Profile) -> Self {
-        if profile.prefix_names {
-            Naming::Prefixed
-        } else {
-            Naming::Plain
-        }
-    }
-
-    /// The name a client sees for tool or prompt `name` of `server`.
-    pub fn name(self, server: &str, name: &str) -> String {
-        match self {
-            Naming::Prefixed => crate::aggregate::namespaced(server, name),
-            Naming::Plain => name.to_owned(),
-        }
-    }
-
-    /// The URI (or URI template) a client sees for `uri` of `server`.
-    pub fn uri(self, server: &str, uri: &str) -> String {
-        match self {
-            Naming::Prefixed => crate::surface::namespace_uri(server, uri),
-            Naming::Plain => uri.to_owned(),
-        }
-    }
-}
-
 impl ProfileState {
     /// How this profile names things.
     pub fn naming(&self) -> Naming {
@@ -111,7 +77,7 @@ impl ProfileState {
     /// The server name and the server's own name behind a name a client sees.
     pub fn route_name<'a>(&'a self, name: &'a str) -> Option<(&'a str, &'a str)> {
         match self.naming() {
-            Naming::Prefixed => crate::aggregate::split(name),
+            Naming::Prefixed => naming::split(name),
             Naming::Plain => Some((self.servers.first()?.name.as_str(), name)),
         }
     }
@@ -119,7 +85,7 @@ impl ProfileState {
     /// The server name and the server's own URI behind a URI a client sees.
     pub fn route_uri<'a>(&'a self, uri: &'a str) -> Option<(&'a str, &'a str)> {
         match self.naming() {
-            Naming::Prefixed => crate::surface::split_uri(uri),
+            Naming::Prefixed => naming::split_uri(uri),
             Naming::Plain => Some((self.servers.first()?.name.as_str(), uri)),
         }
     }

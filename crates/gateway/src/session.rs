@@ -13,7 +13,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
-use crate::calls::{AnswerTo, CancelHandle};
+use crate::link::{AnswerTo, CancelHandle};
 use crate::replay::StreamLog;
 use gigmcp_mcp::jsonrpc::Id;
 use std::collections::VecDeque;
@@ -112,22 +112,12 @@ impl Session {
         })
     }
 
-    /// A session for one stateless (2026-07-28) request: registered nowhere, gone with it.
-    pub fn detached(profile: ProfileId, version: &'static str) -> Arc<Self> {
-        Self::with_id(String::new(), profile, version)
-    }
-
-    /// Whether this stands for one stateless request rather than a handshake-era session.
-    pub fn is_detached(&self) -> bool {
-        self.id.is_empty()
-    }
-
     /// Records the capabilities the client declared in `initialize`.
     pub fn set_client_capabilities(&self, caps: Value) {
         *lock(&self.client_capabilities) = caps;
     }
 
-    /// What the client declared (a stateless client: in this request's `_meta`).
+    /// What the client declared.
     pub fn client_capabilities(&self) -> Value {
         lock(&self.client_capabilities).clone()
     }

@@ -487,7 +487,7 @@ async fn a_disabled_tool_is_neither_listed_nor_callable() {
         .set_tool_enabled(profile.id, echo.id, "echo", true)
         .await
         .unwrap();
-    gw.gateway.inner().profiles.invalidate("dev");
+    gw.gateway.state().profiles.invalidate("dev");
     let list = c.call(4, "tools/list", json!({})).await;
     assert_eq!(list["result"]["tools"][0]["name"], "echo_echo");
     gw.stop().await;

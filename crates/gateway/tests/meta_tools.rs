@@ -66,14 +66,13 @@ async fn search_ranks_the_right_tool_first_among_hundreds_and_hides_disabled_one
     assert!(!all.is_empty());
     let everything = gw
         .gateway
-        .inner()
+        .state()
         .profiles
         .get(&gw.store, "meta")
         .await
         .unwrap()
         .unwrap();
-    let permitted =
-        gigmcp_gateway::aggregate::permitted_tools(gw.gateway.inner(), &everything).await;
+    let permitted = gw.gateway.router().permitted_tools(&everything).await;
     assert!(
         permitted.len() >= 200,
         "catalog serves {} tools; is the registry corpus beside the repo?",

@@ -18,6 +18,17 @@ pub mod code {
     pub const SERVER_UNAVAILABLE: i64 = -32000;
     /// Implementation-defined server error: the request timed out.
     pub const REQUEST_TIMEOUT: i64 = -32001;
+    /// Handshake era: the resource a `resources/read` named does not exist.
+    pub const RESOURCE_NOT_FOUND: i64 = -32002;
+    /// Stateless revision: a routing header is missing or disagrees with the body.
+    pub const HEADER_MISMATCH: i64 = -32020;
+    /// Stateless revision: the request needs a client capability the client did not declare.
+    pub const MISSING_CAPABILITY: i64 = -32021;
+    /// The protocol revision is not one the receiver speaks (clients that probe
+    /// `server/discover` fall back to `initialize` when the list names a handshake revision).
+    pub const UNSUPPORTED_PROTOCOL_VERSION: i64 = -32022;
+    /// The request was cancelled by the client (clients ignore the answer, as the spec asks).
+    pub const REQUEST_CANCELLED: i64 = -32800;
 }
 
 /// A request id: a string or an integer.

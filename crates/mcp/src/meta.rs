@@ -1,7 +1,7 @@
 //! The `_meta` keys of the stateless revision (2026-07-28): every request names its revision,
 //! the client's capabilities and the client; results name the server.
 
-use crate::version::MODERN_VERSION;
+use crate::version::STATELESS_VERSION;
 use serde_json::{Map, Value};
 
 pub const PROTOCOL_VERSION: &str = "io.modelcontextprotocol/protocolVersion";
@@ -33,7 +33,7 @@ pub fn with_request_meta(
     if let Some(meta) = meta.as_object_mut() {
         meta.insert(
             PROTOCOL_VERSION.into(),
-            Value::String(MODERN_VERSION.into()),
+            Value::String(STATELESS_VERSION.into()),
         );
         meta.insert(CLIENT_CAPABILITIES.into(), capabilities.clone());
         meta.insert(CLIENT_INFO.into(), client_info.clone());
@@ -86,7 +86,7 @@ mod tests {
             &info,
             Some("info"),
         );
-        assert_eq!(p["_meta"][PROTOCOL_VERSION], MODERN_VERSION);
+        assert_eq!(p["_meta"][PROTOCOL_VERSION], STATELESS_VERSION);
         assert_eq!(p["_meta"][CLIENT_CAPABILITIES], caps);
         assert_eq!(p["_meta"][LOG_LEVEL], "info");
         assert_eq!(p["_meta"]["progressToken"], 3);

@@ -7,7 +7,7 @@
 //! [`ClientError::Closed`] at once: a dead server never leaves a caller hanging.
 
 use crate::jsonrpc::{ErrorObject, Id, Message, code};
-use crate::version::{LATEST_LEGACY, MODERN_VERSION};
+use crate::version::{LATEST_HANDSHAKE, STATELESS_VERSION};
 use serde_json::{Value, json};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
@@ -237,11 +237,11 @@ pub enum Discovery {
 }
 
 /// True if a `DiscoverResult` lists the stateless revision among its supported versions.
-fn lists_modern(result: &Value) -> bool {
+fn lists_stateless(result: &Value) -> bool {
     result
         .get("supportedVersions")
         .and_then(Value::as_array)
-        .is_some_and(|v| v.iter().any(|v| v.as_str() == Some(MODERN_VERSION)))
+        .is_some_and(|v| v.iter().any(|v| v.as_str() == Some(STATELESS_VERSION)))
 }
 
 /// A cheap-to-clone handle on one server connection.
@@ -439,15 +439,15 @@ impl StdioClient {
     ) -> Result<Value, ClientError> {
         let result = self
             .request(
-                "initialize",
+                crate::method::INITIALIZE,
                 Some(json!({
-                    "protocolVersion": LATEST_LEGACY,
+                    "protocolVersion": LATEST_HANDSHAKE,
                     "capabilities": capabilities,
                     "clientInfo": {"name": client_name, "version": client_version},
                 })),
             )
             .await?;
-        self.notify("notifications/initialized", None).await?;
+        self.notify(crate::method::INITIALIZED, None).await?;
         Ok(result)
     }
 
@@ -460,9 +460,11 @@ impl StdioClient {
         wait: std::time::Duration,
     ) -> Result<Discovery, ClientError> {
         let params = crate::meta::with_request_meta(None, capabilities, client_info, None);
-        let probe = self.send_request("server/discover", Some(params)).await?;
+        let probe = self
+            .send_request(crate::method::SERVER_DISCOVER, Some(params))
+            .await?;
         match tokio::time::timeout(wait, probe.response()).await {
-            Ok(Ok(result)) if lists_modern(&result) => Ok(Discovery::Stateless(result)),
+            Ok(Ok(result)) if lists_stateless(&result) => Ok(Discovery::Stateless(result)),
             Ok(Err(e @ ClientError::Closed { .. })) => Err(e),
             Ok(Ok(_) | Err(ClientError::Rpc { .. })) => Ok(Discovery::Refused),
             Err(_) => {
@@ -548,28 +550,28 @@ mod tests {
         }
     }
 
-    /// A peer of either era: `modern` answers `server/discover`; `silent` ignores it.
-    fn era_peer(line: String, modern: bool, silent: bool) -> Option<String> {
+    /// A peer of either era: `stateless` answers `server/discover`; `silent` ignores it.
+    fn era_peer(line: String, stateless: bool, silent: bool) -> Option<String> {
         let v: Value = serde_json::from_str(&line).unwrap();
         let Some(id) = v.get("id") else {
             return Some(String::new()); // a notification: nothing to say
         };
         let reply = match v["method"].as_str().unwrap() {
             "server/discover" if silent => return Some(String::new()),
-            "server/discover" if modern => {
+            "server/discover" if stateless => {
                 assert_eq!(
                     v["params"]["_meta"][crate::meta::PROTOCOL_VERSION],
-                    MODERN_VERSION
+                    STATELESS_VERSION
                 );
                 assert_eq!(
                     v["params"]["_meta"][crate::meta::CLIENT_CAPABILITIES]["sampling"],
                     json!({})
                 );
-                json!({"result": {"supportedVersions": [MODERN_VERSION], "capabilities": {"tools": {}}}})
+                json!({"result": {"supportedVersions": [STATELESS_VERSION], "capabilities": {"tools": {}}}})
             }
             "server/discover" => json!({"error": {"code": -32601, "message": "method not found"}}),
             "initialize" => {
-                json!({"result": {"protocolVersion": LATEST_LEGACY, "capabilities": {}}})
+                json!({"result": {"protocolVersion": LATEST_HANDSHAKE, "capabilities": {}}})
             }
             _ => json!({"result": {}}),
         };
@@ -584,22 +586,22 @@ mod tests {
         let caps = json!({"sampling": {}});
         let info = json!({"name": "t", "version": "1"});
         let wait = std::time::Duration::from_secs(5);
-        let modern = peer(|l| era_peer(l, true, false));
-        match modern.discover(&caps, &info, wait).await.unwrap() {
+        let stateless = peer(|l| era_peer(l, true, false));
+        match stateless.discover(&caps, &info, wait).await.unwrap() {
             Discovery::Stateless(found) => {
                 assert_eq!(found["capabilities"]["tools"], json!({}))
             }
             other => panic!("{other:?}"),
         }
 
-        let legacy = peer(|l| era_peer(l, false, false));
-        let found = legacy.discover(&caps, &info, wait).await.unwrap();
+        let handshake = peer(|l| era_peer(l, false, false));
+        let found = handshake.discover(&caps, &info, wait).await.unwrap();
         assert!(matches!(found, Discovery::Refused), "{found:?}");
-        let init = legacy
+        let init = handshake
             .initialize_with("t", "1", caps.clone())
             .await
             .unwrap();
-        assert_eq!(init["protocolVersion"], LATEST_LEGACY);
+        assert_eq!(init["protocolVersion"], LATEST_HANDSHAKE);
 
         // a server that never answers the probe is found silent once the wait is over, and
         // can be initialized still
@@ -615,7 +617,7 @@ mod tests {
             .initialize_with("t", "1", caps.clone())
             .await
             .unwrap();
-        assert_eq!(init["protocolVersion"], LATEST_LEGACY);
+        assert_eq!(init["protocolVersion"], LATEST_HANDSHAKE);
 
         // a server that dies on the probe is an error, not a fallback
         let dead = peer(|_| None);
@@ -693,7 +695,7 @@ mod tests {
             StdioClientConfig::new("echo"),
         );
         let init = client.initialize("test", "0").await.unwrap();
-        assert_eq!(init["protocolVersion"], LATEST_LEGACY);
+        assert_eq!(init["protocolVersion"], LATEST_HANDSHAKE);
         let out = client
             .request(
                 "tools/call",

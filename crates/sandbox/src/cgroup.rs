@@ -2,7 +2,7 @@
 //!
 //! Each sandbox gets `<gateway's cgroup>/<name>/<sandbox id>` (v2), or that path in each of the
 //! v1 `memory`, `pids` and `cpu` hierarchies. bwrap is moved in before it executes (see
-//! `runtime.rs`), so every process of the sandbox is accounted and limited.
+//! `runtime/start.rs`), so every process of the sandbox is accounted and limited.
 
 use crate::config::Limits;
 use crate::error::SandboxError;

@@ -173,7 +173,7 @@ impl TestGateway {
 
     /// Sandboxes started so far.
     pub fn started(&self) -> u64 {
-        self.gateway.inner().supervisor.started()
+        self.gateway.supervisor().started()
     }
 
     pub async fn stop(self) {

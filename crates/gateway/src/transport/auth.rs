@@ -1,12 +1,20 @@
-//! Bearer authentication of `/mcp/p/<slug>` requests.
+//! Authentication of `/mcp/p/<slug>` as an axum extractor: a handler that takes [`Admitted`]
+//! runs only for a request carrying the profile's token and passing the `Host`/`Origin` checks.
 //!
-//! The token is checked on every request. An unknown slug and a wrong token are answered the
-//! same way, so the endpoint does not reveal which slugs exist.
+//! The token is checked on every request, first: a request without it is answered 401 before
+//! anything else happens, so it never starts a server. An unknown slug and a wrong token are
+//! answered the same way, so the endpoint does not reveal which slugs exist.
 
+use super::guard::check_origin;
+use super::reply::HttpError;
+use crate::gateway::Gateway;
 use crate::profiles::{ProfileCache, ProfileState};
 use crate::token;
+use axum::extract::{FromRequestParts, Path};
+use gigmcp_mcp::jsonrpc::code;
 use gigmcp_store::{Store, StoreError};
-use http::HeaderMap;
+use http::request::Parts;
+use http::{HeaderMap, HeaderValue, StatusCode, header};
 use std::sync::Arc;
 use subtle::ConstantTimeEq;
 
@@ -33,10 +41,30 @@ impl AuthError {
     }
 }
 
+impl From<AuthError> for HttpError {
+    fn from(err: AuthError) -> Self {
+        if let AuthError::Store(e) = &err {
+            tracing::error!(error = %e, "store unavailable during authentication");
+            return HttpError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                None,
+                gigmcp_mcp::ErrorObject::new(
+                    code::INTERNAL_ERROR,
+                    "the gateway cannot check tokens right now; retry shortly",
+                ),
+            );
+        }
+        HttpError::status(StatusCode::UNAUTHORIZED, err.to_string()).with_header(
+            header::WWW_AUTHENTICATE,
+            HeaderValue::from_static(err.challenge()),
+        )
+    }
+}
+
 /// Extracts the bearer token from the headers.
 pub fn bearer(headers: &HeaderMap) -> Result<&str, AuthError> {
     let value = headers
-        .get(http::header::AUTHORIZATION)
+        .get(header::AUTHORIZATION)
         .ok_or(AuthError::Missing)?;
     let value = value.to_str().map_err(|_| AuthError::Malformed)?;
     let (scheme, token) = value.split_once(' ').ok_or(AuthError::Malformed)?;
@@ -70,17 +98,31 @@ pub async fn authenticate(
     }
 }
 
+/// A request to `/mcp/p/<slug>` with the profile's token, from an acceptable `Host` and
+/// `Origin`: the profile it may use.
+pub struct Admitted(pub Arc<ProfileState>);
+
+impl FromRequestParts<Gateway> for Admitted {
+    type Rejection = HttpError;
+
+    async fn from_request_parts(parts: &mut Parts, gw: &Gateway) -> Result<Self, HttpError> {
+        let Path(slug) = Path::<String>::from_request_parts(parts, gw)
+            .await
+            .map_err(|e| HttpError::bad_request(e.body_text()))?;
+        let state = gw.state();
+        let profile = authenticate(&state.profiles, &state.store, &slug, &parts.headers).await?;
+        check_origin(&state.config, &parts.headers)?;
+        Ok(Admitted(profile))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use http::HeaderValue;
 
     fn with_auth(v: &str) -> HeaderMap {
         let mut h = HeaderMap::new();
-        h.insert(
-            http::header::AUTHORIZATION,
-            HeaderValue::from_str(v).unwrap(),
-        );
+        h.insert(header::AUTHORIZATION, HeaderValue::from_str(v).unwrap());
         h
     }
 

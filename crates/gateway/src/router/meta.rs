@@ -2,10 +2,10 @@
 //! `call_tool`, so a client pulls in only what a task needs. Only tools the profile permits can
 //! be found, loaded or called.
 
-use crate::aggregate::{self, PermittedTool, tool_error};
-use crate::http::Inner;
+use super::tools::{self, PermittedTool};
+use super::{Router, tool_error};
+use crate::caller::{CallContext, Caller};
 use crate::profiles::ProfileState;
-use crate::session::Session;
 use gigmcp_mcp::jsonrpc::ErrorObject;
 use gigmcp_store::ProfileId;
 use gigmcp_toolsearch::{Index, ToolDoc};
@@ -54,11 +54,11 @@ pub fn meta_tools() -> Vec<Value> {
 }
 
 /// `tools/list` in meta-tools mode: the meta-tools, then what this session loaded.
-pub async fn list(gw: &Inner, state: &ProfileState, session: &Session) -> Value {
+pub async fn list(router: &Router, state: &ProfileState, caller: &Caller) -> Value {
     let mut tools = meta_tools();
-    let loaded = session.loaded();
+    let loaded = caller.loaded();
     if !loaded.is_empty() {
-        for t in aggregate::permitted_tools(gw, state).await {
+        for t in tools::permitted(router, state).await {
             let namespaced = t.namespaced();
             if namespaced
                 .get("name")
@@ -161,9 +161,9 @@ impl SearchCache {
 
 /// Handles a `tools/call` of a meta-tool; `None` if `name` is not one.
 pub async fn call(
-    gw: &Inner,
+    router: &Router,
     state: &ProfileState,
-    ctx: &crate::calls::CallContext,
+    ctx: &CallContext,
     name: &str,
     arguments: &Value,
 ) -> Option<Result<Value, ErrorObject>> {
@@ -184,8 +184,10 @@ pub async fn call(
                 .and_then(Value::as_u64)
                 .unwrap_or(10)
                 .clamp(1, MAX_RESULTS) as usize;
-            let tools = aggregate::permitted_tools(gw, state).await;
-            let hits = gw.search.search(state.profile.id, &tools, query, limit);
+            let tools = tools::permitted(router, state).await;
+            let hits = router
+                .search()
+                .search(state.profile.id, &tools, query, limit);
             let summary = if hits.is_empty() {
                 format!("no tool matches {query:?}; try other words")
             } else {
@@ -208,12 +210,11 @@ pub async fn call(
                     "load_tools needs `names`: 1 to {MAX_LOAD} tool names"
                 ))));
             }
-            let permitted: std::collections::HashSet<String> =
-                aggregate::permitted_tools(gw, state)
-                    .await
-                    .iter()
-                    .map(|t| t.shown_name())
-                    .collect();
+            let permitted: std::collections::HashSet<String> = tools::permitted(router, state)
+                .await
+                .iter()
+                .map(|t| t.shown_name())
+                .collect();
             let (known, unknown): (Vec<String>, Vec<String>) =
                 names.into_iter().partition(|n| permitted.contains(n));
             if !unknown.is_empty() {
@@ -222,11 +223,7 @@ pub async fn call(
                     unknown.join(", ")
                 ))));
             }
-            let added = ctx.session.load(known.clone());
-            if added > 0 {
-                ctx.session
-                    .push(json!({"jsonrpc": "2.0", "method": "notifications/tools/list_changed"}));
-            }
+            ctx.caller.load(known.clone());
             Ok(structured(
                 format!("loaded {}; they are now in tools/list", known.join(", ")),
                 json!({ "loaded": known }),
@@ -247,7 +244,7 @@ pub async fn call(
                 "arguments".into(),
                 args.get("arguments").cloned().unwrap_or_else(|| json!({})),
             );
-            aggregate::call_permitted(gw, state, ctx, target, params).await
+            tools::call_permitted(router, state, ctx, target, params).await
         }
         _ => return None,
     })
