@@ -2,7 +2,9 @@
 //! static test servers installed, a profile and its token.
 #![allow(dead_code)] // each test file uses a different part
 
+pub mod process;
 pub mod sdk;
+pub mod stateless;
 pub mod upstream;
 
 use gigmcp_gateway::config::RawConfig;
@@ -46,6 +48,26 @@ impl TestGateway {
         Self::start_on(self.data_dir.clone(), None, self.keyring.clone(), |_| {}).await
     }
 
+    /// A gateway whose servers run as plain processes (the routing is the same; no sandbox, so
+    /// no root needed): for tests of what happens between clients and servers.
+    pub async fn unsandboxed(tune: impl FnOnce(&mut RawConfig)) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let keyring = Keyring::new(MasterKey::generate().unwrap(), Vec::new());
+        let data_dir = dir.path().to_path_buf();
+        let mut raw = RawConfig::defaults();
+        raw.listen = "127.0.0.1:0".into();
+        raw.data_dir = data_dir.display().to_string();
+        raw.sandbox_network = false;
+        tune(&mut raw);
+        let config = GatewayConfig::from_raw(raw).unwrap();
+        let store = Store::connect(&StoreUrl::sqlite_in(&data_dir))
+            .await
+            .unwrap();
+        let gateway =
+            Gateway::with_launcher(config, store.clone(), Arc::new(process::ProcessLauncher));
+        Self::serve(gateway, keyring, store, data_dir, Some(dir)).await
+    }
+
     async fn start_on(
         data_dir: std::path::PathBuf,
         dir: Option<tempfile::TempDir>,
@@ -81,6 +103,17 @@ impl TestGateway {
         let gateway = Gateway::start(config, store.clone(), Arc::new(keyring.clone()))
             .await
             .unwrap();
+        Self::serve(gateway, keyring, store, data_dir, dir).await
+    }
+
+    /// Serves `gateway` on an ephemeral loopback port.
+    async fn serve(
+        gateway: Gateway,
+        keyring: Keyring,
+        store: Store,
+        data_dir: std::path::PathBuf,
+        dir: Option<tempfile::TempDir>,
+    ) -> Self {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let app = router(gateway.clone());
