@@ -84,134 +84,25 @@ pub struct NetworkSettings {
 }
 
 impl GatewayConfig {
-    /// Validates raw settings.
+    /// Validates raw settings, one group at a time; the first bad setting stops it.
     pub fn from_raw(raw: RawConfig) -> Result<Self, ConfigError> {
-        let listen: SocketAddr = raw.listen.parse().map_err(|e| ConfigError {
-            setting: "--listen / GIG_LISTEN",
-            value: raw.listen.clone(),
-            problem: format!("not an address and port ({e})"),
-            fix: "give HOST:PORT, for example 127.0.0.1:8080".into(),
-        })?;
-        if raw.data_dir.trim().is_empty() {
-            return Err(ConfigError {
-                setting: "--data-dir / GIG_DATA_DIR",
-                value: raw.data_dir,
-                problem: "empty".into(),
-                fix: "give a directory path, for example ./gigmcp-data".into(),
-            });
-        }
-        let data_dir = PathBuf::from(&raw.data_dir);
-        let store = StoreUrl::from_setting(raw.database_url.as_deref(), &data_dir).map_err(|e| {
-            ConfigError {
-                setting: "--database-url / GIG_DATABASE_URL",
-                value: raw.database_url.clone().map(|u| redact(&u)).unwrap_or_default(),
-                problem: e.to_string(),
-                fix: "give postgres://USER:PASSWORD@HOST/DB, or leave it unset to use SQLite in the data dir".into(),
-            }
-        })?;
-        for origin in &raw.allowed_origins {
-            if !(origin.starts_with("http://") || origin.starts_with("https://"))
-                || origin.trim_end_matches('/').matches('/').count() != 2
-            {
-                return Err(ConfigError {
-                    setting: "--allowed-origin / GIG_ALLOWED_ORIGINS",
-                    value: origin.clone(),
-                    problem: "not an origin".into(),
-                    fix: "give scheme://host[:port] without a path, e.g. https://app.example.com"
-                        .into(),
-                });
-            }
-        }
-        const MAX_BODY_CAP: u64 = 256 * 1024 * 1024;
-        if raw.max_body_bytes < 1024 || raw.max_body_bytes > MAX_BODY_CAP {
-            return Err(ConfigError {
-                setting: "--max-body-bytes / GIG_MAX_BODY_BYTES",
-                value: raw.max_body_bytes.to_string(),
-                problem: "out of range".into(),
-                fix: format!("give a size between 1024 and {MAX_BODY_CAP} bytes (default 4194304)"),
-            });
-        }
-        let secs = |setting: &'static str, v: u64| {
-            if v == 0 || v > 86_400 {
-                Err(ConfigError {
-                    setting,
-                    value: v.to_string(),
-                    problem: "out of range".into(),
-                    fix: "give a number of seconds between 1 and 86400".into(),
-                })
-            } else {
-                Ok(Duration::from_secs(v))
-            }
-        };
-        let call_timeout = secs("--call-timeout / GIG_CALL_TIMEOUT", raw.call_timeout_secs)?;
-        let idle_timeout = secs("--idle-timeout / GIG_IDLE_TIMEOUT", raw.idle_timeout_secs)?;
-        let bootstrap = raw
-            .bootstrap
-            .map(PathBuf::from)
-            .unwrap_or_else(gigmcp_sandbox::default_bootstrap_path);
-        let mut sandbox = RuntimeConfig::new(bootstrap);
-        sandbox.bwrap = PathBuf::from(raw.bwrap);
+        let listen = listen_address(&raw.listen)?;
+        let (data_dir, store) = storage(&raw)?;
+        let allowed_origins = origins(&raw.allowed_origins)?;
+        let max_body_bytes = body_limit(raw.max_body_bytes)?;
+        let call_timeout = seconds("--call-timeout / GIG_CALL_TIMEOUT", raw.call_timeout_secs)?;
+        let idle_timeout = seconds("--idle-timeout / GIG_IDLE_TIMEOUT", raw.idle_timeout_secs)?;
+        let mut sandbox = RuntimeConfig::new(
+            raw.bootstrap
+                .as_ref()
+                .map(PathBuf::from)
+                .unwrap_or_else(gigmcp_sandbox::default_bootstrap_path),
+        );
+        sandbox.bwrap = PathBuf::from(&raw.bwrap);
         // Checked even without sandbox networking, so a typo never waits for it to be enabled.
-        let egress_ca: EgressCaMode = raw.egress_ca.parse().map_err(|()| ConfigError {
-            setting: "--egress-ca / GIG_EGRESS_CA",
-            value: raw.egress_ca.clone(),
-            problem: "not a CA mode".into(),
-            fix: format!("give {}", EgressCaMode::ACCEPTED),
-        })?;
+        let egress_ca = egress_ca_mode(&raw.egress_ca)?;
         let network = if raw.sandbox_network {
-            let pool: Ipv4Pool =
-                raw.sandbox_pool
-                    .parse()
-                    .map_err(|e: gigmcp_sandbox::SandboxError| ConfigError {
-                        setting: "--sandbox-pool / GIG_SANDBOX_POOL",
-                        value: raw.sandbox_pool.clone(),
-                        problem: e.to_string(),
-                        fix: "give an IPv4 network in CIDR form, e.g. 10.88.0.0/16".into(),
-                    })?;
-            let mut allowed_ranges = Vec::new();
-            for r in &raw.egress_allow_ranges {
-                allowed_ranges.push(r.parse::<Cidr>().map_err(|e| ConfigError {
-                    setting: "--egress-allow-range / GIG_EGRESS_ALLOW_RANGES",
-                    value: r.clone(),
-                    problem: e.to_string(),
-                    fix: "give CIDR ranges such as 192.168.10.0/24".into(),
-                })?);
-            }
-            let extra_roots_pem = match &raw.egress_ca_bundle {
-                None => None,
-                Some(path) => Some(std::fs::read_to_string(path).map_err(|e| ConfigError {
-                    setting: "--egress-ca-bundle / GIG_EGRESS_CA_BUNDLE",
-                    value: path.clone(),
-                    problem: format!("cannot read it ({e})"),
-                    fix: "give a readable PEM file of CA certificates".into(),
-                })?),
-            };
-            let mut resolve = HashMap::new();
-            for entry in &raw.egress_resolve {
-                let parsed = entry.split_once('=').and_then(|(h, ip)| {
-                    Some((
-                        h.trim().to_ascii_lowercase(),
-                        ip.trim().parse::<IpAddr>().ok()?,
-                    ))
-                });
-                let (host, ip) = parsed.ok_or_else(|| ConfigError {
-                    setting: "--egress-resolve / GIG_EGRESS_RESOLVE",
-                    value: entry.clone(),
-                    problem: "not host=ip".into(),
-                    fix: "give entries like api.internal.example=192.168.10.5".into(),
-                })?;
-                resolve.insert(host, ip);
-            }
-            Some(NetworkSettings {
-                pool,
-                link_prefix: "gigv".into(),
-                egress: EgressSettings {
-                    allowed_ranges,
-                    extra_roots_pem,
-                    resolve,
-                    ca: egress_ca,
-                },
-            })
+            Some(network(&raw, egress_ca)?)
         } else {
             None
         };
@@ -219,12 +110,8 @@ impl GatewayConfig {
             listen,
             data_dir,
             store,
-            allowed_origins: raw
-                .allowed_origins
-                .into_iter()
-                .map(|o| o.trim_end_matches('/').to_ascii_lowercase())
-                .collect(),
-            max_body_bytes: raw.max_body_bytes as usize,
+            allowed_origins,
+            max_body_bytes,
             call_timeout,
             idle_timeout,
             sandbox,
@@ -232,6 +119,154 @@ impl GatewayConfig {
             insecure_registries: raw.insecure_registries,
         })
     }
+}
+
+fn listen_address(value: &str) -> Result<SocketAddr, ConfigError> {
+    value.parse().map_err(|e| ConfigError {
+        setting: "--listen / GIG_LISTEN",
+        value: value.to_owned(),
+        problem: format!("not an address and port ({e})"),
+        fix: "give HOST:PORT, for example 127.0.0.1:8080".into(),
+    })
+}
+
+/// The data dir and the database in it (or the one `--database-url` names).
+fn storage(raw: &RawConfig) -> Result<(PathBuf, StoreUrl), ConfigError> {
+    if raw.data_dir.trim().is_empty() {
+        return Err(ConfigError {
+            setting: "--data-dir / GIG_DATA_DIR",
+            value: raw.data_dir.clone(),
+            problem: "empty".into(),
+            fix: "give a directory path, for example ./gigmcp-data".into(),
+        });
+    }
+    let data_dir = PathBuf::from(&raw.data_dir);
+    let store = StoreUrl::from_setting(raw.database_url.as_deref(), &data_dir).map_err(|e| {
+        ConfigError {
+            setting: "--database-url / GIG_DATABASE_URL",
+            value: raw.database_url.as_deref().map(redact).unwrap_or_default(),
+            problem: e.to_string(),
+            fix: "give postgres://USER:PASSWORD@HOST/DB, or leave it unset to use SQLite in the data dir".into(),
+        }
+    })?;
+    Ok((data_dir, store))
+}
+
+/// Browser origins allowed besides the gateway's own, normalised (lowercase, no trailing `/`).
+fn origins(given: &[String]) -> Result<Vec<String>, ConfigError> {
+    for origin in given {
+        if !(origin.starts_with("http://") || origin.starts_with("https://"))
+            || origin.trim_end_matches('/').matches('/').count() != 2
+        {
+            return Err(ConfigError {
+                setting: "--allowed-origin / GIG_ALLOWED_ORIGINS",
+                value: origin.clone(),
+                problem: "not an origin".into(),
+                fix: "give scheme://host[:port] without a path, e.g. https://app.example.com"
+                    .into(),
+            });
+        }
+    }
+    Ok(given
+        .iter()
+        .map(|o| o.trim_end_matches('/').to_ascii_lowercase())
+        .collect())
+}
+
+fn body_limit(bytes: u64) -> Result<usize, ConfigError> {
+    const MAX_BODY_CAP: u64 = 256 * 1024 * 1024;
+    if !(1024..=MAX_BODY_CAP).contains(&bytes) {
+        return Err(ConfigError {
+            setting: "--max-body-bytes / GIG_MAX_BODY_BYTES",
+            value: bytes.to_string(),
+            problem: "out of range".into(),
+            fix: format!("give a size between 1024 and {MAX_BODY_CAP} bytes (default 4194304)"),
+        });
+    }
+    Ok(bytes as usize)
+}
+
+fn seconds(setting: &'static str, v: u64) -> Result<Duration, ConfigError> {
+    if v == 0 || v > 86_400 {
+        return Err(ConfigError {
+            setting,
+            value: v.to_string(),
+            problem: "out of range".into(),
+            fix: "give a number of seconds between 1 and 86400".into(),
+        });
+    }
+    Ok(Duration::from_secs(v))
+}
+
+fn egress_ca_mode(value: &str) -> Result<EgressCaMode, ConfigError> {
+    value.parse().map_err(|()| ConfigError {
+        setting: "--egress-ca / GIG_EGRESS_CA",
+        value: value.to_owned(),
+        problem: "not a CA mode".into(),
+        fix: format!("give {}", EgressCaMode::ACCEPTED),
+    })
+}
+
+/// Sandbox networking and the egress proxy's settings.
+fn network(raw: &RawConfig, ca: EgressCaMode) -> Result<NetworkSettings, ConfigError> {
+    let pool: Ipv4Pool = raw
+        .sandbox_pool
+        .parse()
+        .map_err(|e: gigmcp_sandbox::SandboxError| ConfigError {
+            setting: "--sandbox-pool / GIG_SANDBOX_POOL",
+            value: raw.sandbox_pool.clone(),
+            problem: e.to_string(),
+            fix: "give an IPv4 network in CIDR form, e.g. 10.88.0.0/16".into(),
+        })?;
+    let mut allowed_ranges = Vec::new();
+    for r in &raw.egress_allow_ranges {
+        allowed_ranges.push(r.parse::<Cidr>().map_err(|e| ConfigError {
+            setting: "--egress-allow-range / GIG_EGRESS_ALLOW_RANGES",
+            value: r.clone(),
+            problem: e.to_string(),
+            fix: "give CIDR ranges such as 192.168.10.0/24".into(),
+        })?);
+    }
+    let extra_roots_pem = match &raw.egress_ca_bundle {
+        None => None,
+        Some(path) => Some(std::fs::read_to_string(path).map_err(|e| ConfigError {
+            setting: "--egress-ca-bundle / GIG_EGRESS_CA_BUNDLE",
+            value: path.clone(),
+            problem: format!("cannot read it ({e})"),
+            fix: "give a readable PEM file of CA certificates".into(),
+        })?),
+    };
+    Ok(NetworkSettings {
+        pool,
+        link_prefix: "gigv".into(),
+        egress: EgressSettings {
+            allowed_ranges,
+            extra_roots_pem,
+            resolve: resolve_overrides(&raw.egress_resolve)?,
+            ca,
+        },
+    })
+}
+
+/// `host=ip` answers the egress proxy uses before DNS.
+fn resolve_overrides(entries: &[String]) -> Result<HashMap<String, IpAddr>, ConfigError> {
+    let mut resolve = HashMap::new();
+    for entry in entries {
+        let parsed = entry.split_once('=').and_then(|(h, ip)| {
+            Some((
+                h.trim().to_ascii_lowercase(),
+                ip.trim().parse::<IpAddr>().ok()?,
+            ))
+        });
+        let (host, ip) = parsed.ok_or_else(|| ConfigError {
+            setting: "--egress-resolve / GIG_EGRESS_RESOLVE",
+            value: entry.clone(),
+            problem: "not host=ip".into(),
+            fix: "give entries like api.internal.example=192.168.10.5".into(),
+        })?;
+        resolve.insert(host, ip);
+    }
+    Ok(resolve)
 }
 
 fn redact(url: &str) -> String {

@@ -17,7 +17,6 @@ pub mod gateway;
 pub mod launch;
 pub mod launcher;
 pub mod link;
-pub mod names;
 pub mod naming;
 pub mod profiles;
 pub mod replay;

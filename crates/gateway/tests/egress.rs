@@ -81,7 +81,7 @@ async fn each_owner_s_vault_secret_replaces_the_placeholder_and_every_request_is
     let keyring = Arc::new(Keyring::new(MasterKey::generate().unwrap(), Vec::new()));
     let server = store
         .create_server(NewServer {
-            name: "api".into(),
+            name: "api".parse().unwrap(),
             source: ServerSource::LocalBinary {
                 path: "/nonexistent".into(),
             },

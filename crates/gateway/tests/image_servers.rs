@@ -58,7 +58,7 @@ async fn the_npm_everything_server_runs_from_an_oci_image_through_the_gateway() 
     let gw = TestGateway::start().await;
     gw.store
         .create_server(NewServer {
-            name: "everything".into(),
+            name: "everything".parse().unwrap(),
             source: ServerSource::Image { reference },
         })
         .await
@@ -90,7 +90,7 @@ async fn the_npm_everything_server_runs_from_an_oci_image_through_the_gateway() 
     let bad = format!("oci:{}@sha256:{}", layout.display(), "0".repeat(64));
     gw.store
         .create_server(NewServer {
-            name: "tampered".into(),
+            name: "tampered".parse().unwrap(),
             source: ServerSource::Image { reference: bad },
         })
         .await
@@ -183,7 +183,7 @@ async fn an_image_server_using_node_fetch_reaches_allowed_hosts_with_the_owner_s
     let server = gw
         .store
         .create_server(NewServer {
-            name: "web".into(),
+            name: "web".parse().unwrap(),
             source: ServerSource::Image { reference },
         })
         .await
@@ -288,7 +288,7 @@ async fn a_python_sdk_server_of_the_stateless_revision_serves_clients_of_both_er
     let gw = TestGateway::start().await;
     gw.store
         .create_server(NewServer {
-            name: "py".into(),
+            name: "py".parse().unwrap(),
             source: ServerSource::Image { reference },
         })
         .await

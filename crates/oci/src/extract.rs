@@ -338,6 +338,8 @@ impl<'a> Extractor<'a> {
         Ok(self.stats)
     }
 
+    // Long: one tar entry end to end (path checks, type, whiteouts, modes, limits), in the order
+    // the rules apply; each branch is short, splitting would pass most of them around.
     fn apply_entry<R: Read>(
         &mut self,
         layer: &Digest,

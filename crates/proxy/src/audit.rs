@@ -1,13 +1,17 @@
-//! Audit events: one per upstream request (or per refused tunnel), sent over a bounded channel.
+//! Phase 8, **audit**: one event per upstream request (or per refused tunnel or DNS query), sent
+//! over a bounded channel.
 //!
-//! The data path never waits on the audit consumer: events are offered with `try_send`, and an
-//! event that does not fit is counted in [`AuditSink::dropped`] instead.
+//! Contract: the data path never waits on the audit consumer: events are offered with
+//! `try_send`, and an event that does not fit is counted in [`AuditSink::dropped`] instead. A
+//! forwarded request's event is emitted by its `AuditGuard` exactly once, when the response
+//! body ends, fails or is dropped; refusals are emitted when they happen
+//! (`Shared::deny`, `state.rs`).
 
 use std::fmt;
 use std::net::IpAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use tokio::sync::mpsc;
 
@@ -216,6 +220,56 @@ impl AuditSink {
     /// Events lost because the consumer was too slow (or gone).
     pub fn dropped(&self) -> u64 {
         self.dropped.load(Ordering::Relaxed)
+    }
+}
+
+/// Emits one request's audit event exactly once: when the response body ends, fails, or is
+/// dropped, with the bytes counted both ways and the time since the request arrived.
+pub(crate) struct AuditGuard {
+    sink: AuditSink,
+    event: Option<AuditEvent>,
+    start: Instant,
+    up: Arc<AtomicU64>,
+    down: u64,
+}
+
+impl AuditGuard {
+    /// `up`: the request body's byte counter (shared with the body streaming upstream).
+    pub(crate) fn new(
+        sink: AuditSink,
+        event: AuditEvent,
+        start: Instant,
+        up: Arc<AtomicU64>,
+    ) -> Self {
+        Self {
+            sink,
+            event: Some(event),
+            start,
+            up,
+            down: 0,
+        }
+    }
+
+    /// Counts `n` response body bytes returned to the sandbox.
+    #[inline]
+    pub(crate) fn count_down(&mut self, n: usize) {
+        self.down += n as u64;
+    }
+
+    /// Emits the event (once; later calls do nothing).
+    pub(crate) fn finish(&mut self) {
+        if let Some(mut ev) = self.event.take() {
+            ev.bytes_up = self.up.load(Ordering::Relaxed);
+            ev.bytes_down = self.down;
+            ev.duration = self.start.elapsed();
+            self.sink.emit(ev);
+        }
+    }
+}
+
+impl Drop for AuditGuard {
+    fn drop(&mut self) {
+        self.finish();
     }
 }
 

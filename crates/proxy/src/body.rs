@@ -3,14 +3,13 @@
 //! Contract: a [`ResponseBody`] hands the sandbox the upstream's body with every masked form of
 //! the registration's secrets replaced by `*` (same length, so the upstream's size hint stays
 //! exact), including in trailers; bytes that could begin a form are held back only until the
-//! next frame or the end. Its audit event is emitted exactly once, when the body ends, fails or
-//! is dropped.
+//! next frame or the end. Its audit event ([`AuditGuard`]) is emitted exactly once, when the
+//! body ends, fails or is dropped.
 
 use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::task::{Context, Poll, ready};
-use std::time::Instant;
 
 use bytes::Bytes;
 use http::HeaderMap;
@@ -18,7 +17,7 @@ use http_body_util::BodyExt;
 use http_body_util::combinators::BoxBody;
 use hyper::body::{Body, Frame, Incoming, SizeHint};
 
-use crate::audit::{AuditEvent, AuditSink};
+use crate::audit::AuditGuard;
 use crate::redact::{RedactionSet, Redactor};
 
 /// Body type returned to the sandbox.
@@ -66,47 +65,6 @@ impl Body for CountingBody {
 
     fn size_hint(&self) -> SizeHint {
         self.inner.size_hint()
-    }
-}
-
-/// Emits its audit event exactly once: when the response body ends, fails, or is dropped.
-pub(crate) struct AuditGuard {
-    sink: AuditSink,
-    event: Option<AuditEvent>,
-    start: Instant,
-    up: Arc<AtomicU64>,
-    down: u64,
-}
-
-impl AuditGuard {
-    pub(crate) fn new(
-        sink: AuditSink,
-        event: AuditEvent,
-        start: Instant,
-        up: Arc<AtomicU64>,
-    ) -> Self {
-        Self {
-            sink,
-            event: Some(event),
-            start,
-            up,
-            down: 0,
-        }
-    }
-
-    fn finish(&mut self) {
-        if let Some(mut ev) = self.event.take() {
-            ev.bytes_up = self.up.load(Ordering::Relaxed);
-            ev.bytes_down = self.down;
-            ev.duration = self.start.elapsed();
-            self.sink.emit(ev);
-        }
-    }
-}
-
-impl Drop for AuditGuard {
-    fn drop(&mut self) {
-        self.finish();
     }
 }
 
@@ -159,7 +117,7 @@ impl Body for ResponseBody {
             match ready!(Pin::new(&mut this.inner).poll_frame(cx)) {
                 Some(Ok(frame)) => match frame.into_data() {
                     Ok(data) => {
-                        this.audit.down += data.len() as u64;
+                        this.audit.count_down(data.len());
                         let out = match &mut this.redactor {
                             Some(r) => r.push(data),
                             None => data,

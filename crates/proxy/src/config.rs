@@ -1,4 +1,7 @@
-//! Operator configuration of the proxy.
+//! Operator configuration of the proxy: limits, SSRF exceptions, upstream trust, ports.
+//!
+//! Plain data with safe defaults (`PortPolicy::Only([443])`, webpki roots, the timeouts in
+//! [`Limits::default`]); read, never changed, once the proxy is built.
 
 use std::time::Duration;
 

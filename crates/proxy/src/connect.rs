@@ -1,4 +1,13 @@
-//! The explicit `CONNECT` listener: a strict, hand-parsed request head.
+//! The explicit `CONNECT` entry point: a strict, hand-parsed request head.
+//!
+//! Contract, in order: identify and admit the caller ([`crate::admit`]); read the head within
+//! `header_timeout` and at most `max_header_bytes` (408, 431); parse `CONNECT host:port` and
+//! nothing else (405 for another method, 400 for anything malformed); check the port and vet the
+//! host ([`crate::vet`]); connect upstream ([`Tunnel::open`]). Only then `200 Connection
+//! Established`; then the ClientHello, whose SNI must be the CONNECT host, and the tunnel
+//! ([`Tunnel::serve_tls`]). Every refusal is audited; before the `200` it is answered with its
+//! HTTP status, after it the connection is closed. The whole connection lives at most
+//! `total_timeout`.
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
@@ -6,14 +15,17 @@ use std::time::Instant;
 
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
-use tokio::sync::Mutex;
 use tokio::time::timeout;
 
+use crate::admit::{admit, identify};
 use crate::audit::{DenyReason, Entry};
+use crate::client_tls::read_client_hello;
 use crate::identity::Registration;
 use crate::limits::ConnPermit;
-use crate::proxy::{Inner, Refusal};
-use crate::tunnel::{Tunnel, check_host, read_client_hello, status_for};
+use crate::response::status_for;
+use crate::state::{Refusal, Shared};
+use crate::tunnel::Tunnel;
+use crate::vet::{Vetter, check_host, check_port};
 
 /// Parsed `CONNECT host:port`.
 #[derive(Debug, PartialEq, Eq)]
@@ -112,28 +124,28 @@ async fn respond(stream: &mut BufReader<TcpStream>, status: http::StatusCode, re
 
 /// Handles one client connection on the explicit proxy.
 pub(crate) async fn handle(
-    inner: Arc<Inner>,
+    shared: Arc<Shared>,
     stream: TcpStream,
     peer: SocketAddr,
     _local: SocketAddr,
 ) {
-    let total = inner.config.limits.total_timeout;
-    let _ = timeout(total, handle_inner(inner, stream, peer)).await;
+    let total = shared.config.limits.total_timeout;
+    let _ = timeout(total, handle_inner(shared, stream, peer)).await;
 }
 
-async fn handle_inner(inner: Arc<Inner>, stream: TcpStream, peer: SocketAddr) {
+async fn handle_inner(shared: Arc<Shared>, stream: TcpStream, peer: SocketAddr) {
     let opened = Instant::now();
     let peer_ip = peer.ip().to_canonical();
     let mut stream = BufReader::new(stream);
-    let resolved = inner.identities.resolve(peer_ip);
+    let resolved = identify(&shared, peer_ip);
     let mut host = String::new();
     let (tunnel, permit) =
-        match open(&inner, resolved.as_ref(), &mut stream, peer_ip, &mut host).await {
+        match open(&shared, resolved.as_ref(), &mut stream, peer_ip, &mut host).await {
             Ok(t) => t,
             Err(reason) => {
                 let status = status_for(&reason);
                 let text = reason.to_string();
-                inner.deny(
+                shared.deny(
                     Refusal {
                         entry: Entry::Connect,
                         peer: peer_ip,
@@ -158,7 +170,7 @@ async fn handle_inner(inner: Arc<Inner>, stream: TcpStream, peer: SocketAddr) {
     {
         return;
     }
-    let limit = inner.config.limits.handshake_timeout;
+    let limit = shared.config.limits.handshake_timeout;
     let start = match read_client_hello(stream, limit).await {
         Ok(s) => s,
         Err(reason) => return tunnel.deny_tls(reason, opened),
@@ -176,24 +188,18 @@ async fn handle_inner(inner: Arc<Inner>, stream: TcpStream, peer: SocketAddr) {
     drop(permit);
 }
 
-/// Everything before `200 Connection Established`: identity, limits, head, allowlist, SSRF
-/// guard, upstream connection. Any error here is answered with an HTTP status.
+/// Everything before `200 Connection Established`: identity, limits, head, port, vetting,
+/// upstream connection. Any error here is answered with an HTTP status.
 async fn open(
-    inner: &Arc<Inner>,
+    shared: &Arc<Shared>,
     registration: Option<&Registration>,
     stream: &mut BufReader<TcpStream>,
     peer_ip: IpAddr,
     host: &mut String,
 ) -> Result<(Arc<Tunnel>, ConnPermit), DenyReason> {
     let registration = registration.ok_or(DenyReason::UnknownSource)?;
-    let identity = &registration.identity;
-    let permit = inner
-        .limiter
-        .try_acquire(peer_ip)
-        .ok_or(DenyReason::TooManyConnections {
-            limit: inner.limiter.max(),
-        })?;
-    let limits = &inner.config.limits;
+    let permit = admit(shared, peer_ip)?;
+    let limits = &shared.config.limits;
     let head = match timeout(
         limits.header_timeout,
         read_head(stream, limits.max_header_bytes),
@@ -216,22 +222,19 @@ async fn open(
     };
     let target = parse_connect(&head)?;
     host.clone_from(&target.host);
-    if !inner.config.ports.allows(target.port) {
-        return Err(DenyReason::PortNotAllowed(target.port));
-    }
-    let vetted = crate::tunnel::vet(inner, identity, &target.host, target.port).await?;
-    let tunnel = Arc::new(Tunnel {
-        inner: Arc::clone(inner),
-        identity: Arc::clone(identity),
-        redactions: Arc::clone(&registration.redactions),
-        peer: peer_ip,
-        entry: Entry::Connect,
-        target: vetted,
-        port: target.port,
-        client_port: target.port,
-        upstream: Mutex::new(None),
-    });
-    tunnel.connect_upstream().await?;
+    check_port(&shared.config, target.port)?;
+    let vetted = Vetter::new(shared)
+        .vet(&registration.identity.egress, &target.host, target.port)
+        .await?;
+    let tunnel = Tunnel::open(
+        shared,
+        registration,
+        Entry::Connect,
+        peer_ip,
+        vetted,
+        target.port,
+    )
+    .await?;
     Ok((tunnel, permit))
 }
 

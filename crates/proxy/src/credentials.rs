@@ -1,4 +1,9 @@
 //! Where real secrets come from, at the moment of the request.
+//!
+//! Contract: a [`CredentialSource`] answers for one identity's own secrets (its owner's, looked
+//! up by `credential_key`), never another user's. The proxy asks it only for credentials about
+//! to be injected toward a host of their scope (`swap.rs`, `request.rs`), within the connect
+//! timeout; any error fails that request closed.
 
 use std::collections::HashMap;
 use std::future::Future;

@@ -3,7 +3,9 @@
 //! Only standard queries with exactly one question are understood; names are parsed by hand
 //! with strict bounds (no compression pointers in the question, labels ≤ 63 bytes, names ≤ 255
 //! bytes, packets ≤ 512 bytes plus EDNS headroom). Allowlisted names resolve to the transparent
-//! listener's address; every other name gets NXDOMAIN, so DNS cannot carry data out.
+//! listener's address; every other name gets NXDOMAIN, so DNS cannot carry data out. The caller
+//! is identified by its source address as on the other entry points (unknown: REFUSED); a
+//! DNS-over-TCP connection is admitted under the same per-sandbox connection cap.
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
@@ -13,8 +15,9 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpStream, UdpSocket};
 use tokio::time::timeout;
 
+use crate::admit::{admit, identify};
 use crate::audit::{DenyReason, Entry};
-use crate::proxy::{Inner, Refusal};
+use crate::state::{Refusal, Shared};
 
 /// Largest query accepted (classic 512 plus room for an EDNS OPT record).
 pub const MAX_QUERY: usize = 1232;
@@ -227,15 +230,15 @@ pub(crate) fn answer(
 }
 
 /// Answers one query from `peer` (auditing a refusal); `None` means drop it silently.
-fn respond(inner: &Inner, peer: IpAddr, pkt: &[u8], listener: IpAddr) -> Option<Vec<u8>> {
+fn respond(shared: &Shared, peer: IpAddr, pkt: &[u8], listener: IpAddr) -> Option<Vec<u8>> {
     let started = Instant::now();
-    let registration = inner.identities.resolve(peer);
+    let registration = identify(shared, peer);
     let identity = registration.as_ref().map(|r| &*r.identity);
     let (resp, refusal) = answer(pkt, listener, |name| {
         identity.map(|id| id.egress.allows(name))
     });
     if let Some((host, reason)) = refusal {
-        inner.deny(
+        shared.deny(
             Refusal {
                 entry: Entry::Dns,
                 peer,
@@ -253,7 +256,7 @@ fn respond(inner: &Inner, peer: IpAddr, pkt: &[u8], listener: IpAddr) -> Option<
 }
 
 /// The UDP responder loop.
-pub(crate) async fn serve(inner: Arc<Inner>, socket: UdpSocket, listener: IpAddr) {
+pub(crate) async fn serve(shared: Arc<Shared>, socket: UdpSocket, listener: IpAddr) {
     let mut buf = vec![0u8; MAX_QUERY + 1];
     loop {
         let (n, peer): (usize, SocketAddr) = match socket.recv_from(&mut buf).await {
@@ -264,7 +267,7 @@ pub(crate) async fn serve(inner: Arc<Inner>, socket: UdpSocket, listener: IpAddr
                 continue;
             }
         };
-        if let Some(resp) = respond(&inner, peer.ip().to_canonical(), &buf[..n], listener) {
+        if let Some(resp) = respond(&shared, peer.ip().to_canonical(), &buf[..n], listener) {
             let _ = socket.send_to(&resp, peer).await;
         }
     }
@@ -276,16 +279,17 @@ const MAX_QUERIES_PER_CONNECTION: usize = 64;
 /// One DNS-over-TCP connection (RFC 7766: each message prefixed by its 2-byte length). A
 /// sandbox's resolver uses TCP (`options use-vc`), since its seccomp filter allows no UDP.
 pub(crate) async fn serve_tcp_connection(
-    inner: Arc<Inner>,
+    shared: Arc<Shared>,
     mut stream: TcpStream,
     peer: SocketAddr,
     listener: IpAddr,
 ) {
     let peer_ip = peer.ip().to_canonical();
-    let Some(_permit) = inner.limiter.try_acquire(peer_ip) else {
+    // Counts against the sandbox's connection cap; over it, closed without an answer.
+    let Ok(_permit) = admit(&shared, peer_ip) else {
         return;
     };
-    let idle = inner.config.limits.handshake_timeout;
+    let idle = shared.config.limits.handshake_timeout;
     let mut buf = vec![0u8; MAX_QUERY];
     for _ in 0..MAX_QUERIES_PER_CONNECTION {
         let mut len = [0u8; 2];
@@ -301,7 +305,7 @@ pub(crate) async fn serve_tcp_connection(
             Ok(Ok(_)) => {}
             _ => return,
         }
-        let Some(resp) = respond(&inner, peer_ip, &buf[..len], listener) else {
+        let Some(resp) = respond(&shared, peer_ip, &buf[..len], listener) else {
             return;
         };
         let Ok(resp_len) = u16::try_from(resp.len()) else {

@@ -85,7 +85,7 @@ impl SecretFormat {
 /// which hosts may receive it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Injection {
-    /// Which secret to ask the [`CredentialSource`](crate::CredentialSource) for.
+    /// Which secret to ask the `CredentialSource` for.
     pub credential_id: String,
     /// The header that carries the placeholder (`inject.header`).
     pub header: HeaderName,
@@ -166,8 +166,8 @@ pub struct SandboxIdentity {
     pub egress: EgressPolicy,
     /// Sealed-tier injections (empty for entrusted or credential-less servers).
     pub injections: Vec<Injection>,
-    /// Opaque key the [`CredentialSource`](crate::CredentialSource) uses to find this
-    /// install's secrets (e.g. the vault entry of owner + install).
+    /// Opaque key the `CredentialSource` uses to find this install's secrets (e.g. the vault
+    /// entry of owner + install).
     pub credential_key: String,
     /// Entrusted tier: the server holds its real secret in its environment. The allowlist
     /// still applies; audit events carry the mark so logs can flag such installs.

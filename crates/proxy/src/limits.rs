@@ -1,4 +1,8 @@
-//! Per-sandbox connection accounting.
+//! Per-sandbox connection accounting (the mechanism of phase 2, `admit.rs`).
+//!
+//! Contract: at most `max` connections per source address are open at once, across every
+//! listener; a [`ConnPermit`] holds one slot and gives it back when dropped. A plain type: it
+//! imports nothing of the crate.
 
 use std::collections::HashMap;
 use std::net::IpAddr;

@@ -1,42 +1,30 @@
-//! The proxy object the gateway owns, and its listeners.
+//! The proxy object the gateway owns, and its listeners: the crate's top.
+//!
+//! Contract: [`EgressProxy::new`] assembles the [`Shared`] state (upstream trust store, leaf
+//! cache, SSRF guard, connection limiter) and binds nothing; each `bind_*`/`serve_*` starts one
+//! listener on a sandbox's host-side address (a wildcard address is refused:
+//! [`ProxyError::UnsafeBind`]) and hands each accepted connection to its entry point
+//! (`connect`, `transparent`, `dns`). Nothing in the crate imports this module.
 
 use std::future::Future;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use tokio::net::{TcpListener, TcpStream, UdpSocket};
 use tokio::task::JoinHandle;
 use tokio_rustls::TlsConnector;
 
-use crate::audit::{AuditEvent, AuditSink, Decision, DenyReason, Entry};
+use crate::audit::AuditSink;
 use crate::ca::{CertificateAuthority, LeafCache};
 use crate::config::ProxyConfig;
 use crate::credentials::CredentialSource;
-use crate::identity::{IdentityResolver, SandboxIdentity};
+use crate::error::ProxyError;
+use crate::identity::IdentityResolver;
 use crate::limits::ConnLimiter;
 use crate::resolver::Resolver;
 use crate::ssrf::AddressGuard;
-
-/// Setting up the proxy or a listener failed.
-#[derive(Debug, thiserror::Error)]
-pub enum ProxyError {
-    #[error("upstream trust roots: {0}")]
-    Roots(String),
-    #[error("TLS configuration: {0}")]
-    Tls(#[source] rustls::Error),
-    #[error(
-        "refusing to listen on {0}: bind the sandbox's host-side address, never a wildcard address reachable from outside the host"
-    )]
-    UnsafeBind(SocketAddr),
-    #[error("cannot {what}: {source}")]
-    Io {
-        what: String,
-        #[source]
-        source: std::io::Error,
-    },
-}
+use crate::state::{Counters, MetricsSnapshot, Shared};
 
 /// What the proxy needs from the gateway.
 pub struct ProxyDeps {
@@ -46,83 +34,10 @@ pub struct ProxyDeps {
     pub identities: Arc<dyn IdentityResolver>,
     /// Decrypts sealed secrets at request time.
     pub credentials: Arc<dyn CredentialSource>,
-    /// Name resolution (use [`SystemResolver`](crate::SystemResolver) in production).
+    /// Name resolution (use [`SystemResolver`](crate::resolver::SystemResolver) in production).
     pub resolver: Arc<dyn Resolver>,
     /// Where audit events go.
     pub audit: AuditSink,
-}
-
-#[derive(Debug, Default)]
-pub(crate) struct Counters {
-    pub(crate) tunnels: AtomicU64,
-    pub(crate) requests: AtomicU64,
-    pub(crate) denied: AtomicU64,
-}
-
-/// A point-in-time copy of the proxy's counters.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct MetricsSnapshot {
-    /// Leaf certificates minted since start.
-    pub leaves_minted: u64,
-    /// Tunnels that reused a cached leaf.
-    pub leaf_cache_hits: u64,
-    /// Tunnels fully established (upstream verified, client handshake done).
-    pub tunnels: u64,
-    /// Requests forwarded upstream.
-    pub requests: u64,
-    /// Tunnels, requests and DNS queries refused.
-    pub denied: u64,
-    /// Client connections currently open.
-    pub connections_open: u64,
-    /// Audit events dropped because the consumer lagged.
-    pub audit_dropped: u64,
-}
-
-pub(crate) struct Inner {
-    pub(crate) config: ProxyConfig,
-    pub(crate) identities: Arc<dyn IdentityResolver>,
-    pub(crate) credentials: Arc<dyn CredentialSource>,
-    pub(crate) resolver: Arc<dyn Resolver>,
-    pub(crate) audit: AuditSink,
-    pub(crate) leaves: LeafCache,
-    pub(crate) upstream_tls: TlsConnector,
-    pub(crate) guard: AddressGuard,
-    pub(crate) limiter: ConnLimiter,
-    pub(crate) counters: Counters,
-    ca: Arc<CertificateAuthority>,
-}
-
-/// Facts known about a refusal, turned into one audit event.
-pub(crate) struct Refusal<'a> {
-    pub(crate) entry: Entry,
-    pub(crate) peer: IpAddr,
-    pub(crate) identity: Option<&'a SandboxIdentity>,
-    pub(crate) host: &'a str,
-    pub(crate) method: &'a str,
-    pub(crate) path: &'a str,
-    pub(crate) status: Option<u16>,
-    pub(crate) duration: Duration,
-}
-
-impl Inner {
-    pub(crate) fn deny(&self, r: Refusal<'_>, reason: DenyReason) {
-        self.counters.denied.fetch_add(1, Ordering::Relaxed);
-        tracing::info!(peer = %r.peer, host = r.host, reason = %reason, "egress refused");
-        self.audit.emit(AuditEvent {
-            time: SystemTime::now(),
-            entry: r.entry,
-            peer: r.peer,
-            subject: r.identity.map(SandboxIdentity::subject),
-            host: r.host.to_owned(),
-            method: r.method.to_owned(),
-            path: r.path.to_owned(),
-            decision: Decision::Denied(reason),
-            status: r.status,
-            bytes_up: 0,
-            bytes_down: 0,
-            duration: r.duration,
-        });
-    }
 }
 
 /// A running listener; dropping it (or calling [`shutdown`](Self::shutdown)) stops accepting.
@@ -154,7 +69,7 @@ impl Drop for ListenerHandle {
 /// The egress proxy. Cheap to clone; all clones share state.
 #[derive(Clone)]
 pub struct EgressProxy {
-    inner: Arc<Inner>,
+    shared: Arc<Shared>,
 }
 
 impl std::fmt::Debug for EgressProxy {
@@ -176,7 +91,7 @@ impl EgressProxy {
             config.limits.max_cached_leaves,
         );
         Ok(Self {
-            inner: Arc::new(Inner {
+            shared: Arc::new(Shared {
                 guard: AddressGuard::new(config.allowed_ranges.clone()),
                 limiter: ConnLimiter::new(config.limits.max_connections_per_identity),
                 upstream_tls: TlsConnector::from(Arc::new(client)),
@@ -194,26 +109,17 @@ impl EgressProxy {
 
     /// The CA certificate sandboxes must trust (write it to the fixed CA path).
     pub fn ca_pem(&self) -> &str {
-        self.inner.ca.cert_pem()
+        self.shared.ca.cert_pem()
     }
 
     /// The leaf cache (mint counters; benchmarks).
     pub fn leaves(&self) -> &LeafCache {
-        &self.inner.leaves
+        &self.shared.leaves
     }
 
     /// Current counters.
     pub fn metrics(&self) -> MetricsSnapshot {
-        let c = &self.inner.counters;
-        MetricsSnapshot {
-            leaves_minted: self.inner.leaves.minted(),
-            leaf_cache_hits: self.inner.leaves.hits(),
-            tunnels: c.tunnels.load(Ordering::Relaxed),
-            requests: c.requests.load(Ordering::Relaxed),
-            denied: c.denied.load(Ordering::Relaxed),
-            connections_open: self.inner.limiter.open() as u64,
-            audit_dropped: self.inner.audit.dropped(),
-        }
+        self.shared.metrics()
     }
 
     /// Binds the explicit `CONNECT` proxy on `addr` (a sandbox's host-side address).
@@ -224,9 +130,9 @@ impl EgressProxy {
 
     /// Serves the explicit `CONNECT` proxy on an already bound listener.
     pub fn serve_connect(&self, listener: TcpListener) -> Result<ListenerHandle, ProxyError> {
-        let inner = Arc::clone(&self.inner);
+        let shared = Arc::clone(&self.shared);
         serve_tcp(listener, move |stream, peer, local| {
-            crate::connect::handle(Arc::clone(&inner), stream, peer, local)
+            crate::connect::handle(Arc::clone(&shared), stream, peer, local)
         })
     }
 
@@ -239,9 +145,9 @@ impl EgressProxy {
 
     /// Serves the transparent TLS listener on an already bound listener.
     pub fn serve_transparent(&self, listener: TcpListener) -> Result<ListenerHandle, ProxyError> {
-        let inner = Arc::clone(&self.inner);
+        let shared = Arc::clone(&self.shared);
         serve_tcp(listener, move |stream, peer, local| {
-            crate::transparent::handle(Arc::clone(&inner), stream, peer, local)
+            crate::transparent::handle(Arc::clone(&shared), stream, peer, local)
         })
     }
 
@@ -278,9 +184,9 @@ impl EgressProxy {
         listener: TcpListener,
         answer: IpAddr,
     ) -> Result<ListenerHandle, ProxyError> {
-        let inner = Arc::clone(&self.inner);
+        let shared = Arc::clone(&self.shared);
         serve_tcp(listener, move |stream, peer, _local| {
-            crate::dns::serve_tcp_connection(Arc::clone(&inner), stream, peer, answer)
+            crate::dns::serve_tcp_connection(Arc::clone(&shared), stream, peer, answer)
         })
     }
 
@@ -295,8 +201,8 @@ impl EgressProxy {
             source,
         })?;
         check_bind(local_addr)?;
-        let inner = Arc::clone(&self.inner);
-        let task = tokio::spawn(crate::dns::serve(inner, socket, answer));
+        let shared = Arc::clone(&self.shared);
+        let task = tokio::spawn(crate::dns::serve(shared, socket, answer));
         Ok(ListenerHandle { local_addr, task })
     }
 }

@@ -1,4 +1,7 @@
 //! Name resolution, injectable so tests can make names resolve to chosen addresses.
+//!
+//! Contract: a [`Resolver`] only answers; every address it returns is still judged by the SSRF
+//! guard (`vet.rs`), and the proxy connects to exactly those addresses, never resolving again.
 
 use std::collections::HashMap;
 use std::io;

@@ -1,34 +1,44 @@
-//! The transparent TLS listener: the host comes from SNI, then it continues as a CONNECT would.
+//! The transparent TLS entry point: the host comes from SNI, then it continues as a CONNECT
+//! would.
+//!
+//! Contract, in order: identify and admit the caller ([`crate::admit`]); read the ClientHello
+//! (no SNI: refused); normalise the SNI host and vet it ([`crate::vet`]) toward the operator's
+//! `transparent_upstream_port`; connect upstream ([`Tunnel::open`]); then the tunnel
+//! ([`Tunnel::serve_tls`]), where `Host` must name the SNI host on this listener's port. Every
+//! refusal is audited (without an HTTP status: the connection is closed). The whole connection
+//! lives at most `total_timeout`.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Instant;
 
 use tokio::net::TcpStream;
-use tokio::sync::Mutex;
 use tokio::time::timeout;
 
+use crate::admit::{admit, identify};
 use crate::audit::{DenyReason, Entry};
-use crate::proxy::{Inner, Refusal};
-use crate::tunnel::{Tunnel, check_host, read_client_hello, vet};
+use crate::client_tls::read_client_hello;
+use crate::state::{Refusal, Shared};
+use crate::tunnel::Tunnel;
+use crate::vet::{Vetter, check_host};
 
 /// Handles one connection on the transparent listener.
 pub(crate) async fn handle(
-    inner: Arc<Inner>,
+    shared: Arc<Shared>,
     stream: TcpStream,
     peer: SocketAddr,
     local: SocketAddr,
 ) {
-    let total = inner.config.limits.total_timeout;
-    let _ = timeout(total, handle_inner(inner, stream, peer, local)).await;
+    let total = shared.config.limits.total_timeout;
+    let _ = timeout(total, handle_inner(shared, stream, peer, local)).await;
 }
 
-async fn handle_inner(inner: Arc<Inner>, stream: TcpStream, peer: SocketAddr, local: SocketAddr) {
+async fn handle_inner(shared: Arc<Shared>, stream: TcpStream, peer: SocketAddr, local: SocketAddr) {
     let opened = Instant::now();
     let peer_ip = peer.ip().to_canonical();
-    let registration = inner.identities.resolve(peer_ip);
+    let registration = identify(&shared, peer_ip);
     let deny = |host: &str, reason: DenyReason| {
-        inner.deny(
+        shared.deny(
             Refusal {
                 entry: Entry::Transparent,
                 peer: peer_ip,
@@ -45,11 +55,11 @@ async fn handle_inner(inner: Arc<Inner>, stream: TcpStream, peer: SocketAddr, lo
     let Some(reg) = registration.as_ref() else {
         return deny("", DenyReason::UnknownSource);
     };
-    let Some(permit) = inner.limiter.try_acquire(peer_ip) else {
-        let limit = inner.limiter.max();
-        return deny("", DenyReason::TooManyConnections { limit });
+    let permit = match admit(&shared, peer_ip) {
+        Ok(p) => p,
+        Err(reason) => return deny("", reason),
     };
-    let start = match read_client_hello(stream, inner.config.limits.handshake_timeout).await {
+    let start = match read_client_hello(stream, shared.config.limits.handshake_timeout).await {
         Ok(s) => s,
         Err(reason) => return deny("", reason),
     };
@@ -60,25 +70,26 @@ async fn handle_inner(inner: Arc<Inner>, stream: TcpStream, peer: SocketAddr, lo
         Ok(h) => h,
         Err(reason) => return deny(&sni, reason),
     };
-    let port = inner.config.transparent_upstream_port;
-    let vetted = match vet(&inner, &reg.identity, &host, port).await {
+    let port = shared.config.transparent_upstream_port;
+    let vetted = match Vetter::new(&shared)
+        .vet(&reg.identity.egress, &host, port)
+        .await
+    {
         Ok(v) => v,
         Err(reason) => return deny(&host, reason),
     };
-    let tunnel = Arc::new(Tunnel {
-        inner: Arc::clone(&inner),
-        identity: Arc::clone(&reg.identity),
-        redactions: Arc::clone(&reg.redactions),
-        peer: peer_ip,
-        entry: Entry::Transparent,
-        target: vetted,
-        port,
-        client_port: local.port(),
-        upstream: Mutex::new(None),
-    });
-    if let Err(reason) = tunnel.connect_upstream().await {
-        return deny(&host, reason);
-    }
+    let opening = Tunnel::open(
+        &shared,
+        reg,
+        Entry::Transparent,
+        peer_ip,
+        vetted,
+        local.port(),
+    );
+    let tunnel = match opening.await {
+        Ok(t) => t,
+        Err(reason) => return deny(&host, reason),
+    };
     tunnel.serve_tls(start, opened).await;
     drop(permit);
 }

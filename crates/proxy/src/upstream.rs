@@ -1,4 +1,8 @@
 //! Connections toward the real upstream: vetted address, verified TLS, HTTP/1.1 or HTTP/2.
+//!
+//! Contract: [`connect`] dials only the addresses it is given (the vetted ones: no resolution
+//! here), verifies the certificate for the host against webpki roots plus the operator's bundle
+//! ([`client_config`]) and speaks what ALPN chose. Failures map to upstream [`DenyReason`]s.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -19,7 +23,7 @@ use tokio_rustls::TlsConnector;
 use crate::audit::DenyReason;
 use crate::body::CountingBody;
 use crate::config::ProxyConfig;
-use crate::proxy::ProxyError;
+use crate::error::ProxyError;
 
 /// A ready connection to one upstream host.
 pub(crate) enum UpstreamSender {

@@ -149,7 +149,7 @@ pub(crate) fn substitute_host_addr(text: &str, addr: Option<std::net::Ipv4Addr>)
 pub const HOST_ADDR_TOKEN: &str = "{gig_host_addr}";
 
 /// The bwrap argv (without `bwrap` itself).
-// One function on purpose: bwrap mounts in argv order, so this reads as the root is built.
+// Long: one function on purpose: bwrap mounts in argv order, so this reads as the root is built.
 pub fn bwrap_args(i: &CommandInputs<'_>) -> Vec<OsString> {
     let mut a: Vec<OsString> = Vec::with_capacity(64);
     let mut push = |items: &[&str]| a.extend(items.iter().map(OsString::from));

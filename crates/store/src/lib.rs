@@ -19,6 +19,7 @@ mod credentials;
 mod error;
 mod gateway_secrets;
 mod ids;
+mod name;
 mod oauth;
 mod profiles;
 mod servers;
@@ -46,6 +47,7 @@ pub use credentials::{
 pub use error::StoreError;
 pub use gateway_secrets::{GatewaySecretCas, StoredGatewaySecret};
 pub use ids::{CredentialRowId, ProfileId, ServerId, UserId};
+pub use name::{NameError, ServerName, Slug};
 pub use oauth::{NewOAuthConnection, OAuthConnection};
 pub use profiles::{NewProfile, Profile, ProfileSummary};
 pub use servers::{NewServer, Server, ServerSource};

@@ -13,8 +13,8 @@ use crate::{
 /// What [`Store::create_profile`] needs.
 #[derive(Debug, Clone)]
 pub struct NewProfile {
-    /// Unique slug (validated by the caller); part of the profile's URL.
-    pub slug: String,
+    /// Unique slug; part of the profile's URL.
+    pub slug: crate::Slug,
     /// Owning user.
     pub owner: UserId,
     /// SHA-256 of the profile's bearer token.
@@ -107,7 +107,7 @@ impl Store {
                     "INSERT INTO profiles (slug, owner_id, token_hash, meta_tools, created_at) \
                      VALUES ($1, $2, $3, 0, $4) RETURNING id",
                 )
-                .bind(&new.slug)
+                .bind(new.slug.as_str())
                 .bind(new.owner.0)
                 .bind(new.token_hash.to_vec())
                 .bind(now)
@@ -124,7 +124,7 @@ impl Store {
             .await?;
         Ok(Profile {
             id: ProfileId(id),
-            slug: new.slug,
+            slug: new.slug.into(),
             owner: new.owner,
             token_hash: new.token_hash,
             meta_tools: false,

@@ -55,8 +55,8 @@ impl ServerSource {
 /// What [`Store::create_server`] needs.
 #[derive(Debug, Clone)]
 pub struct NewServer {
-    /// Unique name (validated by the caller).
-    pub name: String,
+    /// Unique name; the type guarantees it can prefix tool names.
+    pub name: crate::ServerName,
     /// Where it came from.
     pub source: ServerSource,
 }
@@ -126,7 +126,7 @@ impl Store {
                     "INSERT INTO servers (name, source_kind, source_location, created_at, \
                      updated_at) VALUES ($1, $2, $3, $4, $4) RETURNING id",
                 )
-                .bind(&new.name)
+                .bind(new.name.as_str())
                 .bind(new.source.kind())
                 .bind(new.source.location())
                 .bind(now)
@@ -143,7 +143,7 @@ impl Store {
             .await?;
         Ok(Server {
             id: ServerId(id),
-            name: new.name,
+            name: new.name.into(),
             source: new.source,
             manifest: None,
             runtime_hash: None,

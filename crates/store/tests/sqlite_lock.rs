@@ -28,7 +28,7 @@ async fn write_waits_out_a_foreign_exclusive_lock() {
         async move {
             store
                 .create_server(NewServer {
-                    name: "late".into(),
+                    name: "late".parse().unwrap(),
                     source: ServerSource::LocalBinary {
                         path: "/bin/true".into(),
                     },

@@ -8,7 +8,7 @@ use gigmcp_store::{
 
 fn binary(name: &str) -> NewServer {
     NewServer {
-        name: name.into(),
+        name: name.parse().unwrap(),
         source: ServerSource::LocalBinary {
             path: format!("/data/servers/{name}/bin"),
         },
@@ -102,7 +102,7 @@ async fn profiles_and_their_servers() {
         let owner = admin(&store).await;
         let p = store
             .create_profile(NewProfile {
-                slug: "work".into(),
+                slug: "work".parse().unwrap(),
                 owner: owner.id,
                 token_hash: [7; 32],
             })
@@ -116,7 +116,7 @@ async fn profiles_and_their_servers() {
         assert_eq!(store.profile_by_slug("nope").await.unwrap(), None);
         let dup = store
             .create_profile(NewProfile {
-                slug: "work".into(),
+                slug: "work".parse().unwrap(),
                 owner: owner.id,
                 token_hash: [1; 32],
             })
@@ -127,7 +127,7 @@ async fn profiles_and_their_servers() {
         );
         let orphan = store
             .create_profile(NewProfile {
-                slug: "orphan".into(),
+                slug: "orphan".parse().unwrap(),
                 owner: gigmcp_store::UserId(999_999),
                 token_hash: [1; 32],
             })
@@ -222,7 +222,7 @@ async fn tool_selections_need_membership() {
         let owner = admin(&store).await;
         let p = store
             .create_profile(NewProfile {
-                slug: "p".into(),
+                slug: "p".parse().unwrap(),
                 owner: owner.id,
                 token_hash: [0; 32],
             })
@@ -362,22 +362,35 @@ async fn audit_log_newest_first() {
 
 #[tokio::test]
 async fn hostile_input_is_stored_verbatim_or_refused() {
+    // Names are refused by their type before they reach the store: an injection, an oversized
+    // or a non-ASCII name cannot even be written.
+    let nasty = "x'); DROP TABLE servers; --";
+    for bad in [nasty.to_string(), "a".repeat(10_000), "ünï-cödé-😀".into()] {
+        let err = bad.parse::<gigmcp_store::ServerName>().unwrap_err();
+        assert!(err.to_string().contains("invalid server name"), "{err}");
+    }
     for_each_driver(|driver, db| async move {
         let store = db.store().await;
-        let nasty = "x'); DROP TABLE servers; --";
-        let s = store.create_server(binary(nasty)).await.unwrap();
-        assert_eq!(store.server_by_name(nasty).await.unwrap().unwrap().id, s.id);
-        let huge = "a".repeat(10_000);
-        assert!(matches!(
-            store.create_server(binary(&huge)).await,
-            Err(StoreError::Invalid {
-                field: "server name",
-                ..
+        // Other text is bound, never spliced: stored and read back verbatim.
+        let s = store
+            .create_server(NewServer {
+                name: "odd".parse().unwrap(),
+                source: ServerSource::LocalBinary {
+                    path: format!("/srv/{nasty}/ünï-cödé-😀"),
+                },
             })
-        ));
-        let unicode = "ünï-cödé-😀";
-        store.create_server(binary(unicode)).await.unwrap();
-        assert_eq!(store.list_servers().await.unwrap().len(), 2, "{driver:?}");
+            .await
+            .unwrap();
+        let back = store.server_by_name("odd").await.unwrap().unwrap();
+        assert_eq!(back.id, s.id);
+        assert_eq!(
+            back.source,
+            ServerSource::LocalBinary {
+                path: format!("/srv/{nasty}/ünï-cödé-😀")
+            }
+        );
+        assert!(store.server_by_name(nasty).await.unwrap().is_none());
+        assert_eq!(store.list_servers().await.unwrap().len(), 1, "{driver:?}");
     })
     .await;
 }
@@ -389,7 +402,7 @@ async fn restart_keeps_everything() {
         let owner = admin(&store).await;
         let p = store
             .create_profile(NewProfile {
-                slug: "keep".into(),
+                slug: "keep".parse().unwrap(),
                 owner: owner.id,
                 token_hash: [5; 32],
             })
@@ -583,7 +596,7 @@ async fn image_servers_keep_their_pinned_reference() {
         let reference = format!("registry.example/mcp/everything@sha256:{}", "ab".repeat(32));
         let created = store
             .create_server(NewServer {
-                name: "everything".into(),
+                name: "everything".parse().unwrap(),
                 source: ServerSource::Image {
                     reference: reference.clone(),
                 },

@@ -56,6 +56,8 @@ impl Index {
     ///
     /// # Panics
     /// If `docs` holds more than `u32::MAX` tools.
+    // Long: three passes (terms per tool, document frequencies and offsets, postings) that
+    // share the vocabulary and the per-tool statistics; split, each would take them all.
     pub fn build(docs: Vec<ToolDoc>) -> Index {
         assert!(
             u32::try_from(docs.len()).is_ok(),

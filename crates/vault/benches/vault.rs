@@ -58,7 +58,7 @@ fn rotation(c: &mut Criterion) {
             let owner = store.ensure_user("bench", Role::User).await.unwrap().id;
             let server = store
                 .create_server(NewServer {
-                    name: "bench".into(),
+                    name: "bench".parse().unwrap(),
                     source: ServerSource::LocalBinary {
                         path: "/bin/true".into(),
                     },

@@ -72,7 +72,7 @@ async fn gateway_secrets_round_trip_and_are_bound_to_their_name() {
         let alice = store.ensure_user("alice", Role::User).await.unwrap().id;
         let server = store
             .create_server(NewServer {
-                name: "gh".into(),
+                name: "gh".parse().unwrap(),
                 source: ServerSource::LocalBinary {
                     path: "/bin/gh".into(),
                 },
@@ -174,7 +174,7 @@ async fn rotation_in_slices_reaches_the_gateway_secrets() {
         let alice = store.ensure_user("alice", Role::User).await.unwrap().id;
         let server = store
             .create_server(NewServer {
-                name: "gh".into(),
+                name: "gh".parse().unwrap(),
                 source: ServerSource::LocalBinary {
                     path: "/bin/gh".into(),
                 },

@@ -120,7 +120,7 @@ fn kek_never_leaks() {
             let user = store.ensure_user("alice", Role::User).await.unwrap().id;
             let server = store
                 .create_server(NewServer {
-                    name: "gh".into(),
+                    name: "gh".parse().unwrap(),
                     source: ServerSource::LocalBinary {
                         path: "/bin/gh".into(),
                     },

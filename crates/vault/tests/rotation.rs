@@ -27,7 +27,7 @@ async fn setup(store: &Store) -> (UserId, UserId, ServerId) {
     let bob = store.ensure_user("bob", Role::User).await.unwrap().id;
     let server = store
         .create_server(NewServer {
-            name: "gh".into(),
+            name: "gh".parse().unwrap(),
             source: ServerSource::LocalBinary {
                 path: "/bin/gh".into(),
             },

@@ -54,7 +54,7 @@ impl BenchGateway {
     pub async fn install(&self, path: &std::path::Path, name: String) -> ServerId {
         self.store
             .create_server(NewServer {
-                name,
+                name: name.parse().expect("a valid server name"),
                 source: ServerSource::LocalBinary {
                     path: path.display().to_string(),
                 },
@@ -80,7 +80,7 @@ impl BenchGateway {
         let p = self
             .store
             .create_profile(NewProfile {
-                slug: slug.into(),
+                slug: slug.parse().unwrap(),
                 owner: self.owner,
                 token_hash: t.hash,
             })

@@ -137,6 +137,63 @@ async fn image_program(
     Ok((program, pulled.config.env.clone()))
 }
 
+/// The manifest's credentials, as the sandbox gets them: a sealed one as a placeholder in its
+/// environment (and the injection rule the proxy swaps it with), an entrusted one as the
+/// owner's secret in the variable the manifest names.
+async fn credentials(
+    net: &Networked,
+    profile: &Profile,
+    server: &Server,
+    manifest: &Manifest,
+    env: &mut Vec<(String, String)>,
+) -> Result<Vec<Injection>, LaunchError> {
+    let mut injections = Vec::new();
+    let scope = credential_hosts(manifest);
+    for c in &manifest.credentials {
+        match c.inject.target() {
+            Some(InjectTarget::Header {
+                name: header,
+                format,
+            }) => {
+                let value = placeholder();
+                injections.push(
+                    Injection::new(c.id.clone(), header, value.clone(), format, &scope)
+                        .map_err(|e| LaunchError::Manifest(e.to_string()))?,
+                );
+                set_env(env, &env_name(&c.id), value);
+            }
+            Some(InjectTarget::Env { name: var }) => {
+                let secret = gigmcp_vault::get_secret(
+                    &net.store,
+                    &net.keyring,
+                    profile.owner,
+                    server.id,
+                    &c.id,
+                )
+                .await
+                .map_err(|e| LaunchError::Other(e.to_string()))?
+                .ok_or_else(|| LaunchError::MissingCredential {
+                    server: server.name.clone(),
+                    profile: profile.slug.clone(),
+                    credential: c.id.clone(),
+                })?;
+                let secret = String::from_utf8(secret.to_vec())
+                    .map_err(|_| LaunchError::Other("the secret is not UTF-8".into()))?;
+                tracing::warn!(server = %server.name, profile = %profile.slug, credential = %c.id,
+                    "ENTRUSTED install: the server holds this credential in its environment");
+                set_env(env, var, secret);
+            }
+            None => {
+                return Err(LaunchError::Manifest(format!(
+                    "credential {} has no usable inject target",
+                    c.id
+                )));
+            }
+        }
+    }
+    Ok(injections)
+}
+
 /// Decides how to launch `server` for `profile`.
 pub async fn plan<'a>(
     isolated: &'a SandboxRuntime,
@@ -190,50 +247,7 @@ pub async fn plan<'a>(
         .map_err(|e| LaunchError::Other(e.to_string()))?
         .map(|u| u.username)
         .unwrap_or_else(|| profile.owner.to_string());
-    let mut injections = Vec::new();
-    let scope = credential_hosts(&manifest);
-    for c in &manifest.credentials {
-        match c.inject.target() {
-            Some(InjectTarget::Header {
-                name: header,
-                format,
-            }) => {
-                let value = placeholder();
-                injections.push(
-                    Injection::new(c.id.clone(), header, value.clone(), format, &scope)
-                        .map_err(|e| LaunchError::Manifest(e.to_string()))?,
-                );
-                set_env(&mut env, &env_name(&c.id), value);
-            }
-            Some(InjectTarget::Env { name: var }) => {
-                let secret = gigmcp_vault::get_secret(
-                    &net.store,
-                    &net.keyring,
-                    profile.owner,
-                    server.id,
-                    &c.id,
-                )
-                .await
-                .map_err(|e| LaunchError::Other(e.to_string()))?
-                .ok_or_else(|| LaunchError::MissingCredential {
-                    server: server.name.clone(),
-                    profile: profile.slug.clone(),
-                    credential: c.id.clone(),
-                })?;
-                let secret = String::from_utf8(secret.to_vec())
-                    .map_err(|_| LaunchError::Other("the secret is not UTF-8".into()))?;
-                tracing::warn!(server = %server.name, profile = %profile.slug, credential = %c.id,
-                    "ENTRUSTED install: the server holds this credential in its environment");
-                set_env(&mut env, var, secret);
-            }
-            None => {
-                return Err(LaunchError::Manifest(format!(
-                    "credential {} has no usable inject target",
-                    c.id
-                )));
-            }
-        }
-    }
+    let injections = credentials(net, profile, server, &manifest, &mut env).await?;
     let identity = SandboxIdentity {
         server: server.name.clone(),
         profile: profile.slug.clone(),

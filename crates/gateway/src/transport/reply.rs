@@ -143,6 +143,13 @@ pub trait StreamHold: Send + 'static {
 
 impl StreamHold for () {}
 
+/// Streams of the stateless revision: nothing to resume; a comment every second so that a
+/// client that closed the stream is noticed at the next write.
+pub const STATELESS_STREAM: SseOptions = SseOptions {
+    resumable: false,
+    keep_alive: Duration::from_secs(1),
+};
+
 /// An SSE response reading `log` after event `after` (from its start if `None`), with `hold`
 /// kept as long as the response body.
 ///

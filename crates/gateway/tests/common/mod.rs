@@ -142,7 +142,7 @@ impl TestGateway {
         let path = gigmcp_testkit::static_bin("gigmcp-test-servers", bin);
         self.store
             .create_server(NewServer {
-                name: name.into(),
+                name: name.parse().unwrap(),
                 source: ServerSource::LocalBinary {
                     path: path.display().to_string(),
                 },
@@ -168,7 +168,7 @@ impl TestGateway {
         let profile = self
             .store
             .create_profile(NewProfile {
-                slug: slug.into(),
+                slug: slug.parse().unwrap(),
                 owner: owner.id,
                 token_hash: t.hash,
             })

@@ -3,8 +3,8 @@
 use super::Context;
 use anyhow::{Context as _, anyhow};
 use clap::Subcommand;
-use gigmcp_gateway::{names, token};
-use gigmcp_store::NewProfile;
+use gigmcp_gateway::token;
+use gigmcp_store::{NewProfile, Slug};
 
 #[derive(Subcommand, Debug)]
 pub enum ProfileCmd {
@@ -53,11 +53,12 @@ pub enum ProfileCmd {
     List,
 }
 
+// Long: one short arm per subcommand.
 pub async fn run(cmd: ProfileCmd, ctx: &Context) -> anyhow::Result<()> {
     let store = &ctx.store;
     match cmd {
         ProfileCmd::Create { slug } => {
-            names::validate("slug", &slug)?;
+            let slug = Slug::new(&slug)?;
             let owner = ctx.operator().await?;
             let t = token::generate();
             store

@@ -3,9 +3,8 @@
 use super::Context;
 use anyhow::{Context as _, bail};
 use clap::Subcommand;
-use gigmcp_gateway::names;
 use gigmcp_registry::{Denylist, Manifest, Severity, lint_manifest};
-use gigmcp_store::{NewServer, ServerSource};
+use gigmcp_store::{NewServer, ServerName, ServerSource};
 use std::os::unix::fs::PermissionsExt;
 use std::path::PathBuf;
 
@@ -48,6 +47,7 @@ pub enum ServerCmd {
     Remove { name: String },
 }
 
+// Long: one short arm per subcommand.
 pub async fn run(cmd: ServerCmd, ctx: &Context) -> anyhow::Result<()> {
     match cmd {
         ServerCmd::Add {
@@ -55,7 +55,7 @@ pub async fn run(cmd: ServerCmd, ctx: &Context) -> anyhow::Result<()> {
             binary,
             manifest,
         } => {
-            names::validate("server name", &name)?;
+            let name = ServerName::new(&name)?;
             let manifest = manifest.as_deref().map(load_manifest).transpose()?;
             let meta = std::fs::metadata(&binary)
                 .with_context(|| format!("--binary {}: cannot read it", binary.display()))?;
@@ -65,7 +65,7 @@ pub async fn run(cmd: ServerCmd, ctx: &Context) -> anyhow::Result<()> {
             if ctx.store.server_by_name(&name).await?.is_some() {
                 bail!("server {name} already exists; remove it first or pick another name");
             }
-            let dir = ctx.data_dir.join("servers").join(&name);
+            let dir = ctx.data_dir.join("servers").join(name.as_str());
             // Private like the rest of the data dir: sandboxes get the binary through the
             // runtime's host view, not by this path.
             std::os::unix::fs::DirBuilderExt::mode(
@@ -99,7 +99,7 @@ pub async fn run(cmd: ServerCmd, ctx: &Context) -> anyhow::Result<()> {
             insecure_registries,
             manifest,
         } => {
-            names::validate("server name", &name)?;
+            let name = ServerName::new(&name)?;
             let manifest = manifest.as_deref().map(load_manifest).transpose()?;
             if ctx.store.server_by_name(&name).await?.is_some() {
                 bail!("server {name} already exists; remove it first or pick another name");

@@ -181,7 +181,7 @@ pub async fn listen(
     let hold = KeepListening {
         _listener: listener,
     };
-    reply::sse(&log, Some(0), super::STREAM, hold)
+    reply::sse(&log, Some(0), reply::STATELESS_STREAM, hold)
 }
 
 /// Holds a listener registered while its stream is open.

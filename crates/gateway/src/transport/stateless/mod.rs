@@ -13,7 +13,7 @@ pub mod listen;
 pub mod parked;
 
 use super::guard;
-use super::reply::{self, HttpError, SseOptions, StreamHold};
+use super::reply::{self, HttpError, StreamHold};
 use crate::caller::{CallContext, Caller, StatelessCaller};
 use crate::gateway::Gateway;
 use crate::naming::INSTRUCTIONS;
@@ -35,12 +35,6 @@ use tokio::sync::oneshot;
 /// How long a client may reuse a list result (the gateway's lists follow its servers, which
 /// can change at any time: no reuse).
 const LIST_TTL_MS: u64 = 0;
-/// Streams of this revision: nothing to resume; a comment every second so that a client that
-/// closed the stream is noticed at the next write.
-const STREAM: SseOptions = SseOptions {
-    resumable: false,
-    keep_alive: Duration::from_secs(1),
-};
 
 fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
     headers.get(name).and_then(|v| v.to_str().ok())
@@ -450,7 +444,12 @@ fn stream(
         writer.push(reply.to_value().to_string());
         writer.close();
     });
-    reply::sse(&log, Some(0), STREAM, CancelOnClose { gone: Some(gone) })
+    reply::sse(
+        &log,
+        Some(0),
+        reply::STATELESS_STREAM,
+        CancelOnClose { gone: Some(gone) },
+    )
 }
 
 #[cfg(test)]
