@@ -7,7 +7,7 @@
 //!   (`--suite all --spec-version 2026-07-28`: no handshake, `_meta` and routing headers,
 //!   cache hints, InputRequiredResult), from `.testenv/conformance-next`;
 //!
-//! each against the fixture in both eras a backend may speak: `conformance_legacy` (handshake
+//! each against the fixture in both eras a backend may speak: `conformance_handshake` (handshake
 //! era only: the gateway initializes it) and `conformance` (answers `server/discover`: the
 //! gateway drives it statelessly, with each client's capabilities on each request and its
 //! InputRequiredResults bridged to the client). Four runs in all.
@@ -80,7 +80,7 @@ struct Backend {
 }
 
 const HANDSHAKE_BACKEND: Backend = Backend {
-    bin: "conformance_legacy",
+    bin: "conformance_handshake",
     era: "handshake",
 };
 

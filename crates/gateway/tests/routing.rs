@@ -5,12 +5,12 @@
 
 mod common;
 
-use common::stateless::{Modern, first_input_key};
+use common::stateless::{StatelessClient, first_input_key};
 use common::{RawClient, TestGateway};
 use serde_json::{Value, json};
 
-fn modern(gw: &TestGateway, slug: &str, token: &str) -> Modern {
-    Modern {
+fn stateless_client(gw: &TestGateway, slug: &str, token: &str) -> StatelessClient {
+    StatelessClient {
         http: reqwest::Client::new(),
         url: gw.url(slug),
         token: token.into(),
@@ -62,7 +62,7 @@ async fn clients_and_servers_of_both_eras_reach_each_other() {
     assert!(issue["result"]["content"][0]["text"].is_string(), "{issue}");
 
     // a stateless client does the same, without a session
-    let m = modern(&gw, "both", &p.token);
+    let m = stateless_client(&gw, "both", &p.token);
     let (status, list) = m.json("tools/list", json!({})).await;
     assert_eq!(status, 200, "{list}");
     assert_eq!(tool_names(&list["result"]).len(), names.len());
@@ -157,7 +157,7 @@ async fn a_server_s_question_is_asked_of_the_caller_in_its_own_era() {
     let p = gw.add_profile("work", &["lib"]).await;
 
     // a stateless client gets an InputRequiredResult and answers it on its retry
-    let m = modern(&gw, "work", &p.token);
+    let m = stateless_client(&gw, "work", &p.token);
     let caps = json!({"io.modelcontextprotocol/clientCapabilities": {"elicitation": {}}});
     let (_, first) = m
         .json(

@@ -4,15 +4,15 @@
 
 mod common;
 
-use common::stateless::{Modern, V, first_input_key};
+use common::stateless::{StatelessClient, V, first_input_key};
 use common::{SseReader, TestGateway};
 use serde_json::{Value, json};
 
-async fn setup() -> (TestGateway, Modern) {
+async fn setup() -> (TestGateway, StatelessClient) {
     let gw = TestGateway::start().await;
     gw.add_server("lib", "library").await;
     let p = gw.add_profile("work", &["lib"]).await;
-    let m = Modern {
+    let m = StatelessClient {
         http: reqwest::Client::new(),
         url: gw.url("work"),
         token: p.token.clone(),

@@ -33,12 +33,12 @@ async fn next_non_notification(s: &mut SseReader) -> Value {
     }
 }
 
-/// A gateway whose profile `modern` has one server, `fx`: the conformance fixture, which
+/// A gateway whose profile `stateless` has one server, `fx`: the conformance fixture, which
 /// speaks the stateless revision.
 async fn fixture_gateway() -> (TestGateway, TestProfile) {
     let gw = TestGateway::start().await;
     gw.add_server("fx", "conformance").await;
-    let p = gw.add_profile("modern", &["fx"]).await;
+    let p = gw.add_profile("stateless", &["fx"]).await;
     (gw, p)
 }
 
@@ -66,8 +66,8 @@ fn text(result: &Value) -> &str {
 async fn a_stateless_server_asks_a_session_client_round_by_round_and_adapts_to_its_capabilities() {
     let (gw, p) = fixture_gateway().await;
     // a session that can answer elicitation, and no sampling
-    let c =
-        RawClient::with_capabilities(gw.url("modern"), &p.token, json!({"elicitation": {}})).await;
+    let c = RawClient::with_capabilities(gw.url("stateless"), &p.token, json!({"elicitation": {}}))
+        .await;
 
     // two rounds of input, one question each, asked on the call's own stream in turn
     let (mut s, ask) = first_question(&c, 2, "fx_test_input_required_result_multi_round").await;
@@ -130,7 +130,7 @@ async fn a_stateless_server_asks_a_session_client_round_by_round_and_adapts_to_i
 
     // a session client that declared sampling is sampled, through the same rounds
     let s2 =
-        RawClient::with_capabilities(gw.url("modern"), &p.token, json!({"sampling": {}})).await;
+        RawClient::with_capabilities(gw.url("stateless"), &p.token, json!({"sampling": {}})).await;
     let (mut s, ask) = first_question(&s2, 5, "fx_test_missing_capability").await;
     assert_eq!(ask["method"], "sampling/createMessage", "{ask}");
     answer(
@@ -160,8 +160,8 @@ async fn a_stateless_server_asks_a_session_client_round_by_round_and_adapts_to_i
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_session_client_cancelling_while_it_is_asked_ends_the_call() {
     let (gw, p) = fixture_gateway().await;
-    let c =
-        RawClient::with_capabilities(gw.url("modern"), &p.token, json!({"elicitation": {}})).await;
+    let c = RawClient::with_capabilities(gw.url("stateless"), &p.token, json!({"elicitation": {}}))
+        .await;
     let (mut s, ask) = first_question(&c, 2, "fx_test_input_required_result_elicitation").await;
     assert_eq!(ask["method"], "elicitation/create", "{ask}");
     c.post_accepted(
@@ -193,7 +193,7 @@ async fn a_session_client_cancelling_while_it_is_asked_ends_the_call() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stateless_server_s_changes_reach_the_profile_s_sessions() {
     let (gw, p) = fixture_gateway().await;
-    let mut c = RawClient::new(gw.url("modern"), &p.token);
+    let mut c = RawClient::new(gw.url("stateless"), &p.token);
     c.initialize().await;
     let mut get = SseReader::new(c.open_get_stream().await);
     let watched = "gigmcp://fx/test://watched-resource";
@@ -294,11 +294,11 @@ async fn stateless_call(url: &str, token: &str, tool: &str, extra: Value) -> Val
 async fn a_stateless_client_s_input_rounds_can_each_reach_another_replica() {
     let a = TestGateway::start().await;
     a.add_server("fx", "conformance").await;
-    let p = a.add_profile("modern", &["fx"]).await;
+    let p = a.add_profile("stateless", &["fx"]).await;
     let b = a.replica().await;
     let tool = "test_input_required_result_multi_round";
 
-    let first = stateless_call(&a.url("modern"), &p.token, tool, json!({})).await;
+    let first = stateless_call(&a.url("stateless"), &p.token, tool, json!({})).await;
     let r = &first["result"];
     assert_eq!(r["resultType"], "input_required", "{first}");
     assert_eq!(
@@ -312,7 +312,7 @@ async fn a_stateless_client_s_input_rounds_can_each_reach_another_replica() {
     );
 
     let second = stateless_call(
-        &b.url("modern"),
+        &b.url("stateless"),
         &p.token,
         tool,
         json!({
@@ -329,7 +329,7 @@ async fn a_stateless_client_s_input_rounds_can_each_reach_another_replica() {
     );
 
     let done = stateless_call(
-        &a.url("modern"),
+        &a.url("stateless"),
         &p.token,
         tool,
         json!({
@@ -342,7 +342,7 @@ async fn a_stateless_client_s_input_rounds_can_each_reach_another_replica() {
 
     // a state tagged for another server of the profile is refused by the gateway
     let forged = stateless_call(
-        &a.url("modern"),
+        &a.url("stateless"),
         &p.token,
         tool,
         json!({
@@ -353,7 +353,7 @@ async fn a_stateless_client_s_input_rounds_can_each_reach_another_replica() {
     assert_eq!(forged["error"]["code"], -32602, "{forged}");
     // and one the server did not give out, by the server
     let tampered = stateless_call(
-        &a.url("modern"),
+        &a.url("stateless"),
         &p.token,
         tool,
         json!({

@@ -6,13 +6,13 @@ use serde_json::{Value, json};
 /// The stateless revision.
 pub const V: &str = "2026-07-28";
 
-pub struct Modern {
+pub struct StatelessClient {
     pub http: reqwest::Client,
     pub url: String,
     pub token: String,
 }
 
-impl Modern {
+impl StatelessClient {
     pub fn request(&self, method: &str, params: Value) -> reqwest::RequestBuilder {
         self.request_with(method, params, &[])
     }

@@ -5,7 +5,7 @@
 //! 2025-11-25); a request whose `_meta` names 2026-07-28 is served statelessly (`server/discover`,
 //! the client's capabilities read from each request, input asked through
 //! `InputRequiredResult`, change notifications on `subscriptions/listen` streams).
-//! `conformance_legacy` is the same fixture refusing `server/discover` (handshake era only).
+//! `conformance_handshake` is the same fixture refusing `server/discover` (handshake era only).
 //!
 //! - tools: `test_simple_text`, `test_image_content`, `test_audio_content`,
 //!   `test_embedded_resource`, `test_multiple_content_types`, `test_tool_with_logging`,
@@ -128,11 +128,11 @@ struct Call {
     /// Its JSON-RPC id (what a cancellation names).
     id: String,
     /// Set when the request is of the stateless revision.
-    modern: Option<Modern>,
+    stateless: Option<StatelessCall>,
 }
 
 /// A stateless request's view of its client.
-struct Modern {
+struct StatelessCall {
     /// `_meta` clientCapabilities.
     caps: Value,
     /// Index in [`LEVELS`] of `_meta` logLevel, if given.
@@ -175,7 +175,7 @@ impl Server {
     fn log(&self, call: &Call, level: &str, data: &str) {
         let rank = LEVELS.iter().position(|l| *l == level).unwrap_or(0);
         let min = call
-            .modern
+            .stateless
             .as_ref()
             .and_then(|m| m.level)
             .unwrap_or_else(|| self.min_level.load(Ordering::Relaxed));
@@ -190,7 +190,7 @@ impl Server {
     /// Whether the client of `call` declared `capability`: at `initialize`, or (stateless) in
     /// the request's `_meta`.
     fn supports(&self, call: &Call, capability: &str) -> bool {
-        match &call.modern {
+        match &call.stateless {
             Some(m) => m.caps.get(capability).is_some(),
             None => lock(&self.client_caps).get(capability).is_some(),
         }
@@ -207,7 +207,7 @@ impl Server {
         method: &str,
         params: Value,
     ) -> Result<Value, String> {
-        if let Some(m) = &call.modern {
+        if let Some(m) = &call.stateless {
             // Stateless: the answer came with the request, or the request is listed in the
             // call's InputRequiredResult (keys are the same each time the call is replayed).
             let key = key.map_or_else(
@@ -286,7 +286,7 @@ impl Server {
         if !stateless {
             return Ok(Call {
                 id: id_key(id),
-                modern: None,
+                stateless: None,
             });
         }
         let mut answers = Map::new();
@@ -309,7 +309,7 @@ impl Server {
             .and_then(|l| LEVELS.iter().position(|x| *x == l));
         Ok(Call {
             id: id_key(id),
-            modern: Some(Modern {
+            stateless: Some(StatelessCall {
                 caps: meta
                     .and_then(|m| m.get(META_CAPABILITIES))
                     .cloned()
@@ -325,10 +325,10 @@ impl Server {
     /// A stateless request's outcome: an `InputRequiredResult` if it asked for input it did
     /// not have (the answers so far kept under a new `requestState`), else its result.
     fn finish(&self, call: Call, outcome: RpcResult) -> RpcResult {
-        let Some(modern) = call.modern else {
+        let Some(stateless) = call.stateless else {
             return outcome;
         };
-        let needed = std::mem::take(&mut *lock(&modern.needed));
+        let needed = std::mem::take(&mut *lock(&stateless.needed));
         if needed.is_empty() {
             return outcome.map(|mut r| {
                 r["resultType"] = json!("complete");
@@ -338,7 +338,7 @@ impl Server {
         Ok(json!({
             "resultType": "input_required",
             "inputRequests": needed,
-            "requestState": seal_state(&modern.answers),
+            "requestState": seal_state(&stateless.answers),
         }))
     }
 
@@ -673,7 +673,7 @@ impl Server {
             "test_custom_headers" => vec![text(&format!("received: {args}"))],
             // (stateless: a request that needs what the client lacks is refused, not run)
             "test_missing_capability"
-                if call.modern.is_some() && !self.supports(call, "sampling") =>
+                if call.stateless.is_some() && !self.supports(call, "sampling") =>
             {
                 return Err((MISSING_CAPABILITY, "sampling".into()));
             }
@@ -1433,7 +1433,7 @@ pub fn run(stateless: bool) {
             server.send(&reply(id, outcome));
             continue;
         }
-        if method == "subscriptions/listen" && call.modern.is_some() {
+        if method == "subscriptions/listen" && call.stateless.is_some() {
             server.listen(id, &params);
             continue;
         }

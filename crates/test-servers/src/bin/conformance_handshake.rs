@@ -1,4 +1,4 @@
-//! `conformance_legacy`: the `conformance` fixture as a server of the handshake era only: it
+//! `conformance_handshake`: the `conformance` fixture as a server of the handshake era only: it
 //! refuses `server/discover`, so a client (the gateway) must initialize it.
 #![forbid(unsafe_code)]
 
