@@ -41,6 +41,7 @@ pub use parse::ParseError;
 pub use path::{DocKind, DocPath, PathError};
 pub use sign::{SigningKey, VerifyError, VerifyingKey, sign_index, verify_signature};
 pub use toolspec::{
-    Encoding, HttpMethod, Param, ParamLocation, ParamType, Toolspec, ToolspecAuth, ToolspecTool,
+    ContentEncoding, Encoding, HttpMethod, INSTALL_PREFIX, Param, ParamLocation, ParamType,
+    Toolspec, ToolspecAuth, ToolspecTool, ValueStyle,
 };
 pub use verify::{Acceptance, AcceptedIndex, VerifiedIndex, verify_index};

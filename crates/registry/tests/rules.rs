@@ -331,6 +331,176 @@ fn toolspec_rules_fail() {
     );
 }
 
+/// A POST tool with `extra` params (YAML flow maps, one per line) and `head` tool fields.
+fn post_tool(head: &str, extra: &[&str]) -> String {
+    let params: String = extra.iter().map(|p| format!("      - {p}\n")).collect();
+    SEALED_SPEC.replace(
+        "    method: GET\n    path: /items\n    params:\n      - {name: limit, in: query, type: integer, description: Max items}\n",
+        &format!("    method: POST\n    path: /items\n{head}    params:\n{params}"),
+    )
+}
+
+#[test]
+fn toolspec_extensions_pass() {
+    let variants = [
+        // constants and install values are filled in, enumerations and defaults listed
+        post_tool(
+            "",
+            &[
+                "{name: Prefer, in: header, type: string, const: transient}",
+                "{name: account, in: header, type: string, from: install.account_id}",
+                "{name: order, in: query, type: string, enum: [asc, desc], default: asc}",
+                "{name: ids, in: query, type: array, style: comma}",
+                "{name: filter, in: query, type: object, style: json}",
+                "{name: page, in: query, type: string, allowReserved: true}",
+            ],
+        ),
+        post_tool(
+            "    encoding: multipart\n",
+            &[
+                "{name: file, in: body, type: string, contentEncoding: base64, mediaType: image/png}",
+                "{name: title, in: body, type: string}",
+            ],
+        ),
+        post_tool(
+            "    encoding: binary\n",
+            &["{name: content, in: body, type: string, contentEncoding: base64, required: true}"],
+        ),
+        post_tool(
+            "    encoding: form\n",
+            &["{name: tags, in: body, type: array, style: brackets}"],
+        ),
+    ];
+    for (i, v) in variants.iter().enumerate() {
+        assert_eq!(
+            errors(&lint_t(SEALED, v)),
+            Vec::<String>::new(),
+            "variant {i}:\n{v}"
+        );
+    }
+    let query_key = entrusted_spec().replace(
+        "format: \"{token}\"",
+        "format: \"{token}\"\n  query: api_key",
+    );
+    assert_eq!(
+        errors(&lint_t(&entrusted(), &query_key)),
+        Vec::<String>::new()
+    );
+}
+
+#[test]
+fn toolspec_extension_rules_fail() {
+    use Severity::Error as E;
+    let f = "tools[0]";
+    let cases: Vec<(String, String, &str)> = vec![
+        (
+            post_tool("", &["{name: a, in: query, type: integer, const: seven}"]),
+            format!("{f}.params[0].const"),
+            "not a Integer",
+        ),
+        (
+            post_tool(
+                "",
+                &["{name: a, in: query, type: string, const: x, from: install.a}"],
+            ),
+            format!("{f}.params[0].const"),
+            "not both",
+        ),
+        (
+            post_tool("", &["{name: a, in: query, type: string, from: account}"]),
+            format!("{f}.params[0].from"),
+            "install setting",
+        ),
+        (
+            post_tool("", &["{name: a, in: query, type: string, enum: []}"]),
+            format!("{f}.params[0].enum"),
+            "must be a String",
+        ),
+        (
+            post_tool("", &["{name: a, in: query, type: integer, enum: [1, two]}"]),
+            format!("{f}.params[0].enum"),
+            "must be a Integer",
+        ),
+        (
+            post_tool(
+                "",
+                &["{name: a, in: body, type: string, allowReserved: true}"],
+            ),
+            format!("{f}.params[0].allowReserved"),
+            "path and query",
+        ),
+        (
+            post_tool("", &["{name: a, in: query, type: string, style: comma}"]),
+            format!("{f}.params[0].style"),
+            "array or object",
+        ),
+        (
+            post_tool(
+                "",
+                &["{name: a, in: query, type: string, contentEncoding: base64}"],
+            ),
+            format!("{f}.params[0].contentEncoding"),
+            "string body param",
+        ),
+        (
+            post_tool(
+                "",
+                &["{name: a, in: body, type: string, mediaType: image/png}"],
+            ),
+            format!("{f}.params[0].mediaType"),
+            "describes bytes",
+        ),
+        (
+            post_tool(
+                "",
+                &["{name: a, in: body, type: string, contentEncoding: base64}"],
+            ),
+            format!("{f}.encoding"),
+            "multipart or binary",
+        ),
+        (
+            post_tool(
+                "    encoding: binary\n",
+                &["{name: a, in: body, type: string}"],
+            ),
+            format!("{f}.encoding"),
+            "exactly one body param",
+        ),
+        (
+            post_tool(
+                "",
+                &[
+                    "{name: a, in: query, type: string}",
+                    "{name: a, in: body, type: string}",
+                ],
+            ),
+            format!("{f}.params"),
+            "two locations",
+        ),
+        (
+            SEALED_SPEC.replace(
+                "      - {name: limit, in: query, type: integer, description: Max items}",
+                "      - {name: limit, in: body, type: integer}",
+            ),
+            format!("{f}.params"),
+            "carry no body",
+        ),
+    ];
+    for (spec, field, needle) in &cases {
+        expect(&lint_t(SEALED, spec), E, field, needle);
+    }
+    let bad_query = entrusted_spec().replace(
+        "format: \"{token}\"",
+        "format: \"{token}\"\n  query: \"a b\"",
+    );
+    expect(
+        &lint_t(&entrusted(), &bad_query),
+        E,
+        "auth.query",
+        "plain query parameter",
+    );
+}
+
 #[test]
 fn registry_level_rules() {
     let file = |path: &str, body: &str| SourceFile {

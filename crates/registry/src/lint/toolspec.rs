@@ -7,7 +7,10 @@ use crate::egress::normalize_host;
 use crate::lint::syntax;
 use crate::manifest::{Builder, Manifest, SCHEMA_VERSION, Tier};
 use crate::path::{DocKind, DocPath};
-use crate::toolspec::{ParamLocation, Toolspec, ToolspecTool};
+use crate::toolspec::{
+    ContentEncoding, Encoding, HttpMethod, INSTALL_PREFIX, Param, ParamLocation, ParamType,
+    Toolspec, ToolspecTool,
+};
 
 /// Parses and lints one toolspec against its manifest (`None` when the manifest is missing or
 /// does not parse).
@@ -119,6 +122,18 @@ fn check_against_manifest(spec: &Toolspec, m: &Manifest, d: &mut FileDiags) {
                 "use the header the API documents, e.g. `Authorization`",
             );
         }
+        if let Some(q) = &auth.query
+            && (q.is_empty()
+                || !q
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"_-.".contains(&b)))
+        {
+            d.error(
+                "auth.query",
+                format!("`{q}` is not a plain query parameter name"),
+                "use the name the API documents, e.g. `api_key`",
+            );
+        }
         if !auth.format.contains("{token}") || auth.format.bytes().any(|b| b.is_ascii_control()) {
             d.error(
                 "auth.format",
@@ -226,7 +241,172 @@ fn check_tools(spec: &Toolspec, d: &mut FileDiags) {
                     "use a header token the API documents (not Host, Content-Length, ...)",
                 );
             }
+            check_param(t, p, &|s: &str| f(&format!("params[{j}].{s}")), d);
         }
+        check_locations(t, &f, d);
+        check_body(t, &f, d);
+    }
+}
+
+/// One name in two locations cannot be one property of a flat input schema.
+fn check_locations(t: &ToolspecTool, f: &dyn Fn(&str) -> String, d: &mut FileDiags) {
+    let mut by_name: std::collections::HashMap<&str, ParamLocation> = Default::default();
+    for p in t.params.iter().filter(|p| p.is_argument()) {
+        if let Some(other) = by_name.insert(p.name.as_str(), p.location)
+            && other != p.location
+        {
+            d.error(
+                f("params"),
+                format!(
+                    "`{}` is a param in two locations ({other:?} and {:?})",
+                    p.name, p.location
+                ),
+                "rename one of them: the tool's arguments are one flat object",
+            );
+        }
+    }
+}
+
+/// Bodies: none on GET/DELETE; uploads on methods with a body, with their bytes param. (An
+/// `encoding` on a tool without body params says nothing and is accepted: the corpus has four.)
+fn check_body(t: &ToolspecTool, f: &dyn Fn(&str) -> String, d: &mut FileDiags) {
+    let body: Vec<&Param> = t
+        .params
+        .iter()
+        .filter(|p| p.location == ParamLocation::Body)
+        .collect();
+    let bodyless = matches!(t.method, HttpMethod::Get | HttpMethod::Delete);
+    if bodyless && !body.is_empty() {
+        d.error(
+            f("params"),
+            format!(
+                "{:?} requests carry no body, but the tool has body params",
+                t.method
+            ),
+            "make them query params, or use POST/PUT/PATCH",
+        );
+    }
+    let bytes = body
+        .iter()
+        .filter(|p| p.content_encoding == Some(ContentEncoding::Base64))
+        .count();
+    match t.encoding {
+        Some(Encoding::Multipart | Encoding::Binary) if bodyless => d.error(
+            f("encoding"),
+            format!("{:?} requests carry no body to upload", t.method),
+            "use POST, PUT or PATCH for uploads",
+        ),
+        Some(Encoding::Binary) if bytes != 1 || body.len() != 1 => d.error(
+            f("encoding"),
+            "a binary body is exactly one body param, with `contentEncoding: base64`",
+            "keep one `{name: content, in: body, type: string, contentEncoding: base64}`",
+        ),
+        Some(Encoding::Json | Encoding::Form) | None if bytes > 0 => d.error(
+            f("encoding"),
+            "a `contentEncoding: base64` param needs a multipart or binary body",
+            "set `encoding: multipart` (a file part) or `encoding: binary` (the raw body)",
+        ),
+        _ => {}
+    }
+}
+
+fn type_matches(kind: ParamType, v: &serde_json::Value) -> bool {
+    match kind {
+        ParamType::String => v.is_string(),
+        ParamType::Integer => v.is_i64() || v.is_u64(),
+        ParamType::Number => v.is_number(),
+        ParamType::Boolean => v.is_boolean(),
+        ParamType::Array => v.is_array(),
+        ParamType::Object => v.is_object(),
+    }
+}
+
+/// The optional fields of one param agree with its type and location.
+fn check_param(t: &ToolspecTool, p: &Param, f: &dyn Fn(&str) -> String, d: &mut FileDiags) {
+    if p.constant.is_some() && p.from.is_some() {
+        d.error(
+            f("const"),
+            "a param has `const` or `from`, not both",
+            "keep one",
+        );
+    }
+    for (field, v) in [("const", &p.constant), ("default", &p.default)] {
+        if let Some(v) = v
+            && !type_matches(p.kind, v)
+        {
+            d.error(
+                f(field),
+                format!("`{v}` is not a {:?}", p.kind),
+                "give a value of the param's type",
+            );
+        }
+    }
+    if let Some(values) = &p.enum_values {
+        if values.is_empty() || values.iter().any(|v| !type_matches(p.kind, v)) {
+            d.error(
+                f("enum"),
+                format!("every value must be a {:?}, and there must be one", p.kind),
+                "list the values the API accepts",
+            );
+        }
+    }
+    if let Some(from) = &p.from {
+        let var = from.strip_prefix(INSTALL_PREFIX).unwrap_or_default();
+        if var.is_empty()
+            || var.len() > 64
+            || !var
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+        {
+            d.error(
+                f("from"),
+                format!("`{from}` does not name an install setting"),
+                "write `install.<name>` with lowercase letters, digits and `_`",
+            );
+        }
+    }
+    if p.allow_reserved && !matches!(p.location, ParamLocation::Path | ParamLocation::Query) {
+        d.error(
+            f("allowReserved"),
+            "only path and query values are URL-encoded",
+            "remove it",
+        );
+    }
+    if p.style.is_some()
+        && !(matches!(p.kind, ParamType::Array | ParamType::Object)
+            && (p.location == ParamLocation::Query
+                || p.location == ParamLocation::Body && t.encoding == Some(Encoding::Form)))
+    {
+        d.error(
+            f("style"),
+            "a style applies to array or object values in a query or a form body",
+            "remove it",
+        );
+    }
+    if p.content_encoding.is_some()
+        && !(p.kind == ParamType::String && p.location == ParamLocation::Body)
+    {
+        d.error(
+            f("contentEncoding"),
+            "bytes travel in a string body param",
+            "use `in: body, type: string`",
+        );
+    }
+    if p.media_type.is_some() && p.content_encoding.is_none() {
+        d.error(
+            f("mediaType"),
+            "a media type describes bytes (`contentEncoding: base64`)",
+            "remove it or add `contentEncoding: base64`",
+        );
+    }
+    if let Some(m) = &p.media_type
+        && (!m.contains('/') || m.bytes().any(|b| b.is_ascii_control() || b == b' '))
+    {
+        d.error(
+            f("mediaType"),
+            format!("`{m}` is not a media type"),
+            "write e.g. `image/png`",
+        );
     }
 }
 
