@@ -341,14 +341,14 @@ fn check_param(t: &ToolspecTool, p: &Param, f: &dyn Fn(&str) -> String, d: &mut 
             );
         }
     }
-    if let Some(values) = &p.enum_values {
-        if values.is_empty() || values.iter().any(|v| !type_matches(p.kind, v)) {
-            d.error(
-                f("enum"),
-                format!("every value must be a {:?}, and there must be one", p.kind),
-                "list the values the API accepts",
-            );
-        }
+    if let Some(values) = &p.enum_values
+        && (values.is_empty() || values.iter().any(|v| !type_matches(p.kind, v)))
+    {
+        d.error(
+            f("enum"),
+            format!("every value must be a {:?}, and there must be one", p.kind),
+            "list the values the API accepts",
+        );
     }
     if let Some(from) = &p.from {
         let var = from.strip_prefix(INSTALL_PREFIX).unwrap_or_default();
