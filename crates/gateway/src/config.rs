@@ -35,6 +35,9 @@ pub struct RawConfig {
     pub idle_timeout_secs: u64,
     pub bwrap: String,
     pub bootstrap: Option<String>,
+    /// The toolpack engine (`gigmcp-toolpack`) built-in toolpack servers run; `None`: the
+    /// `GIG_TOOLPACK` variable, else `gigmcp-toolpack` beside the gateway's own binary.
+    pub toolpack: Option<String>,
     /// Give servers whose manifest grants egress a network (veth + egress proxy).
     pub sandbox_network: bool,
     /// Address pool for sandbox veth pairs (/30 each).
@@ -68,6 +71,9 @@ pub struct GatewayConfig {
     /// A server unused this long is stopped (it starts again on the next request).
     pub idle_timeout: Duration,
     pub sandbox: RuntimeConfig,
+    /// The static toolpack engine bound read-only into the sandbox of every built-in toolpack
+    /// server (checked when such a server starts, so a gateway without one still serves the rest).
+    pub toolpack: PathBuf,
     /// Networking for servers with egress entitlements; `None`: no server gets a network.
     pub network: Option<NetworkSettings>,
     /// Image registries reached over plain HTTP.
@@ -99,6 +105,7 @@ impl GatewayConfig {
                 .unwrap_or_else(gigmcp_sandbox::default_bootstrap_path),
         );
         sandbox.bwrap = PathBuf::from(&raw.bwrap);
+        let toolpack = toolpack_engine(raw.toolpack.as_deref())?;
         // Checked even without sandbox networking, so a typo never waits for it to be enabled.
         let egress_ca = egress_ca_mode(&raw.egress_ca)?;
         let network = if raw.sandbox_network {
@@ -115,10 +122,40 @@ impl GatewayConfig {
             call_timeout,
             idle_timeout,
             sandbox,
+            toolpack,
             network,
             insecure_registries: raw.insecure_registries,
         })
     }
+}
+
+/// Where the toolpack engine is: the setting, else `GIG_TOOLPACK`, else `gigmcp-toolpack` beside
+/// the running binary (as the bootstrap is found).
+fn toolpack_engine(setting: Option<&str>) -> Result<PathBuf, ConfigError> {
+    let path = match setting {
+        Some(p) => PathBuf::from(p),
+        None => default_toolpack_path(),
+    };
+    if !path.is_absolute() {
+        return Err(ConfigError {
+            setting: "--toolpack / GIG_TOOLPACK",
+            value: path.display().to_string(),
+            problem: "not an absolute path".into(),
+            fix: "give the absolute path of the static gigmcp-toolpack binary".into(),
+        });
+    }
+    Ok(path)
+}
+
+/// `GIG_TOOLPACK`, else `gigmcp-toolpack` beside the running binary.
+pub fn default_toolpack_path() -> PathBuf {
+    if let Some(p) = std::env::var_os("GIG_TOOLPACK") {
+        return PathBuf::from(p);
+    }
+    std::env::current_exe()
+        .ok()
+        .and_then(|p| p.parent().map(|d| d.join("gigmcp-toolpack")))
+        .unwrap_or_else(|| PathBuf::from("/usr/local/bin/gigmcp-toolpack"))
 }
 
 fn listen_address(value: &str) -> Result<SocketAddr, ConfigError> {
@@ -289,6 +326,7 @@ impl RawConfig {
             idle_timeout_secs: 600,
             bwrap: "bwrap".into(),
             bootstrap: None,
+            toolpack: None,
             sandbox_network: true,
             sandbox_pool: "10.88.0.0/16".into(),
             egress_allow_ranges: Vec::new(),
@@ -356,6 +394,21 @@ mod tests {
                 "{e}"
             );
         }
+    }
+
+    #[test]
+    fn the_toolpack_engine_is_an_absolute_path() {
+        let mut raw = RawConfig::defaults();
+        raw.toolpack = Some("/opt/gigmcp/gigmcp-toolpack".into());
+        let c = GatewayConfig::from_raw(raw).unwrap();
+        assert_eq!(c.toolpack, PathBuf::from("/opt/gigmcp/gigmcp-toolpack"));
+        let mut raw = RawConfig::defaults();
+        raw.toolpack = Some("gigmcp-toolpack".into());
+        let e = GatewayConfig::from_raw(raw).unwrap_err().to_string();
+        assert!(e.contains("GIG_TOOLPACK") && e.contains("absolute"), "{e}");
+        // by default: beside the running binary
+        let c = GatewayConfig::from_raw(RawConfig::defaults()).unwrap();
+        assert!(c.toolpack.is_absolute(), "{}", c.toolpack.display());
     }
 
     #[test]

@@ -3,6 +3,9 @@
 //! sealed injections) registered under its address, secrets read from the vault at the moment
 //! of each request, and audit events written to the store without blocking the data path.
 //!
+//! Credentials of `type: basic` are stored as `user:password` and injected as its base64
+//! ([`basic_token`]), built at the moment of the request.
+//!
 //! The proxy's CA is new at every start, or, with `GIG_EGRESS_CA=vault`, kept sealed in the
 //! vault as the gateway secret [`EGRESS_CA_SECRET`] (created on first start), so a restarted
 //! gateway presents the same CA.
@@ -12,6 +15,7 @@ use gigmcp_proxy::{
     CredentialSource, EgressProxy, IdentityTable, ListenerHandle, ProxyConfig, ProxyDeps, Resolver,
     SandboxIdentity, SystemResolver,
 };
+use gigmcp_registry::{CredentialType, Manifest};
 use gigmcp_store::{ServerId, Store, UserId};
 use gigmcp_vault::{Keyring, SecretError};
 use std::collections::HashMap;
@@ -197,9 +201,69 @@ impl Resolver for OverrideResolver {
 }
 
 /// Secrets from the vault: the credential key is `<owner id>:<server id>`.
+///
+/// A credential the server's manifest declares `type: basic` is stored as `user:password`
+/// (the user without `:`, as RFC 7617 requires); what it injects is `base64(user:password)`,
+/// assembled here at the moment of the request ([`basic_token`]). Every other type is injected
+/// as stored (an `api_key` whose format is `Basic {token}` is stored already encoded).
 struct VaultCredentials {
     store: Store,
     keyring: Arc<Keyring>,
+}
+
+/// A stored `type: basic` credential that is not `user:password`.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "credential {credential} of server {server} is `type: basic` but is not stored as user + password; \
+     store it again with `gigmcp credential set {server} --name {credential} --user USER` (password on stdin)"
+)]
+pub struct BasicError {
+    server: String,
+    credential: String,
+}
+
+/// `base64(user:password)` of a stored basic credential (`user:password`).
+pub fn basic_token(
+    stored: &[u8],
+    server: &str,
+    credential: &str,
+) -> Result<Zeroizing<String>, BasicError> {
+    use base64::Engine as _;
+    if !stored.contains(&b':') {
+        return Err(BasicError {
+            server: server.to_owned(),
+            credential: credential.to_owned(),
+        });
+    }
+    // Sized up front so the buffer holding the token never reallocates (leaving a copy behind).
+    let mut token = Zeroizing::new(String::with_capacity(stored.len().div_ceil(3) * 4));
+    base64::engine::general_purpose::STANDARD.encode_string(stored, &mut token);
+    Ok(token)
+}
+
+/// The type the manifest of `server` gives credential `credential_id` (`None`: no manifest, or
+/// it does not declare that credential).
+async fn credential_type(
+    store: &Store,
+    server: ServerId,
+    credential_id: &str,
+) -> Result<Option<(String, CredentialType)>, CredentialError> {
+    let row = store
+        .server(server)
+        .await
+        .map_err(|e| CredentialError::Unavailable(e.to_string()))?;
+    let Some(row) = row else { return Ok(None) };
+    let Some(text) = row.manifest.as_deref() else {
+        return Ok(None);
+    };
+    let manifest: Manifest = serde_json::from_str(text).map_err(|e| {
+        CredentialError::Unavailable(format!("the manifest of {} is unreadable: {e}", row.name))
+    })?;
+    Ok(manifest
+        .credentials
+        .iter()
+        .find(|c| c.id == credential_id)
+        .map(|c| (row.name.clone(), c.kind)))
 }
 
 /// The key under which an install's secrets are found.
@@ -234,7 +298,21 @@ impl CredentialSource for VaultCredentials {
             )
             .await
             .map_err(|e| CredentialError::Unavailable(e.to_string()))?
-            .ok_or_else(not_found)?;
+            .ok_or_else(|| {
+                // What the server's call reports: say how to fix it.
+                CredentialError::Unavailable(format!(
+                    "no credential {credential_id} stored for profile {profile}'s owner; store it \
+                     with `gigmcp credential set {server} --profile {profile} --name {credential_id}`",
+                    profile = identity.profile,
+                    server = identity.server,
+                ))
+            })?;
+            if let Some((name, CredentialType::Basic)) =
+                credential_type(&self.store, ServerId(server), credential_id).await?
+            {
+                return basic_token(&secret, &name, credential_id)
+                    .map_err(|e| CredentialError::Unavailable(e.to_string()));
+            }
             let text = String::from_utf8(secret.to_vec())
                 .map_err(|_| CredentialError::Unavailable("secret is not UTF-8".into()))?;
             Ok(Zeroizing::new(text))
@@ -405,5 +483,38 @@ async fn record(store: &Store, e: &AuditEvent) {
     };
     if let Err(err) = store.append_audit(event).await {
         tracing::warn!(error = %err, "could not record an egress audit event");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn basic_credentials_are_encoded_at_injection() {
+        // RFC 7617's example, and Freshdesk's "API key as the user, X as the password"
+        assert_eq!(
+            basic_token(b"Aladdin:open sesame", "s", "c")
+                .unwrap()
+                .as_str(),
+            "QWxhZGRpbjpvcGVuIHNlc2FtZQ=="
+        );
+        assert_eq!(
+            basic_token(b"key123:X", "s", "c").unwrap().as_str(),
+            "a2V5MTIzOlg="
+        );
+        // an empty password is allowed (the user is the key); the password may hold `:`
+        assert_eq!(basic_token(b"key:", "s", "c").unwrap().as_str(), "a2V5Og==");
+        assert_eq!(
+            basic_token(b"u:p:q", "s", "c").unwrap().as_str(),
+            "dTpwOnE="
+        );
+        let e = basic_token(b"no-colon", "freshdesk", "freshdesk_api_key")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("--user") && e.contains("freshdesk_api_key") && !e.contains("no-colon"),
+            "{e}"
+        );
     }
 }

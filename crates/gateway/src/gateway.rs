@@ -5,7 +5,7 @@
 use crate::backend::BackendEvent;
 use crate::config::GatewayConfig;
 use crate::egress::Egress;
-use crate::launch::{Networked, SandboxLauncher};
+use crate::launch::{Networked, SandboxLauncher, ToolpackEngine};
 use crate::launcher::Launcher;
 use crate::profiles::ProfileCache;
 use crate::router::Router;
@@ -82,7 +82,11 @@ async fn sandbox_launcher(
         }
     };
     let images = Arc::new(images_puller(config).map_err(StartError::Images)?);
-    Ok(SandboxLauncher::new(runtime, networked, images))
+    let toolpack = ToolpackEngine {
+        path: config.toolpack.clone(),
+        call_timeout: config.call_timeout,
+    };
+    Ok(SandboxLauncher::new(runtime, networked, images, toolpack))
 }
 
 impl Gateway {

@@ -185,6 +185,7 @@ mod tests {
             manifest: manifest.map(str::to_string),
             runtime_hash: None,
             consented_hash: None,
+            toolspec: None,
             created_at: 0,
             updated_at: 0,
         }

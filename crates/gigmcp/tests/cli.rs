@@ -9,6 +9,9 @@ use std::io::Write;
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
+#[path = "cli/toolpack.rs"]
+mod toolpack;
+
 const KEY: &str = "5f0c2a2bd3c9e7a1b4d6f8091a2b3c4d5e6f708192a3b4c5d6e7f8091a2b3c4d";
 
 struct Env {

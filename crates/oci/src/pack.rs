@@ -135,6 +135,17 @@ pub async fn run(args: &PackArgs) -> Result<PackOutput> {
         (None, Some(dir)) => (tar_from_dir(dir)?, vec![]),
         _ => return Err(Error::Pack("give exactly one of --binary or --dir".into())),
     };
+    run_layer(args, tar, default_entry).await
+}
+
+/// Runs `pack` on a layer built by the caller (an uncompressed tar, e.g. a toolpack's `/app`):
+/// `args` gives everything but the input (`binary`/`dir` are ignored); `default_entry` is the
+/// entrypoint when `args` names none.
+pub async fn run_layer(
+    args: &PackArgs,
+    tar: Vec<u8>,
+    default_entry: Vec<String>,
+) -> Result<PackOutput> {
     let entrypoint = if args.entrypoint.is_empty() {
         default_entry
     } else {
@@ -210,6 +221,52 @@ pub fn tar_from_binary(path: &Path, name: &str) -> Result<Vec<u8>> {
     b.append_data(&mut h, name, data.as_slice())
         .map_err(Error::io("build tar", path))?;
     b.into_inner().map_err(Error::io("build tar", path))
+}
+
+/// A layer of in-memory files `(path, mode, bytes)` (relative paths, `/`-separated), each with
+/// its parent directories (mode 0755), sorted by path; modes lose group/other write and the
+/// special bits, as [`tar_from_dir`]'s do.
+pub fn tar_from_files(files: &[(&str, u32, &[u8])]) -> Result<Vec<u8>> {
+    let mut entries: BTreeMap<String, Option<(u32, &[u8])>> = BTreeMap::new();
+    for (path, mode, data) in files {
+        let bad = path.is_empty()
+            || path.starts_with('/')
+            || path
+                .split('/')
+                .any(|c| c.is_empty() || c == "." || c == "..");
+        if bad {
+            return Err(Error::Pack(format!(
+                "{path:?} is not a plain relative path"
+            )));
+        }
+        let mut parent = String::new();
+        for component in path
+            .split('/')
+            .collect::<Vec<_>>()
+            .split_last()
+            .map_or(&[][..], |(_, p)| p)
+        {
+            parent.push_str(component);
+            parent.push('/');
+            entries.entry(parent.clone()).or_insert(None);
+        }
+        entries.insert((*path).to_owned(), Some((image_mode(*mode), *data)));
+    }
+    let mut b = tar::Builder::new(Vec::new());
+    for (path, entry) in &entries {
+        let io = Error::io("build tar", path);
+        match entry {
+            None => {
+                let mut h = tar_header(tar::EntryType::Directory, 0o755, 0);
+                b.append_data(&mut h, path, std::io::empty()).map_err(io)?;
+            }
+            Some((mode, data)) => {
+                let mut h = tar_header(tar::EntryType::Regular, *mode, data.len() as u64);
+                b.append_data(&mut h, path, *data).map_err(io)?;
+            }
+        }
+    }
+    b.into_inner().map_err(Error::io("build tar", "<files>"))
 }
 
 /// A layer with the whole tree under `dir` (not following symlinks), sorted by path. Hardlinked files
@@ -585,6 +642,48 @@ mod tests {
             &["pack", "--binary", "/b", "--push", "h.io/r"],
         ] {
             assert!(Cli::try_parse_from(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn file_tars_have_their_directories_sorted_modes_and_no_escapes() {
+        let tar = tar_from_files(&[
+            ("app/toolspec.yaml", 0o644, b"s"),
+            ("app/server", 0o4777, b"bin"),
+            ("app/manifest.yaml", 0o664, b"m"),
+        ])
+        .unwrap();
+        assert_eq!(
+            tar,
+            tar_from_files(&[
+                ("app/manifest.yaml", 0o664, b"m"),
+                ("app/server", 0o4777, b"bin"),
+                ("app/toolspec.yaml", 0o644, b"s"),
+            ])
+            .unwrap(),
+            "order of the input does not matter"
+        );
+        let mut ar = tar::Archive::new(tar.as_slice());
+        let entries: Vec<(String, u32)> = ar
+            .entries()
+            .unwrap()
+            .map(|e| {
+                let e = e.unwrap();
+                let mode = e.header().mode().unwrap();
+                (e.path().unwrap().to_string_lossy().into_owned(), mode)
+            })
+            .collect();
+        assert_eq!(
+            entries,
+            [
+                ("app/".to_owned(), 0o755),
+                ("app/manifest.yaml".to_owned(), 0o644),
+                ("app/server".to_owned(), 0o755),
+                ("app/toolspec.yaml".to_owned(), 0o644),
+            ]
+        );
+        for bad in ["", "/etc/x", "a/../b", "a//b", "./a"] {
+            assert!(tar_from_files(&[(bad, 0o644, b"x")]).is_err(), "{bad}");
         }
     }
 

@@ -5,8 +5,8 @@
 //! value, so an upstream that echoes it back encoded still hands the sandbox only `*`s. The
 //! list is the same on every call for the same input; nothing here logs or returns errors.
 //!
-//! For the secret (and, when the secret is base64 of printable text as in a pre-encoded `Basic`
-//! token, for that text):
+//! For the secret (and, when the secret is base64 of printable text as in a `Basic` token, for
+//! that text `user:password`, and for the password alone when it has at least 8 bytes):
 //!
 //! * the literal bytes;
 //! * **percent-encoding** as done by RFC 3986 encoders (`rawurlencode`, `encodeURIComponent`,
@@ -43,6 +43,10 @@ pub(crate) const MIN_RUN: usize = 16;
 
 /// Shortest decoded text taken as the real credential behind a base64 secret (`user:pass`).
 const MIN_DECODED: usize = 6;
+
+/// Shortest password (after the `:` of a decoded `user:pass`) masked on its own; shorter ones
+/// would mask unrelated text.
+const MIN_PASSWORD: usize = 8;
 
 /// A percent-encoder: the bytes it leaves as they are besides ASCII letters and digits, and
 /// whether it writes space as `+`.
@@ -191,6 +195,12 @@ pub(crate) fn masked_forms(secret: &[u8], rendered: &[u8]) -> Vec<Zeroizing<Vec<
     let mut out: Vec<Zeroizing<Vec<u8>>> = Vec::new();
     let mut primary = vec![Zeroizing::new(secret.to_vec())];
     if let Some(text) = decoded_text(secret) {
+        // `user:password`: the password alone is the secret too.
+        if let Some(colon) = text.iter().position(|b| *b == b':')
+            && text.len() - colon > MIN_PASSWORD
+        {
+            primary.push(Zeroizing::new(text[colon + 1..].to_vec()));
+        }
         primary.push(text);
     }
     for source in &primary {
@@ -508,6 +518,26 @@ mod tests {
                 .replace('+', "%2B")
                 .replace('=', "%3D")
         ));
+    }
+
+    #[test]
+    fn a_basic_token_s_password_is_masked_alone_too() {
+        let token = STANDARD.encode("agent@example.com:hunter2-long-password");
+        let f = forms(&token, &format!("Basic {token}"));
+        assert!(
+            f.iter().any(|x| x == "hunter2-long-password"),
+            "password alone"
+        );
+        assert!(
+            f.iter().any(|x| x == "aHVudGVyMi1sb25nLXBhc3N3b3Jk"),
+            "its base64 too"
+        );
+        let short = STANDARD.encode("agent@example.com:short");
+        let f = forms(&short, &format!("Basic {short}"));
+        assert!(
+            !f.iter().any(|x| x == "short"),
+            "a short password is not masked alone"
+        );
     }
 
     #[test]

@@ -34,8 +34,9 @@ enum Command {
     Verify(cmd::verify::Args),
     BuildArgs(cmd::build_args::Args),
     /// Build a deterministic OCI image (same inputs, same digest) from a binary or a directory,
-    /// into an OCI image layout or pushed to a registry; prints `<digest> <destination>`.
-    Pack(Box<gigmcp_oci::pack::PackArgs>),
+    /// or (--toolpack) a toolpack image of the engine, a manifest and its toolspec, into an OCI
+    /// image layout or pushed to a registry; prints `<digest> <destination>`.
+    Pack(Box<cmd::pack::Args>),
 }
 
 fn run(cli: Cli) -> Result<(), CliError> {

@@ -19,6 +19,7 @@ mod credentials;
 mod error;
 mod gateway_secrets;
 mod ids;
+mod install_settings;
 mod name;
 mod oauth;
 mod profiles;
@@ -47,6 +48,7 @@ pub use credentials::{
 pub use error::StoreError;
 pub use gateway_secrets::{GatewaySecretCas, StoredGatewaySecret};
 pub use ids::{CredentialRowId, ProfileId, ServerId, UserId};
+pub use install_settings::{InstallSetting, MAX_SETTING_VALUE_LEN, SettingKey};
 pub use name::{NameError, ServerName, Slug};
 pub use oauth::{NewOAuthConnection, OAuthConnection};
 pub use profiles::{NewProfile, Profile, ProfileSummary};

@@ -19,13 +19,20 @@ pub enum ServerSource {
         /// The pinned reference.
         reference: String,
     },
+    /// A toolpack server run by the gateway's own engine (`gigmcp-toolpack`), serving the
+    /// toolspec kept in [`Server::toolspec`] under the manifest in [`Server::manifest`].
+    Toolpack,
 }
+
+/// What `source_location` holds for a [`ServerSource::Toolpack`] server.
+const TOOLPACK_LOCATION: &str = "builtin:gigmcp-toolpack";
 
 impl ServerSource {
     fn kind(&self) -> &'static str {
         match self {
             Self::LocalBinary { .. } => "local_binary",
             Self::Image { .. } => "oci_image",
+            Self::Toolpack => "toolpack",
         }
     }
 
@@ -33,6 +40,7 @@ impl ServerSource {
         match self {
             Self::LocalBinary { path } => path,
             Self::Image { reference } => reference,
+            Self::Toolpack => TOOLPACK_LOCATION,
         }
     }
 
@@ -42,6 +50,7 @@ impl ServerSource {
             "oci_image" => Ok(Self::Image {
                 reference: location,
             }),
+            "toolpack" => Ok(Self::Toolpack),
             other => Err(StoreError::Invalid {
                 field: "servers.source_kind",
                 reason: format!(
@@ -76,6 +85,9 @@ pub struct Server {
     pub runtime_hash: Option<String>,
     /// Hash of the manifest permissions the admin consented to.
     pub consented_hash: Option<String>,
+    /// The toolspec (JSON text) of a toolpack server: served by the gateway's engine for a
+    /// [`ServerSource::Toolpack`] server, baked into the image of an image-based one.
+    pub toolspec: Option<String>,
     /// Creation time (unix ms).
     pub created_at: i64,
     /// Last change (unix ms).
@@ -91,12 +103,13 @@ pub(crate) struct ServerRow {
     manifest: Option<String>,
     runtime_hash: Option<String>,
     consented_hash: Option<String>,
+    toolspec: Option<String>,
     created_at: i64,
     updated_at: i64,
 }
 
 pub(crate) const SERVER_COLUMNS: &str = "s.id, s.name, s.source_kind, s.source_location, \
-     s.manifest, s.runtime_hash, s.consented_hash, s.created_at, s.updated_at";
+     s.manifest, s.runtime_hash, s.consented_hash, s.toolspec, s.created_at, s.updated_at";
 
 impl TryFrom<ServerRow> for Server {
     type Error = StoreError;
@@ -108,6 +121,7 @@ impl TryFrom<ServerRow> for Server {
             manifest: row.manifest,
             runtime_hash: row.runtime_hash,
             consented_hash: row.consented_hash,
+            toolspec: row.toolspec,
             created_at: row.created_at,
             updated_at: row.updated_at,
         })
@@ -148,6 +162,7 @@ impl Store {
             manifest: None,
             runtime_hash: None,
             consented_hash: None,
+            toolspec: None,
             created_at: now,
             updated_at: now,
         })
@@ -187,7 +202,7 @@ impl Store {
     }
 
     /// Removes a server together with its profile memberships, tool selections, credentials,
-    /// OAuth connections and auth config. `NotFound` if no server has that name.
+    /// OAuth connections, auth config and install settings. `NotFound` if no server has that name.
     pub async fn delete_server(&self, name: &str) -> Result<(), StoreError> {
         let done = self
             .write(|| async {
@@ -224,6 +239,27 @@ impl Store {
             .execute(self.pool())
             .await?
             .rows_affected())
+        })
+        .await
+    }
+
+    /// Stores the toolspec (JSON text) of a toolpack server.
+    pub async fn set_server_toolspec(
+        &self,
+        id: ServerId,
+        toolspec: &str,
+    ) -> Result<(), StoreError> {
+        bounded("toolspec", toolspec, MAX_TEXT_LEN)?;
+        self.update_server(id, || async {
+            Ok(
+                sqlx::query("UPDATE servers SET toolspec = $1, updated_at = $2 WHERE id = $3")
+                    .bind(toolspec)
+                    .bind(now_millis())
+                    .bind(id.0)
+                    .execute(self.pool())
+                    .await?
+                    .rows_affected(),
+            )
         })
         .await
     }

@@ -1,10 +1,12 @@
 //! Production launching: each server in a sandbox of its own, started by the sandbox runtime
-//! as its manifest says ([`plan`]), registered with the egress proxy when it has network
-//! egress.
+//! as its manifest says ([`plan`]; toolpack servers: [`toolpack`]), registered with the egress
+//! proxy when it has network egress.
 
 pub mod plan;
+pub mod toolpack;
 
 pub use plan::{LaunchError, Networked};
+pub use toolpack::ToolpackEngine;
 
 use crate::launcher::{Launched, Launcher, Process};
 use futures_util::future::BoxFuture;
@@ -19,27 +21,34 @@ pub struct SandboxLauncher {
     runtime: SandboxRuntime,
     networked: Option<Networked>,
     images: Arc<Puller>,
+    toolpack: ToolpackEngine,
 }
 
 impl SandboxLauncher {
-    pub fn new(runtime: SandboxRuntime, networked: Option<Networked>, images: Arc<Puller>) -> Self {
+    pub fn new(
+        runtime: SandboxRuntime,
+        networked: Option<Networked>,
+        images: Arc<Puller>,
+        toolpack: ToolpackEngine,
+    ) -> Self {
         Self {
             runtime,
             networked,
             images,
+            toolpack,
         }
     }
 
     async fn start(&self, profile: &Profile, server: &Server) -> Result<Launched, String> {
-        let launch = plan::plan(
-            &self.runtime,
-            self.networked.as_ref(),
-            &self.images,
-            profile,
-            server,
-        )
-        .await
-        .map_err(|e| e.to_string())?;
+        let with = plan::Launchers {
+            isolated: &self.runtime,
+            networked: self.networked.as_ref(),
+            images: &self.images,
+            toolpack: &self.toolpack,
+        };
+        let launch = plan::plan(with, profile, server)
+            .await
+            .map_err(|e| e.to_string())?;
         let sandbox = launch
             .runtime
             .spawn(&launch.spec)

@@ -9,16 +9,22 @@
 //!   transparent TLS listener and gets NXDOMAIN for every other name. Sealed credentials: the server sees only a random placeholder
 //!   (`GIG_CREDENTIAL_<ID>`), which the proxy swaps for the owner's secret on the way out.
 //!   Entrusted credentials: the owner's secret is put in the variable the manifest names.
+//!   A `type: basic` credential is stored as user + password; what is injected (or put in the
+//!   variable) is `base64(user:password)` ([`basic_token`]).
+//! - Toolpack servers (`builder: toolpack`): see [`super::toolpack`] (the built-in engine, the
+//!   owner's host overrides and install variables, the overrides in the credentials' scope).
 
-use crate::egress::{CA_PATH, Egress, PROXY_PORT, RESOLV_CONF, credential_key};
+use super::toolpack::{self, ToolpackEngine};
+use crate::egress::{CA_PATH, Egress, PROXY_PORT, RESOLV_CONF, basic_token, credential_key};
 use gigmcp_oci::{ImageSource, Puller};
 use gigmcp_proxy::{Injection, SandboxIdentity};
-use gigmcp_registry::{InjectTarget, Manifest, Tier};
+use gigmcp_registry::{CredentialType, InjectTarget, Manifest, Tier};
 use gigmcp_sandbox::{HOST_ADDR_TOKEN, ProgramSource, SandboxFile, SandboxRuntime, SandboxSpec};
 use gigmcp_store::{Profile, Server, ServerSource, Store};
 use gigmcp_vault::Keyring;
 use std::path::PathBuf;
 use std::sync::Arc;
+use zeroize::Zeroizing;
 
 /// Sandbox runtime with networking plus the egress proxy, when the gateway has them.
 pub struct Networked {
@@ -92,21 +98,25 @@ fn egress_files(ca_pem: &str) -> Vec<SandboxFile> {
 }
 
 /// The hosts a sealed credential of `manifest` may be sent to: the exact (non-wildcard) hosts of
-/// its `entitlements.egress`. A wildcard entry (`*.zendesk.com`) lets the server reach any
-/// tenant, but the owner's key goes only to hosts named here; the proxy strips the credential
-/// header on every other allowlisted host. An install's own tenant hosts (e.g. the owner's
-/// `acme.zendesk.com`) belong here too once installs record them. An egress list that does not
-/// parse yields no host (the credential goes nowhere); [`plan`] refuses such a manifest before
-/// this is asked.
-fn credential_hosts(manifest: &Manifest) -> Vec<String> {
-    manifest
+/// its `entitlements.egress`, plus `overrides`, the owner's host-override targets (checked
+/// against the manifest and toolspec by [`toolpack::install_env`]). A wildcard entry
+/// (`*.zendesk.com`) lets the server reach any tenant, but the owner's key goes only to hosts
+/// named here (the owner's `acme.zendesk.com`); the proxy strips the credential header on every
+/// other allowlisted host. An egress list that does not parse yields no host (the credential
+/// goes nowhere); [`plan`] refuses such a manifest before this is asked.
+fn credential_hosts(manifest: &Manifest, overrides: &[String]) -> Vec<String> {
+    let mut hosts = manifest
         .egress_policy()
         .map(|policy| policy.exact_hosts())
-        .unwrap_or_default()
+        .unwrap_or_default();
+    hosts.extend(overrides.iter().cloned());
+    hosts.sort();
+    hosts.dedup();
+    hosts
 }
 
 /// Sets `key` to `value`, replacing what the image's own environment said.
-fn set_env(env: &mut Vec<(String, String)>, key: &str, value: String) {
+pub(super) fn set_env(env: &mut Vec<(String, String)>, key: &str, value: String) {
     env.retain(|(k, _)| k != key);
     env.push((key.to_owned(), value));
 }
@@ -145,10 +155,11 @@ async fn credentials(
     profile: &Profile,
     server: &Server,
     manifest: &Manifest,
+    overrides: &[String],
     env: &mut Vec<(String, String)>,
 ) -> Result<Vec<Injection>, LaunchError> {
     let mut injections = Vec::new();
-    let scope = credential_hosts(manifest);
+    let scope = credential_hosts(manifest, overrides);
     for c in &manifest.credentials {
         match c.inject.target() {
             Some(InjectTarget::Header {
@@ -177,11 +188,18 @@ async fn credentials(
                     profile: profile.slug.clone(),
                     credential: c.id.clone(),
                 })?;
-                let secret = String::from_utf8(secret.to_vec())
-                    .map_err(|_| LaunchError::Other("the secret is not UTF-8".into()))?;
+                let secret = if c.kind == CredentialType::Basic {
+                    basic_token(&secret, &server.name, &c.id)
+                        .map_err(|e| LaunchError::Other(e.to_string()))?
+                } else {
+                    Zeroizing::new(
+                        String::from_utf8(secret.to_vec())
+                            .map_err(|_| LaunchError::Other("the secret is not UTF-8".into()))?,
+                    )
+                };
                 tracing::warn!(server = %server.name, profile = %profile.slug, credential = %c.id,
                     "ENTRUSTED install: the server holds this credential in its environment");
-                set_env(env, var, secret);
+                set_env(env, var, secret.to_string());
             }
             None => {
                 return Err(LaunchError::Manifest(format!(
@@ -194,14 +212,63 @@ async fn credentials(
     Ok(injections)
 }
 
+/// The program a server runs, with the environment and files it brings: a local binary, an
+/// image's entrypoint (and its environment), or the toolpack engine (with its manifest and
+/// toolspec).
+pub(super) type Program = (ProgramSource, Vec<(String, String)>, Vec<SandboxFile>);
+
+async fn program(
+    images: &Puller,
+    engine: &ToolpackEngine,
+    server: &Server,
+    manifest: Option<&Manifest>,
+) -> Result<Program, LaunchError> {
+    Ok(match &server.source {
+        ServerSource::LocalBinary { path } => (
+            ProgramSource::StaticBinary(PathBuf::from(path)),
+            Vec::new(),
+            Vec::new(),
+        ),
+        ServerSource::Image { reference } => {
+            let (program, env) = image_program(images, reference).await?;
+            (program, env, Vec::new())
+        }
+        ServerSource::Toolpack => toolpack::builtin(engine, server, manifest)?,
+    })
+}
+
+/// Points a networked sandbox at the egress proxy on its host-side address and at the egress CA.
+fn proxy_env(env: &mut Vec<(String, String)>) {
+    let proxy = format!("http://{HOST_ADDR_TOKEN}:{PROXY_PORT}");
+    for key in ["HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy"] {
+        set_env(env, key, proxy.clone());
+    }
+    for key in ["SSL_CERT_FILE", "NODE_EXTRA_CA_CERTS", "REQUESTS_CA_BUNDLE"] {
+        set_env(env, key, CA_PATH.into());
+    }
+}
+
+/// What [`plan`] launches with: the sandbox runtimes, the egress proxy, the image cache and the
+/// toolpack engine.
+pub struct Launchers<'a> {
+    pub isolated: &'a SandboxRuntime,
+    pub networked: Option<&'a Networked>,
+    pub images: &'a Puller,
+    pub toolpack: &'a ToolpackEngine,
+}
+
 /// Decides how to launch `server` for `profile`.
 pub async fn plan<'a>(
-    isolated: &'a SandboxRuntime,
-    networked: Option<&'a Networked>,
-    images: &Puller,
+    with: Launchers<'a>,
     profile: &Profile,
     server: &Server,
 ) -> Result<Launch<'a>, LaunchError> {
+    let Launchers {
+        isolated,
+        networked,
+        images,
+        toolpack: engine,
+    } = with;
     let name = format!("{}.{}", profile.slug, server.name);
     let manifest: Option<Manifest> = match server.manifest.as_deref() {
         Some(text) => {
@@ -209,12 +276,12 @@ pub async fn plan<'a>(
         }
         None => None,
     };
-    let (program, mut env) = match &server.source {
-        ServerSource::LocalBinary { path } => {
-            (ProgramSource::StaticBinary(PathBuf::from(path)), Vec::new())
-        }
-        ServerSource::Image { reference } => image_program(images, reference).await?,
-    };
+    let (program, mut env, mut files) = program(images, engine, server, manifest.as_ref()).await?;
+    let toolpack_manifest = manifest.as_ref().is_some_and(toolpack::is_toolpack);
+    if toolpack_manifest {
+        let timeout = engine.timeout_secs().to_string();
+        set_env(&mut env, "GIG_TOOLPACK_TIMEOUT", timeout);
+    }
     let Some(manifest) = manifest.filter(|m| !m.entitlements.egress.is_empty()) else {
         return Ok(Launch {
             runtime: isolated,
@@ -224,7 +291,7 @@ pub async fn plan<'a>(
                 args: Vec::new(),
                 env,
                 limits: None,
-                files: Vec::new(),
+                files,
             },
             identity: None,
         });
@@ -233,13 +300,7 @@ pub async fn plan<'a>(
     let egress_policy = manifest
         .egress_policy()
         .map_err(|e| LaunchError::Manifest(e.to_string()))?;
-    let proxy = format!("http://{HOST_ADDR_TOKEN}:{PROXY_PORT}");
-    for key in ["HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy"] {
-        set_env(&mut env, key, proxy.clone());
-    }
-    for key in ["SSL_CERT_FILE", "NODE_EXTRA_CA_CERTS", "REQUESTS_CA_BUNDLE"] {
-        set_env(&mut env, key, CA_PATH.into());
-    }
+    proxy_env(&mut env);
     let owner = net
         .store
         .user(profile.owner)
@@ -247,7 +308,12 @@ pub async fn plan<'a>(
         .map_err(|e| LaunchError::Other(e.to_string()))?
         .map(|u| u.username)
         .unwrap_or_else(|| profile.owner.to_string());
-    let injections = credentials(net, profile, server, &manifest, &mut env).await?;
+    let overrides = if toolpack_manifest {
+        toolpack::install_env(&net.store, profile, server, &manifest, &mut env).await?
+    } else {
+        Vec::new()
+    };
+    let injections = credentials(net, profile, server, &manifest, &overrides, &mut env).await?;
     let identity = SandboxIdentity {
         server: server.name.clone(),
         profile: profile.slug.clone(),
@@ -265,7 +331,10 @@ pub async fn plan<'a>(
             args: Vec::new(),
             env,
             limits: None,
-            files: egress_files(net.egress.ca_pem()),
+            files: {
+                files.extend(egress_files(net.egress.ca_pem()));
+                files
+            },
         },
         identity: Some(identity),
     })
@@ -305,11 +374,16 @@ tools:
         );
         let mut manifest = Manifest::from_yaml(yaml.as_bytes()).unwrap();
         assert_eq!(
-            credential_hosts(&manifest),
+            credential_hosts(&manifest, &[]),
             ["api.example.com", "auth.example.com"]
         );
         manifest.entitlements.egress = vec!["*.zendesk.com".into()];
-        assert!(credential_hosts(&manifest).is_empty());
+        assert!(credential_hosts(&manifest, &[]).is_empty());
+        // the owner's host override is the one wildcard-covered host the key goes to
+        assert_eq!(
+            credential_hosts(&manifest, &["acme.zendesk.com".into()]),
+            ["acme.zendesk.com"]
+        );
     }
 
     #[test]

@@ -3,6 +3,7 @@
 #![allow(dead_code)] // each test file uses a different part
 
 pub mod process;
+pub mod recorder;
 pub mod sdk;
 pub mod stateless;
 pub mod upstream;

@@ -2,13 +2,16 @@
 //!
 //! Until the control plane exists, a credential belongs to the owner of a profile. The secret is
 //! read from standard input only (never from argv, where `ps` and shell history would see it).
+//! A `type: basic` credential takes `--user` and its password on standard input; it is stored
+//! sealed as `user:password`, and the proxy injects `base64(user:password)`.
 
 use std::io::IsTerminal;
 
 use anyhow::{Context as _, anyhow, bail};
 use clap::Subcommand;
+use gigmcp_registry::{CredentialType, Manifest};
 use gigmcp_store::{AuditEvent, Server, Store};
-use gigmcp_vault::{KeyError, Keyring, put_secret, read_secret};
+use gigmcp_vault::{KeyError, Keyring, ReadSecretError, Zeroizing, put_secret, read_secret};
 
 use super::Context;
 
@@ -26,9 +29,14 @@ pub enum CredentialCmd {
         /// Profile whose owner the secret belongs to.
         #[arg(long)]
         profile: String,
-        /// Name of the credential within the server (letters, digits, `_`, `-`, `.`).
+        /// Name of the credential within the server (letters, digits, `_`, `-`, `.`); for a
+        /// server with a manifest, the `id` of one of its credentials.
         #[arg(long, default_value = "default")]
         name: String,
+        /// The user of a `type: basic` credential (its password is read from standard input;
+        /// the proxy sends `Basic base64(user:password)`).
+        #[arg(long)]
+        user: Option<String>,
     },
     /// List stored credentials: owner, server, name, master-key id and dates (never secrets).
     List {
@@ -56,38 +64,8 @@ pub async fn run(cmd: CredentialCmd, ctx: &Context) -> anyhow::Result<()> {
             server,
             profile,
             name,
-        } => {
-            validate_name(&name)?;
-            let keyring = keyring(ctx)?;
-            let owner = profile_owner(store, &profile).await?;
-            let server = server_named(store, &server).await?;
-            if std::io::stdin().is_terminal() {
-                eprintln!(
-                    "type the secret for {}/{name}, then Enter (it will be visible; prefer a pipe):",
-                    server.name
-                );
-            }
-            let secret = read_secret(std::io::stdin().lock())?;
-            put_secret(store, keyring, owner.id, server.id, &name, &secret)
-                .await
-                .with_context(|| format!("storing credential {name} for {}", server.name))?;
-            audit(
-                store,
-                "credential.set",
-                &owner.username,
-                &server.name,
-                &name,
-                keyring,
-            )
-            .await?;
-            eprintln!(
-                "stored credential {name} for server {} (owner {}, {} bytes, master key {})",
-                server.name,
-                owner.username,
-                secret.len(),
-                keyring.current_kek_id()
-            );
-        }
+            user,
+        } => set(ctx, &server, &profile, &name, user).await?,
         CredentialCmd::List { profile } => {
             let owner = match profile {
                 Some(slug) => Some(profile_owner(store, &slug).await?.id),
@@ -136,6 +114,116 @@ pub async fn run(cmd: CredentialCmd, ctx: &Context) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The type the server's manifest gives credential `name`; `None` when the server has no
+/// manifest or its manifest declares no credentials (any name is then free-form). A manifest
+/// that declares credentials must declare `name`.
+fn declared_type(server: &Server, name: &str) -> anyhow::Result<Option<CredentialType>> {
+    let Some(text) = server.manifest.as_deref() else {
+        return Ok(None);
+    };
+    let manifest: Manifest = serde_json::from_str(text)
+        .with_context(|| format!("the stored manifest of {}; reinstall it", server.name))?;
+    if manifest.credentials.is_empty() {
+        return Ok(None);
+    }
+    match manifest.credentials.iter().find(|c| c.id == name) {
+        Some(c) => Ok(Some(c.kind)),
+        None => {
+            let ids: Vec<&str> = manifest.credentials.iter().map(|c| c.id.as_str()).collect();
+            bail!(
+                "server {}'s manifest declares no credential {name:?}; pass --name with one of: {}",
+                server.name,
+                ids.join(", ")
+            )
+        }
+    }
+}
+
+/// A basic credential as stored: `user:password` (RFC 7617: no `:` in the user, no control
+/// characters in either). The password is read from `input`; it may be empty (APIs that take
+/// a key as the user).
+fn basic_secret(user: &str, input: impl std::io::Read) -> anyhow::Result<Zeroizing<Vec<u8>>> {
+    if user.is_empty() || user.contains(':') || user.chars().any(char::is_control) {
+        bail!("--user must be non-empty, without `:` or control characters (RFC 7617)");
+    }
+    let password = match read_secret(input) {
+        Ok(p) => p,
+        Err(ReadSecretError::Empty) => Zeroizing::new(Vec::new()),
+        Err(e) => return Err(e.into()),
+    };
+    if password.iter().any(|b| b.is_ascii_control()) {
+        bail!("the password holds control characters; pipe it without them (RFC 7617)");
+    }
+    let mut stored = Zeroizing::new(Vec::with_capacity(user.len() + 1 + password.len()));
+    stored.extend_from_slice(user.as_bytes());
+    stored.push(b':');
+    stored.extend_from_slice(&password);
+    if stored.len() > gigmcp_vault::MAX_SECRET_LEN {
+        bail!(
+            "user and password are longer than {} bytes together",
+            gigmcp_vault::MAX_SECRET_LEN
+        );
+    }
+    Ok(stored)
+}
+
+/// `credential set`: the secret (or a basic credential's password) from standard input.
+async fn set(
+    ctx: &Context,
+    server: &str,
+    profile: &str,
+    name: &str,
+    user: Option<String>,
+) -> anyhow::Result<()> {
+    let store = &ctx.store;
+    validate_name(name)?;
+    let keyring = keyring(ctx)?;
+    let owner = profile_owner(store, profile).await?;
+    let server = server_named(store, server).await?;
+    let basic = declared_type(&server, name)? == Some(CredentialType::Basic);
+    if std::io::stdin().is_terminal() {
+        let what = if basic { "password" } else { "secret" };
+        eprintln!(
+            "type the {what} for {}/{name}, then Enter (it will be visible; prefer a pipe):",
+            server.name
+        );
+    }
+    let secret = match (basic, user) {
+        (true, Some(user)) => basic_secret(&user, std::io::stdin().lock())?,
+        (true, None) => bail!(
+            "credential {name} of server {} is `type: basic`: give --user USER and the \
+             password on standard input",
+            server.name
+        ),
+        (false, Some(_)) => bail!(
+            "--user is for `type: basic` credentials, and {name} of server {} is not one: \
+             drop --user and pipe the one secret on standard input",
+            server.name
+        ),
+        (false, None) => read_secret(std::io::stdin().lock())?,
+    };
+    put_secret(store, keyring, owner.id, server.id, name, &secret)
+        .await
+        .with_context(|| format!("storing credential {name} for {}", server.name))?;
+    audit(
+        store,
+        "credential.set",
+        &owner.username,
+        &server.name,
+        name,
+        keyring,
+    )
+    .await?;
+    eprintln!(
+        "stored credential {name} for server {} (owner {}, {} bytes, master key {})",
+        server.name,
+        owner.username,
+        secret.len(),
+        keyring.current_kek_id()
+    );
+    Ok(())
+}
+
 fn keyring(ctx: &Context) -> anyhow::Result<&Keyring> {
     ctx.keyring
         .as_ref()
@@ -156,7 +244,7 @@ fn validate_name(name: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn profile_owner(store: &Store, slug: &str) -> anyhow::Result<gigmcp_store::User> {
+pub(super) async fn profile_owner(store: &Store, slug: &str) -> anyhow::Result<gigmcp_store::User> {
     let profile = store
         .profile_by_slug(slug)
         .await?

@@ -4,6 +4,7 @@ mod credential;
 mod profile;
 mod serve;
 mod server;
+mod toolpack;
 mod vault;
 
 use anyhow::Context as _;
@@ -76,7 +77,7 @@ impl StoreArgs {
 #[derive(Subcommand, Debug)]
 pub enum Command {
     /// Run the gateway.
-    Serve(serve::ServeArgs),
+    Serve(Box<serve::ServeArgs>),
     /// Manage installed servers.
     #[command(subcommand)]
     Server(server::ServerCmd),
@@ -127,7 +128,7 @@ impl Context {
 
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
-        Command::Serve(args) => serve::run(args, &cli.store).await,
+        Command::Serve(args) => serve::run(*args, &cli.store).await,
         Command::Server(cmd) => server::run(cmd, &Context::open(&cli.store).await?).await,
         Command::Profile(cmd) => profile::run(cmd, &Context::open(&cli.store).await?).await,
         Command::Credential(cmd) => credential::run(cmd, &Context::open(&cli.store).await?).await,
@@ -161,6 +162,7 @@ pub fn raw_config(args: &serve::ServeArgs, store: &StoreArgs) -> anyhow::Result<
         idle_timeout_secs: args.idle_timeout,
         bwrap: args.bwrap.clone(),
         bootstrap: args.bootstrap.clone(),
+        toolpack: args.toolpack.clone(),
         sandbox_network: args.sandbox_network == "on",
         sandbox_pool: args.sandbox_pool.clone(),
         egress_allow_ranges: args.egress_allow_ranges.clone(),

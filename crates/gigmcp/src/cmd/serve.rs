@@ -34,6 +34,10 @@ pub struct ServeArgs {
     /// The static sandbox bootstrap binary (default: gigmcp-bootstrap beside gigmcp).
     #[arg(long, env = "GIG_BOOTSTRAP")]
     pub bootstrap: Option<String>,
+    /// The static toolpack engine run by built-in toolpack servers (default: gigmcp-toolpack
+    /// beside gigmcp).
+    #[arg(long, env = "GIG_TOOLPACK")]
+    pub toolpack: Option<String>,
     /// Give servers whose manifest grants egress a network (a veth pair and the egress proxy);
     /// `off`: no server gets a network. Needs root.
     #[arg(long, env = "GIG_SANDBOX_NETWORK", default_value = "on", value_parser = ["on", "off"])]
