@@ -18,7 +18,7 @@
 //! ignores) and google-analytics' gains `allowReserved: true` on its `property` path params
 //! (without it `properties/1234` goes out as `properties%2F1234`).
 //!
-//! Then an image-based toolpack server: packed by `registryctl pack --toolpack`, installed as
+//! Then an image-based toolpack server: packed as `registryctl pack --toolpack` packs it, installed as
 //! `gigmcp server add-image` does (the oci: reference, the manifest, the toolspec the image
 //! bakes), answering a call.
 
@@ -622,30 +622,24 @@ async fn an_image_packed_by_registryctl_serves_its_baked_toolspec() {
     let dir = corpus().join("linear");
     let (manifest, toolspec) = (dir.join("0.1.0.yaml"), dir.join("0.1.0.toolspec.yaml"));
     let engine = gigmcp_testkit::static_bin("gigmcp-toolpack", "gigmcp-toolpack");
-    let registryctl = gigmcp_testkit::static_bin("registryctl", "registryctl");
+    // the image `registryctl pack --toolpack` makes (that command is tested in registryctl's
+    // own tests: same layer, same digest; here it is built with the same library call, without
+    // a second static build of registryctl)
     let layout = work.path().join("layout");
-    let out = Command::new(registryctl)
-        .arg("pack")
-        .arg("--toolpack")
-        .arg("--binary")
-        .arg(&engine)
-        .arg("--manifest")
-        .arg(&manifest)
-        .arg("--toolspec")
-        .arg(&toolspec)
-        .arg("--layout")
-        .arg(&layout)
-        .args(["--tag", "v1"])
-        .output()
-        .await
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let digest = String::from_utf8(out.stdout).unwrap();
-    let digest = digest.split_whitespace().next().unwrap();
+    let layer = gigmcp_oci::pack::toolpack_layer(
+        &std::fs::read(&engine).unwrap(),
+        &std::fs::read(&manifest).unwrap(),
+        &std::fs::read(&toolspec).unwrap(),
+    )
+    .unwrap();
+    let packed = gigmcp_oci::pack::run_layer(
+        &gigmcp_oci::pack::layout_args(&layout, "v1"),
+        layer,
+        vec![gigmcp_oci::pack::TOOLPACK_ENTRYPOINT.to_owned()],
+    )
+    .await
+    .unwrap();
+    let digest = packed.digest.to_string();
     let reference = format!("oci:{}@{digest}", layout.display());
 
     // what `gigmcp server add-image linear-image REF --manifest M` records: the image, the

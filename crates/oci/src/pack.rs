@@ -223,6 +223,40 @@ pub fn tar_from_binary(path: &Path, name: &str) -> Result<Vec<u8>> {
     b.into_inner().map_err(Error::io("build tar", path))
 }
 
+/// Where a toolpack image keeps the engine; its entrypoint.
+pub const TOOLPACK_ENTRYPOINT: &str = "/app/server";
+
+/// The one layer of a toolpack image: exactly `/app/server` (0755, the engine),
+/// `/app/manifest.yaml` and `/app/toolspec.yaml` (0644, the bytes given). Lint the documents
+/// first (`registryctl pack --toolpack` does).
+pub fn toolpack_layer(engine: &[u8], manifest: &[u8], toolspec: &[u8]) -> Result<Vec<u8>> {
+    tar_from_files(&[
+        ("app/manifest.yaml", 0o644, manifest),
+        ("app/server", 0o755, engine),
+        ("app/toolspec.yaml", 0o644, toolspec),
+    ])
+}
+
+/// Pack options for an image written to an OCI layout directory `layout` under `tag`, with
+/// every other option at its default.
+pub fn layout_args(layout: &Path, tag: &str) -> PackArgs {
+    PackArgs {
+        binary: None,
+        dir: None,
+        entrypoint: Vec::new(),
+        cmd: Vec::new(),
+        env: Vec::new(),
+        workdir: None,
+        layout: Some(layout.to_path_buf()),
+        tag: Some(tag.to_owned()),
+        push: None,
+        insecure: false,
+        chunk_size: None,
+        arch: platform::goarch(std::env::consts::ARCH).to_owned(),
+        compression: LayerCompression::Gzip,
+    }
+}
+
 /// A layer of in-memory files `(path, mode, bytes)` (relative paths, `/`-separated), each with
 /// its parent directories (mode 0755), sorted by path; modes lose group/other write and the
 /// special bits, as [`tar_from_dir`]'s do.

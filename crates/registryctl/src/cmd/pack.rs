@@ -15,8 +15,7 @@ use gigmcp_registry::{Denylist, Manifest, Report, lint_manifest, lint_toolspec};
 use crate::error::CliError;
 use crate::fsio::read_bounded;
 
-/// Where a toolpack image keeps the engine, its manifest and its toolspec.
-pub const TOOLPACK_ENTRYPOINT: &str = "/app/server";
+use gigmcp_oci::pack::TOOLPACK_ENTRYPOINT;
 
 /// `registryctl pack` arguments.
 #[derive(Debug, clap::Args)]
@@ -70,11 +69,11 @@ fn toolpack_layer(binary: &Path, manifest: &Path, toolspec: &Path) -> Result<Vec
     let toolspec_bytes = read_bounded(toolspec, MAX_DOCUMENT_BYTES)?;
     lint_pair(manifest, &manifest_bytes, &toolspec_bytes)?;
     let engine = std::fs::read(binary).map_err(CliError::io(binary))?;
-    Ok(gigmcp_oci::pack::tar_from_files(&[
-        ("app/manifest.yaml", 0o644, &manifest_bytes),
-        ("app/server", 0o755, &engine),
-        ("app/toolspec.yaml", 0o644, &toolspec_bytes),
-    ])?)
+    Ok(gigmcp_oci::pack::toolpack_layer(
+        &engine,
+        &manifest_bytes,
+        &toolspec_bytes,
+    )?)
 }
 
 /// Lints both documents under the paths the registry would keep them at; prints every finding
