@@ -199,6 +199,19 @@ fn spawn_idle_reaper(state: &Arc<State>) {
             tokio::time::sleep(tick).await;
             let Some(state) = weak.upgrade() else { break };
             state.router.supervisor().reap_idle(idle).await;
+            // Servers uninstalled or taken out of a profile (by the CLI, another replica):
+            // their sandboxes stop now rather than at the idle timeout.
+            match state.store.profile_server_pairs().await {
+                Ok(pairs) => {
+                    let pairs: std::collections::HashSet<_> = pairs.into_iter().collect();
+                    state
+                        .router
+                        .supervisor()
+                        .retain(|p, s| pairs.contains(&(p, s)))
+                        .await;
+                }
+                Err(e) => tracing::warn!(error = %e, "cannot read profile memberships"),
+            }
         }
     });
 }

@@ -185,6 +185,8 @@ mod tests {
             manifest: manifest.map(str::to_string),
             runtime_hash: None,
             consented_hash: None,
+            origin: gigmcp_store::ServerOrigin::Local,
+            consent: None,
             toolspec: None,
             created_at: 0,
             updated_at: 0,

@@ -32,7 +32,9 @@ const PROBE_WAIT: Duration = Duration::from_secs(10);
 
 #[derive(Default)]
 struct Slot {
-    backend: tokio::sync::Mutex<Option<Arc<Backend>>>,
+    /// The running backend and the revision (`updated_at`) of the server row it was started
+    /// from: a server updated since (a new version from the registry) is restarted.
+    backend: tokio::sync::Mutex<Option<(Arc<Backend>, i64)>>,
 }
 
 /// Supervisor settings.
@@ -121,16 +123,20 @@ impl Supervisor {
             .or_default()
             .clone();
         let mut guard = slot.backend.lock().await;
-        if let Some(b) = guard.as_ref() {
-            if b.is_alive() {
+        if let Some((b, revision)) = guard.as_ref() {
+            if b.is_alive() && *revision == server.updated_at {
                 b.touch();
                 return Ok(b.clone());
             }
-            tracing::info!(server = %server.name, profile = %profile.slug, "server ended; starting it again");
+            if b.is_alive() {
+                tracing::info!(server = %server.name, profile = %profile.slug, "server changed (updated or reinstalled); starting the new version");
+            } else {
+                tracing::info!(server = %server.name, profile = %profile.slug, "server ended; starting it again");
+            }
             b.stop();
         }
         let backend = self.start(profile, server).await?;
-        *guard = Some(backend.clone());
+        *guard = Some((backend.clone(), server.updated_at));
         Ok(backend)
     }
 
@@ -287,10 +293,33 @@ impl Supervisor {
             let mut guard = slot.backend.lock().await;
             if guard
                 .as_ref()
-                .is_some_and(|b| b.idle_for() >= idle || !b.is_alive())
-                && let Some(b) = guard.take()
+                .is_some_and(|(b, _)| b.idle_for() >= idle || !b.is_alive())
+                && let Some((b, _)) = guard.take()
             {
                 tracing::info!(server = %b.server, "stopping idle server");
+                b.stop();
+                stopped += 1;
+            }
+        }
+        stopped
+    }
+
+    /// Stops the backends of (profile, server) pairs that `keep` rejects (a server
+    /// uninstalled, or taken out of a profile); returns how many were stopped.
+    pub async fn retain(&self, keep: impl Fn(ProfileId, ServerId) -> bool) -> usize {
+        let gone: Vec<Arc<Slot>> = {
+            let mut slots = lock(&self.slots);
+            let keys: Vec<_> = slots
+                .keys()
+                .copied()
+                .filter(|(p, s)| !keep(*p, *s))
+                .collect();
+            keys.iter().filter_map(|k| slots.remove(k)).collect()
+        };
+        let mut stopped = 0;
+        for slot in gone {
+            if let Some((b, _)) = slot.backend.lock().await.take() {
+                tracing::info!(server = %b.server, "stopping a server no longer in its profile");
                 b.stop();
                 stopped += 1;
             }
@@ -302,7 +331,7 @@ impl Supervisor {
     pub async fn shutdown(&self) {
         let slots: Vec<_> = lock(&self.slots).drain().map(|(_, s)| s).collect();
         for slot in slots {
-            if let Some(b) = slot.backend.lock().await.take() {
+            if let Some((b, _)) = slot.backend.lock().await.take() {
                 b.stop();
             }
         }

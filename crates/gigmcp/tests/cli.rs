@@ -9,6 +9,8 @@ use std::io::Write;
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
+#[path = "cli/registry.rs"]
+mod registry;
 #[path = "cli/toolpack.rs"]
 mod toolpack;
 
@@ -352,7 +354,7 @@ async fn add_image_pulls_and_verifies_before_recording_the_server() {
     let out = env.run(&["server", "add-image", "echo", &reference], None);
     assert!(String::from_utf8_lossy(&out.stdout).contains("verified"));
     let listed = String::from_utf8(env.run(&["server", "list"], None).stdout).unwrap();
-    assert!(listed.contains("echo\timage\toci:"), "{listed}");
+    assert!(listed.contains("echo\tlocal\timage\toci:"), "{listed}");
     assert!(listed.contains("no manifest: no network"), "{listed}");
 }
 

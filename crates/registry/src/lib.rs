@@ -23,6 +23,7 @@ pub mod lint;
 pub mod manifest;
 pub mod parse;
 pub mod path;
+pub mod settings;
 pub mod sign;
 pub mod toolspec;
 pub mod verify;

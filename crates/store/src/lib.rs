@@ -23,6 +23,7 @@ mod install_settings;
 mod name;
 mod oauth;
 mod profiles;
+mod registry;
 mod servers;
 mod sessions;
 mod sqlite_files;
@@ -52,7 +53,10 @@ pub use install_settings::{InstallSetting, MAX_SETTING_VALUE_LEN, SettingKey};
 pub use name::{NameError, ServerName, Slug};
 pub use oauth::{NewOAuthConnection, OAuthConnection};
 pub use profiles::{NewProfile, Profile, ProfileSummary};
-pub use servers::{NewServer, Server, ServerSource};
+pub use registry::{
+    AcceptedIndexRecord, ConsentRecord, MAX_INDEX_BYTES, RegistryRelease, RegistryState,
+};
+pub use servers::{ConsentMark, NewServer, Server, ServerOrigin, ServerSource};
 pub use sessions::{NewSession, Session};
 pub use tools::ToolSelection;
 pub use url::{SQLITE_FILE_NAME, StoreUrl};

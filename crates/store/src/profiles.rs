@@ -385,4 +385,16 @@ impl Store {
             .await?;
         rows.into_iter().map(Server::try_from).collect()
     }
+
+    /// Every (profile, server) membership.
+    pub async fn profile_server_pairs(&self) -> Result<Vec<(ProfileId, ServerId)>, StoreError> {
+        let rows: Vec<(i64, i64)> =
+            sqlx::query_as("SELECT profile_id, server_id FROM profile_servers")
+                .fetch_all(self.pool())
+                .await?;
+        Ok(rows
+            .into_iter()
+            .map(|(p, s)| (ProfileId(p), ServerId(s)))
+            .collect())
+    }
 }

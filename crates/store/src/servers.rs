@@ -28,7 +28,7 @@ pub enum ServerSource {
 const TOOLPACK_LOCATION: &str = "builtin:gigmcp-toolpack";
 
 impl ServerSource {
-    fn kind(&self) -> &'static str {
+    pub(crate) fn kind(&self) -> &'static str {
         match self {
             Self::LocalBinary { .. } => "local_binary",
             Self::Image { .. } => "oci_image",
@@ -36,7 +36,7 @@ impl ServerSource {
         }
     }
 
-    fn location(&self) -> &str {
+    pub(crate) fn location(&self) -> &str {
         match self {
             Self::LocalBinary { path } => path,
             Self::Image { reference } => reference,
@@ -59,6 +59,27 @@ impl ServerSource {
             }),
         }
     }
+}
+
+/// Where an installed server's manifest came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ServerOrigin {
+    /// Added by hand (`gigmcp server add`, `add-image`), with or without a manifest file.
+    Local,
+    /// Installed from the signed registry index at this version.
+    Registry {
+        /// The manifest version that runs.
+        version: String,
+    },
+}
+
+/// Who consented to a server's runtime hash, and when.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConsentMark {
+    /// The consenting user's name.
+    pub by: String,
+    /// When (unix ms).
+    pub at: i64,
 }
 
 /// What [`Store::create_server`] needs.
@@ -88,6 +109,10 @@ pub struct Server {
     /// The toolspec (JSON text) of a toolpack server: served by the gateway's engine for a
     /// [`ServerSource::Toolpack`] server, baked into the image of an image-based one.
     pub toolspec: Option<String>,
+    /// Installed by hand or from the registry index.
+    pub origin: ServerOrigin,
+    /// Who consented to [`Server::consented_hash`], when (registry installs).
+    pub consent: Option<ConsentMark>,
     /// Creation time (unix ms).
     pub created_at: i64,
     /// Last change (unix ms).
@@ -104,12 +129,17 @@ pub(crate) struct ServerRow {
     runtime_hash: Option<String>,
     consented_hash: Option<String>,
     toolspec: Option<String>,
+    origin: String,
+    version: Option<String>,
+    consented_by: Option<String>,
+    consented_at: Option<i64>,
     created_at: i64,
     updated_at: i64,
 }
 
 pub(crate) const SERVER_COLUMNS: &str = "s.id, s.name, s.source_kind, s.source_location, \
-     s.manifest, s.runtime_hash, s.consented_hash, s.toolspec, s.created_at, s.updated_at";
+     s.manifest, s.runtime_hash, s.consented_hash, s.toolspec, s.origin, s.version, \
+     s.consented_by, s.consented_at, s.created_at, s.updated_at";
 
 impl TryFrom<ServerRow> for Server {
     type Error = StoreError;
@@ -122,6 +152,22 @@ impl TryFrom<ServerRow> for Server {
             runtime_hash: row.runtime_hash,
             consented_hash: row.consented_hash,
             toolspec: row.toolspec,
+            origin: match (row.origin.as_str(), row.version) {
+                ("registry", Some(version)) => ServerOrigin::Registry { version },
+                ("local", _) => ServerOrigin::Local,
+                (other, _) => {
+                    return Err(StoreError::Invalid {
+                        field: "servers.origin",
+                        reason: format!(
+                            "origin {other:?} (without a version?) in the database; written by a newer gigmcp?"
+                        ),
+                    });
+                }
+            },
+            consent: match (row.consented_by, row.consented_at) {
+                (Some(by), Some(at)) => Some(ConsentMark { by, at }),
+                _ => None,
+            },
             created_at: row.created_at,
             updated_at: row.updated_at,
         })
@@ -163,6 +209,8 @@ impl Store {
             runtime_hash: None,
             consented_hash: None,
             toolspec: None,
+            origin: ServerOrigin::Local,
+            consent: None,
             created_at: now,
             updated_at: now,
         })

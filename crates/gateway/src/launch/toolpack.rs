@@ -20,11 +20,9 @@
 //! credentials' scope: the override is the one wildcard-covered host the owner's key goes to.
 
 use super::plan::{LaunchError, Program, set_env};
-use gigmcp_registry::egress::normalize_host;
 use gigmcp_registry::{Builder, Denylist, EgressPattern, Manifest, Toolspec};
 use gigmcp_sandbox::{ProgramSource, SandboxFile};
 use gigmcp_store::{Profile, Server, SettingKey, Store};
-use std::collections::BTreeSet;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -120,39 +118,7 @@ fn vars_hint(known: &[String]) -> String {
     }
 }
 
-/// The host of a toolspec base URL (`https://host[/prefix]`), lowercase.
-fn url_host(url: &str) -> Option<String> {
-    let rest = url.strip_prefix("https://")?;
-    let host = rest.split(['/', '?', '#']).next()?;
-    normalize_host(host).ok()
-}
-
-/// The toolspec's base hosts (spec and per-tool `baseUrl`) that `manifest`'s egress allows only
-/// through a wildcard entry, sorted: the hosts an owner may override.
-pub fn wildcard_only_hosts(manifest: &Manifest, toolspec: &Toolspec) -> Vec<String> {
-    let Ok(policy) = manifest.egress_policy() else {
-        return Vec::new();
-    };
-    let exact = policy.exact_hosts();
-    let hosts: BTreeSet<String> = toolspec
-        .base_urls()
-        .filter_map(url_host)
-        .filter(|h| policy.allows(h) && !exact.contains(h))
-        .collect();
-    hosts.into_iter().collect()
-}
-
-/// The install variables of a toolspec (`from: install.<var>`), sorted.
-pub fn install_vars(toolspec: &Toolspec) -> Vec<String> {
-    let vars: BTreeSet<String> = toolspec
-        .tools
-        .iter()
-        .flat_map(|t| &t.params)
-        .filter_map(|p| p.install_var())
-        .map(str::to_owned)
-        .collect();
-    vars.into_iter().collect()
-}
+pub use gigmcp_registry::settings::{install_vars, wildcard_only_hosts};
 
 /// Splits `FROM=TO` (or `VAR=VALUE`).
 pub fn split_assignment(text: &str) -> Result<(&str, &str), SettingError> {
@@ -520,6 +486,8 @@ tools:
             manifest: None,
             runtime_hash: None,
             consented_hash: None,
+            origin: gigmcp_store::ServerOrigin::Local,
+            consent: None,
             toolspec: toolspec.map(|s| serde_json::to_string(s).unwrap()),
             created_at: 0,
             updated_at: 0,

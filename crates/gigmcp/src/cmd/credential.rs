@@ -29,16 +29,18 @@ pub enum CredentialCmd {
         /// Profile whose owner the secret belongs to.
         #[arg(long)]
         profile: String,
-        /// Name of the credential within the server (letters, digits, `_`, `-`, `.`); for a
-        /// server with a manifest, the `id` of one of its credentials.
-        #[arg(long, default_value = "default")]
-        name: String,
+        /// Name of the credential within the server (letters, digits, `_`, `-`, `.`): for a
+        /// server whose manifest declares credentials, the `id` of one of them (not needed when
+        /// it declares only one); `default` for a server without.
+        #[arg(long)]
+        name: Option<String>,
         /// The user of a `type: basic` credential (its password is read from standard input;
         /// the proxy sends `Basic base64(user:password)`).
         #[arg(long)]
         user: Option<String>,
     },
-    /// List stored credentials: owner, server, name, master-key id and dates (never secrets).
+    /// List stored credentials: owner, server, name, master-key id and dates (never secrets);
+    /// with --profile, also the credentials its servers declare that are still missing.
     List {
         /// Only the credentials of this profile's owner.
         #[arg(long)]
@@ -51,9 +53,9 @@ pub enum CredentialCmd {
         /// Profile whose owner the secret belongs to.
         #[arg(long)]
         profile: String,
-        /// Name of the credential.
-        #[arg(long, default_value = "default")]
-        name: String,
+        /// Name of the credential (not needed when the server declares only one).
+        #[arg(long)]
+        name: Option<String>,
     },
 }
 
@@ -65,13 +67,16 @@ pub async fn run(cmd: CredentialCmd, ctx: &Context) -> anyhow::Result<()> {
             profile,
             name,
             user,
-        } => set(ctx, &server, &profile, &name, user).await?,
+        } => set(ctx, &server, &profile, name.as_deref(), user).await?,
         CredentialCmd::List { profile } => {
-            let owner = match profile {
-                Some(slug) => Some(profile_owner(store, &slug).await?.id),
+            let owner = match &profile {
+                Some(slug) => Some(profile_owner(store, slug).await?.id),
                 None => None,
             };
             let rows = store.list_credentials(owner).await?;
+            if let Some(slug) = &profile {
+                print_missing(store, slug, &rows).await?;
+            }
             if rows.is_empty() {
                 eprintln!("no credentials stored");
             }
@@ -93,6 +98,7 @@ pub async fn run(cmd: CredentialCmd, ctx: &Context) -> anyhow::Result<()> {
         } => {
             let owner = profile_owner(store, &profile).await?;
             let server = server_named(store, &server).await?;
+            let name = credential_name(&server, name.as_deref())?;
             if !store.delete_credential(owner.id, server.id, &name).await? {
                 bail!(
                     "no credential {name} for server {} owned by {}; see `gigmcp credential list`",
@@ -109,6 +115,71 @@ pub async fn run(cmd: CredentialCmd, ctx: &Context) -> anyhow::Result<()> {
                 })
                 .await?;
             eprintln!("deleted credential {name} for server {}", server.name);
+        }
+    }
+    Ok(())
+}
+
+/// The credentials `server`'s manifest declares (none without a manifest).
+fn declared(server: &Server) -> anyhow::Result<Vec<gigmcp_registry::Credential>> {
+    let Some(text) = server.manifest.as_deref() else {
+        return Ok(Vec::new());
+    };
+    let manifest: Manifest = serde_json::from_str(text)
+        .with_context(|| format!("the stored manifest of {}; reinstall it", server.name))?;
+    Ok(manifest.credentials)
+}
+
+/// The credential `--name` stands for: the given one, else the only one the manifest declares,
+/// else `default` for a server that declares none.
+fn credential_name(server: &Server, given: Option<&str>) -> anyhow::Result<String> {
+    if let Some(name) = given {
+        return Ok(name.to_owned());
+    }
+    let declared = declared(server)?;
+    match declared.as_slice() {
+        [] => Ok("default".into()),
+        [only] => Ok(only.id.clone()),
+        many => {
+            let ids: Vec<&str> = many.iter().map(|c| c.id.as_str()).collect();
+            bail!(
+                "server {} declares {} credentials: pass --name with one of: {}",
+                server.name,
+                ids.len(),
+                ids.join(", ")
+            )
+        }
+    }
+}
+
+/// Prints, for each server of profile `slug`, the declared credentials its owner has not
+/// stored yet.
+async fn print_missing(
+    store: &Store,
+    slug: &str,
+    stored: &[gigmcp_store::CredentialMeta],
+) -> anyhow::Result<()> {
+    let Some(profile) = store.profile_by_slug(slug).await? else {
+        return Ok(());
+    };
+    for server in store.profile_servers(profile.id).await? {
+        for c in declared(&server)? {
+            let have = stored
+                .iter()
+                .any(|s| s.server_name == server.name && s.credential_id == c.id);
+            if !have {
+                println!(
+                    "MISSING {:<24} {:<24} `gigmcp credential set {} --profile {slug}{}`",
+                    server.name,
+                    c.id,
+                    server.name,
+                    if c.kind == CredentialType::Basic {
+                        " --user USER".to_owned()
+                    } else {
+                        String::new()
+                    }
+                );
+            }
         }
     }
     Ok(())
@@ -172,14 +243,18 @@ async fn set(
     ctx: &Context,
     server: &str,
     profile: &str,
-    name: &str,
+    name: Option<&str>,
     user: Option<String>,
 ) -> anyhow::Result<()> {
     let store = &ctx.store;
-    validate_name(name)?;
+    if let Some(name) = name {
+        validate_name(name)?;
+    }
     let keyring = keyring(ctx)?;
     let owner = profile_owner(store, profile).await?;
     let server = server_named(store, server).await?;
+    let name = credential_name(&server, name)?;
+    let name = name.as_str();
     let basic = declared_type(&server, name)? == Some(CredentialType::Basic);
     if std::io::stdin().is_terminal() {
         let what = if basic { "password" } else { "secret" };

@@ -1,7 +1,9 @@
 //! Command-line interface.
 
 mod credential;
+mod install;
 mod profile;
+mod registry;
 mod serve;
 mod server;
 mod toolpack;
@@ -23,6 +25,8 @@ use std::path::PathBuf;
 pub struct Cli {
     #[command(flatten)]
     pub store: StoreArgs,
+    #[command(flatten)]
+    pub registry: registry::RegistryArgs,
     /// Log as JSON lines instead of human-readable text.
     #[arg(long, global = true, env = "GIG_LOG_JSON")]
     pub log_json: bool,
@@ -78,9 +82,12 @@ impl StoreArgs {
 pub enum Command {
     /// Run the gateway.
     Serve(Box<serve::ServeArgs>),
-    /// Manage installed servers.
+    /// Manage installed servers (install from the registry index, add by hand, update, remove).
     #[command(subcommand)]
     Server(server::ServerCmd),
+    /// The catalogue of the signed registry index: list, show, refresh, import.
+    #[command(subcommand)]
+    Registry(registry::RegistryCmd),
     /// Manage profiles (each one MCP endpoint with its own token).
     #[command(subcommand)]
     Profile(profile::ProfileCmd),
@@ -99,10 +106,12 @@ pub struct Context {
     /// The master keys from `GIG_MASTER_KEY*`; `None` when none is configured (commands that
     /// need one say how to make it).
     pub keyring: Option<Keyring>,
+    /// The registry settings.
+    pub registry: registry::RegistryArgs,
 }
 
 impl Context {
-    pub async fn open(args: &StoreArgs) -> anyhow::Result<Self> {
+    pub async fn open(args: &StoreArgs, registry: &registry::RegistryArgs) -> anyhow::Result<Self> {
         let url = args.url()?;
         let store = Store::connect(&url)
             .await
@@ -117,6 +126,7 @@ impl Context {
             store,
             data_dir: PathBuf::from(&args.data_dir),
             keyring,
+            registry: registry.clone(),
         })
     }
 
@@ -128,12 +138,19 @@ impl Context {
 
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
-        Command::Serve(args) => serve::run(*args, &cli.store).await,
-        Command::Server(cmd) => server::run(cmd, &Context::open(&cli.store).await?).await,
-        Command::Profile(cmd) => profile::run(cmd, &Context::open(&cli.store).await?).await,
-        Command::Credential(cmd) => credential::run(cmd, &Context::open(&cli.store).await?).await,
-        Command::Vault(cmd) => vault::run(cmd, &Context::open(&cli.store).await?).await,
+        Command::Serve(args) => serve::run(*args, &cli.store, &cli.registry).await,
+        Command::Server(cmd) => server::run(cmd, &open(&cli.store, &cli.registry).await?).await,
+        Command::Registry(cmd) => registry::run(cmd, &open(&cli.store, &cli.registry).await?).await,
+        Command::Profile(cmd) => profile::run(cmd, &open(&cli.store, &cli.registry).await?).await,
+        Command::Credential(cmd) => {
+            credential::run(cmd, &open(&cli.store, &cli.registry).await?).await
+        }
+        Command::Vault(cmd) => vault::run(cmd, &open(&cli.store, &cli.registry).await?).await,
     }
+}
+
+async fn open(store: &StoreArgs, registry: &registry::RegistryArgs) -> anyhow::Result<Context> {
+    Context::open(store, registry).await
 }
 
 /// Human-readable logs on a terminal (or JSON lines); level from `GIG_LOG` (default `info`).

@@ -88,6 +88,7 @@ pub async fn run(cmd: ProfileCmd, ctx: &Context) -> anyhow::Result<()> {
                 .await
                 .with_context(|| format!("adding {name} to {slug}"))?;
             println!("profile {slug} now serves {name} (tools appear as {name}_<tool>)");
+            print_setup_needed(store, &profile, &server).await?;
         }
         ProfileCmd::RemoveServer { slug, name } => {
             let profile = store
@@ -202,6 +203,67 @@ async fn set_tool(
             store
                 .clear_tool_selection(profile.id, server.id, tool)
                 .await?
+        }
+    }
+    Ok(())
+}
+
+/// What the profile's owner still has to set for `server`: declared credentials not stored,
+/// tenant hosts and install variables not set. Printed when the server joins a profile.
+async fn print_setup_needed(
+    store: &gigmcp_store::Store,
+    profile: &gigmcp_store::Profile,
+    server: &gigmcp_store::Server,
+) -> anyhow::Result<()> {
+    let Some(manifest) = server
+        .manifest
+        .as_deref()
+        .and_then(|m| serde_json::from_str::<gigmcp_registry::Manifest>(m).ok())
+    else {
+        return Ok(());
+    };
+    let slug = &profile.slug;
+    let name = &server.name;
+    let stored = store.list_credentials(Some(profile.owner)).await?;
+    for c in &manifest.credentials {
+        if !stored
+            .iter()
+            .any(|s| s.server == server.id && s.credential_id == c.id)
+        {
+            eprintln!(
+                "next: store {} for this profile's owner: `gigmcp credential set {name} --profile {slug}{}{}`",
+                c.id,
+                if manifest.credentials.len() > 1 {
+                    format!(" --name {}", c.id)
+                } else {
+                    String::new()
+                },
+                if c.kind == gigmcp_registry::CredentialType::Basic {
+                    " --user USER"
+                } else {
+                    ""
+                }
+            );
+        }
+    }
+    let Ok(spec) = gigmcp_gateway::launch::toolpack::stored_toolspec(server) else {
+        return Ok(());
+    };
+    let settings = store.install_settings(server.id, profile.owner).await?;
+    for host in gigmcp_registry::settings::wildcard_only_hosts(&manifest, &spec) {
+        let key = gigmcp_store::SettingKey::Host(host.clone());
+        if !settings.iter().any(|s| s.key == key) {
+            eprintln!(
+                "next: point {host} at the owner's tenant: `gigmcp server set-host {name} {host}=<host> --profile {slug}`"
+            );
+        }
+    }
+    for var in gigmcp_registry::settings::install_vars(&spec) {
+        let key = gigmcp_store::SettingKey::Var(var.clone());
+        if !settings.iter().any(|s| s.key == key) {
+            eprintln!(
+                "next: set {var}: `gigmcp server set-var {name} {var}=<value> --profile {slug}`"
+            );
         }
     }
     Ok(())

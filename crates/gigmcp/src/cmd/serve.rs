@@ -1,6 +1,7 @@
 //! `gigmcp serve`.
 
 use super::StoreArgs;
+use super::registry::RegistryArgs;
 use anyhow::Context as _;
 use clap::Args;
 use gigmcp_gateway::{Gateway, GatewayConfig, router};
@@ -73,9 +74,22 @@ pub struct ServeArgs {
         value_delimiter = ','
     )]
     pub insecure_registries: Vec<String>,
+    /// Servers to install from the registry index at start (`name` or `name@version`,
+    /// comma-separated), for unattended deployments: setting it is the operator's consent to
+    /// what their manifests grant. Already installed names are left as they are.
+    #[arg(long = "install", env = "GIG_INSTALL", value_delimiter = ',')]
+    pub install: Vec<String>,
+    /// `on`: after each refresh, apply updates that do not widen what a server may do (those
+    /// that do always wait for `gigmcp server update`).
+    #[arg(long, env = "GIG_REGISTRY_AUTO_UPDATE", default_value = "off", value_parser = ["on", "off"])]
+    pub registry_auto_update: String,
 }
 
-pub async fn run(args: ServeArgs, store_args: &StoreArgs) -> anyhow::Result<()> {
+pub async fn run(
+    args: ServeArgs,
+    store_args: &StoreArgs,
+    registry_args: &RegistryArgs,
+) -> anyhow::Result<()> {
     let config = GatewayConfig::from_raw(super::raw_config(&args, store_args)?)?;
     // The master key is required: the gateway holds secrets and must be able to open them.
     let keyring = Keyring::from_env()?;
@@ -84,6 +98,19 @@ pub async fn run(args: ServeArgs, store_args: &StoreArgs) -> anyhow::Result<()> 
         .await
         .with_context(|| format!("opening the store at {}", config.store))?;
     let listen = config.listen;
+    let install_options = gigmcp_catalog::InstallOptions {
+        data_dir: std::path::PathBuf::from(&store_args.data_dir),
+        insecure_registries: args.insecure_registries.clone(),
+        max_builtin_toolspec: gigmcp_gateway::launch::toolpack::MAX_FILE_BYTES,
+    };
+    start_registry(
+        registry_args,
+        &store,
+        &args.install,
+        args.registry_auto_update == "on",
+        install_options,
+    )
+    .await?;
     let gateway = Gateway::start(config, store, std::sync::Arc::new(keyring)).await?;
     let listener = tokio::net::TcpListener::bind(listen)
         .await
@@ -101,6 +128,99 @@ pub async fn run(args: ServeArgs, store_args: &StoreArgs) -> anyhow::Result<()> 
     tracing::info!("shutting down: stopping sandboxes");
     gateway.shutdown().await;
     Ok(())
+}
+
+/// The registry at start: one refresh (a failure leaves the last good index in use), the
+/// `GIG_INSTALL` servers installed, and the periodic refresh started.
+async fn start_registry(
+    args: &RegistryArgs,
+    store: &Store,
+    install: &[String],
+    auto_update: bool,
+    options: gigmcp_catalog::InstallOptions,
+) -> anyhow::Result<()> {
+    let Some(config) = args.config()? else {
+        if !install.is_empty() {
+            anyhow::bail!(
+                "GIG_INSTALL is set but no registry index is configured: set                  GIG_REGISTRY_INDEX_URL and GIG_REGISTRY_PUBKEY"
+            );
+        }
+        return Ok(());
+    };
+    let every = config.refresh_every;
+    let has_source = config.source.is_some();
+    let registry = gigmcp_catalog::Registry::new(store.clone(), config);
+    if has_source && let Err(e) = registry.refresh().await {
+        tracing::warn!(error = %e, "registry refresh at start failed; using the last good index if there is one");
+    }
+    for reference in install.iter().map(|r| r.trim()).filter(|r| !r.is_empty()) {
+        let (name, _) = gigmcp_catalog::install::parse_reference(reference);
+        if store.server_by_name(name).await?.is_some() {
+            tracing::info!(server = name, "GIG_INSTALL: already installed");
+            continue;
+        }
+        let catalogue = registry
+            .catalogue()
+            .await
+            .with_context(|| format!("GIG_INSTALL={reference}"))?;
+        let plan = gigmcp_catalog::plan_install(store, &catalogue, reference)
+            .await
+            .with_context(|| format!("GIG_INSTALL={reference}"))?;
+        gigmcp_catalog::install(store, &options, &plan, "GIG_INSTALL")
+            .await
+            .with_context(|| format!("GIG_INSTALL={reference}"))?;
+        tracing::info!(server = %plan.name, version = %plan.entry.version, "installed from the registry index (GIG_INSTALL)");
+    }
+    if let (true, Some(every)) = (has_source, every) {
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(every).await;
+                match registry.refresh().await {
+                    Ok(_) if auto_update => apply_safe_updates(&registry, &options).await,
+                    Ok(_) => {}
+                    Err(e) => {
+                        tracing::warn!(error = %e, "registry refresh failed; the last good index stays in use")
+                    }
+                }
+            }
+        });
+    }
+    Ok(())
+}
+
+/// Applies the pending updates that do not widen what a server may do.
+async fn apply_safe_updates(
+    registry: &gigmcp_catalog::Registry,
+    options: &gigmcp_catalog::InstallOptions,
+) {
+    let store = registry.store();
+    let Ok(catalogue) = registry.catalogue().await else {
+        return;
+    };
+    let Ok(pending) = gigmcp_catalog::pending_updates(store, &catalogue).await else {
+        return;
+    };
+    for u in pending {
+        if u.needs_consent {
+            tracing::info!(server = %u.name, from = %u.from, to = %u.to, "update widens what the server may do: waiting for `gigmcp server update`");
+            continue;
+        }
+        let applied = async {
+            let plan = gigmcp_catalog::plan_update(store, &catalogue, &u.name, Some(&u.to))
+                .await?
+                .ok_or(gigmcp_catalog::CatalogError::NotInstalled {
+                    name: u.name.clone(),
+                })?;
+            gigmcp_catalog::apply_update(store, options, &plan, "GIG_REGISTRY_AUTO_UPDATE").await
+        }
+        .await;
+        match applied {
+            Ok(()) => {
+                tracing::info!(server = %u.name, to = %u.to, "applied an update that does not widen entitlements")
+            }
+            Err(e) => tracing::warn!(server = %u.name, error = %e, "automatic update failed"),
+        }
+    }
 }
 
 async fn shutdown_signal() {

@@ -2,6 +2,7 @@
 //! install settings of toolpack servers (see [`super::toolpack`]).
 
 use super::Context;
+use super::install;
 use super::toolpack::{self, SettingArgs};
 use anyhow::{Context as _, bail};
 use clap::Subcommand;
@@ -55,11 +56,53 @@ pub enum ServerCmd {
         #[arg(long)]
         manifest: Option<PathBuf>,
     },
+    /// Install NAME or NAME@VERSION from the signed registry index (GIG_REGISTRY_INDEX_URL,
+    /// GIG_REGISTRY_PUBKEY): prints the consent document (hosts, credentials and where they
+    /// go, tier, tools) and installs after --yes or an interactive yes. Image servers are
+    /// pulled by digest; toolpack servers run on the gateway's engine.
+    Install {
+        /// `NAME` (latest version) or `NAME@VERSION`.
+        reference: String,
+        /// Consent without asking (after reading the document, e.g. from `--dry-run`).
+        #[arg(long)]
+        yes: bool,
+        /// Print the consent document and stop.
+        #[arg(long, conflicts_with = "yes")]
+        dry_run: bool,
+        #[arg(
+            long = "insecure-registry",
+            env = "GIG_INSECURE_REGISTRIES",
+            value_delimiter = ','
+        )]
+        insecure_registries: Vec<String>,
+    },
+    /// Move a server installed from the index to its latest version (or --version): shows
+    /// what changes. An update that widens what the server may do needs --yes or an
+    /// interactive yes; until then the installed version keeps running.
+    Update {
+        name: String,
+        #[arg(long)]
+        version: Option<String>,
+        #[arg(long)]
+        yes: bool,
+        #[arg(
+            long = "insecure-registry",
+            env = "GIG_INSECURE_REGISTRIES",
+            value_delimiter = ','
+        )]
+        insecure_registries: Vec<String>,
+    },
     /// List installed servers: name, source, tier and egress. ENTRUSTED servers hold their
     /// credentials in their own environment.
     List,
-    /// Uninstall server NAME.
-    Remove { name: String },
+    /// Uninstall server NAME: removes it from every profile with its credentials, settings
+    /// and files (audit rows stay); running sandboxes stop. Names the profiles using it and
+    /// asks first (or --yes).
+    Remove {
+        name: String,
+        #[arg(long)]
+        yes: bool,
+    },
     /// Point a toolpack server at the tenant host of a profile's owner: FROM is a base host of
     /// its toolspec that only a wildcard egress entry covers (e.g. yoursubdomain.zendesk.com),
     /// TO a host under that wildcard (acme.zendesk.com). The owner's sealed credentials go to
@@ -140,23 +183,33 @@ pub async fn run(cmd: ServerCmd, ctx: &Context) -> anyhow::Result<()> {
                     .manifest
                     .as_deref()
                     .and_then(|m| serde_json::from_str::<Manifest>(m).ok());
+                let origin = match &s.origin {
+                    gigmcp_store::ServerOrigin::Registry { version } => {
+                        format!("registry {version}")
+                    }
+                    gigmcp_store::ServerOrigin::Local => "local".into(),
+                };
                 println!(
-                    "{}\t{kind}\t{source}\t{}",
+                    "{}\t{origin}\t{kind}\t{source}\t{}",
                     s.name,
                     describe(manifest.as_ref())
                 );
             }
             Ok(())
         }
-        ServerCmd::Remove { name } => {
-            ctx.store
-                .delete_server(&name)
-                .await
-                .with_context(|| format!("removing server {name}"))?;
-            let _ = std::fs::remove_dir_all(ctx.data_dir.join("servers").join(&name));
-            println!("removed server {name}");
-            Ok(())
-        }
+        ServerCmd::Install {
+            reference,
+            yes,
+            dry_run,
+            insecure_registries,
+        } => install::install(ctx, &reference, yes, dry_run, insecure_registries).await,
+        ServerCmd::Update {
+            name,
+            version,
+            yes,
+            insecure_registries,
+        } => install::update(ctx, &name, version.as_deref(), yes, insecure_registries).await,
+        ServerCmd::Remove { name, yes } => install::remove(ctx, &name, yes).await,
         ServerCmd::SetHost {
             name,
             mapping,
@@ -286,7 +339,7 @@ async fn add_toolpack(
 }
 
 /// What the owners still have to set up: host overrides and install variables.
-fn print_setup_hints(name: &str, manifest: &Manifest, spec: &gigmcp_registry::Toolspec) {
+pub(super) fn print_setup_hints(name: &str, manifest: &Manifest, spec: &gigmcp_registry::Toolspec) {
     for host in toolpack::wildcard_only_hosts(manifest, spec) {
         eprintln!(
             "note: {host} is a placeholder under a wildcard; each owner sets the tenant host: \
