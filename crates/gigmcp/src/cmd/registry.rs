@@ -105,54 +105,7 @@ pub async fn run(cmd: RegistryCmd, ctx: &Context) -> anyhow::Result<()> {
     let registry = registry(ctx)?;
     match cmd {
         RegistryCmd::List { search, category } => {
-            let catalogue = catalogue(&registry).await?;
-            let installed: Vec<(String, String)> = ctx
-                .store
-                .list_servers()
-                .await?
-                .into_iter()
-                .filter_map(|s| match s.origin {
-                    ServerOrigin::Registry { version } => Some((s.name, version)),
-                    ServerOrigin::Local => None,
-                })
-                .collect();
-            let cards = catalogue.cards(search.as_deref(), category.as_deref());
-            println!(
-                "{:<24} {:<9} {:<16} {:<9} {:<14} {:>5}  {:<12} EGRESS",
-                "NAME", "VERSION", "CATEGORY", "TIER", "AUTH", "TOOLS", "STATE"
-            );
-            for c in &cards {
-                let state = match (
-                    installed.iter().find(|(n, _)| *n == c.name),
-                    &c.not_installable,
-                ) {
-                    (Some((_, v)), _) => format!("installed {v}"),
-                    (None, Some(_)) => "not installable".into(),
-                    (None, None) => "installable".into(),
-                };
-                println!(
-                    "{:<24} {:<9} {:<16} {:<9} {:<14} {:>2}/{:<2}  {:<12} {}",
-                    c.name,
-                    c.version,
-                    c.category,
-                    c.tier,
-                    if c.auth.is_empty() {
-                        "none".into()
-                    } else {
-                        c.auth.join(",")
-                    },
-                    c.default_tools,
-                    c.tools,
-                    state,
-                    c.egress.join(",")
-                );
-            }
-            eprintln!(
-                "{} servers (index sequence {}, {})",
-                cards.len(),
-                catalogue.freshness.sequence,
-                catalogue.freshness.url
-            );
+            list(ctx, &registry, search.as_deref(), category.as_deref()).await?;
         }
         RegistryCmd::Show { name, version } => {
             let catalogue = catalogue(&registry).await?;
@@ -206,6 +159,64 @@ pub async fn run(cmd: RegistryCmd, ctx: &Context) -> anyhow::Result<()> {
             print_updates(ctx, &registry).await?;
         }
     }
+    Ok(())
+}
+
+/// `registry list`: one line per server, with whether it is installed.
+async fn list(
+    ctx: &Context,
+    registry: &Registry,
+    search: Option<&str>,
+    category: Option<&str>,
+) -> anyhow::Result<()> {
+    let catalogue = catalogue(registry).await?;
+    let installed: Vec<(String, String)> = ctx
+        .store
+        .list_servers()
+        .await?
+        .into_iter()
+        .filter_map(|s| match s.origin {
+            ServerOrigin::Registry { version } => Some((s.name, version)),
+            ServerOrigin::Local => None,
+        })
+        .collect();
+    let cards = catalogue.cards(search, category);
+    println!(
+        "{:<24} {:<9} {:<16} {:<9} {:<14} {:>5}  {:<12} EGRESS",
+        "NAME", "VERSION", "CATEGORY", "TIER", "AUTH", "TOOLS", "STATE"
+    );
+    for c in &cards {
+        let state = match (
+            installed.iter().find(|(n, _)| *n == c.name),
+            &c.not_installable,
+        ) {
+            (Some((_, v)), _) => format!("installed {v}"),
+            (None, Some(_)) => "not installable".into(),
+            (None, None) => "installable".into(),
+        };
+        println!(
+            "{:<24} {:<9} {:<16} {:<9} {:<14} {:>2}/{:<2}  {:<12} {}",
+            c.name,
+            c.version,
+            c.category,
+            c.tier,
+            if c.auth.is_empty() {
+                "none".into()
+            } else {
+                c.auth.join(",")
+            },
+            c.default_tools,
+            c.tools,
+            state,
+            c.egress.join(",")
+        );
+    }
+    eprintln!(
+        "{} servers (index sequence {}, {})",
+        cards.len(),
+        catalogue.freshness.sequence,
+        catalogue.freshness.url
+    );
     Ok(())
 }
 

@@ -172,31 +172,7 @@ pub async fn run(cmd: ServerCmd, ctx: &Context) -> anyhow::Result<()> {
             )
             .await
         }
-        ServerCmd::List => {
-            for s in ctx.store.list_servers().await? {
-                let (kind, source) = match &s.source {
-                    ServerSource::LocalBinary { path } => ("local binary", path.as_str()),
-                    ServerSource::Image { reference } => ("image", reference.as_str()),
-                    ServerSource::Toolpack => ("toolpack", "built-in engine"),
-                };
-                let manifest = s
-                    .manifest
-                    .as_deref()
-                    .and_then(|m| serde_json::from_str::<Manifest>(m).ok());
-                let origin = match &s.origin {
-                    gigmcp_store::ServerOrigin::Registry { version } => {
-                        format!("registry {version}")
-                    }
-                    gigmcp_store::ServerOrigin::Local => "local".into(),
-                };
-                println!(
-                    "{}\t{origin}\t{kind}\t{source}\t{}",
-                    s.name,
-                    describe(manifest.as_ref())
-                );
-            }
-            Ok(())
-        }
+        ServerCmd::List => list(ctx).await,
         ServerCmd::Install {
             reference,
             yes,
@@ -243,6 +219,33 @@ pub async fn run(cmd: ServerCmd, ctx: &Context) -> anyhow::Result<()> {
         }
         ServerCmd::Settings { name, profile } => toolpack::show(ctx, &name, &profile).await,
     }
+}
+
+/// `server list`: name, origin, source, tier and egress.
+async fn list(ctx: &Context) -> anyhow::Result<()> {
+    for s in ctx.store.list_servers().await? {
+        let (kind, source) = match &s.source {
+            ServerSource::LocalBinary { path } => ("local binary", path.as_str()),
+            ServerSource::Image { reference } => ("image", reference.as_str()),
+            ServerSource::Toolpack => ("toolpack", "built-in engine"),
+        };
+        let manifest = s
+            .manifest
+            .as_deref()
+            .and_then(|m| serde_json::from_str::<Manifest>(m).ok());
+        let origin = match &s.origin {
+            gigmcp_store::ServerOrigin::Registry { version } => {
+                format!("registry {version}")
+            }
+            gigmcp_store::ServerOrigin::Local => "local".into(),
+        };
+        println!(
+            "{}\t{origin}\t{kind}\t{source}\t{}",
+            s.name,
+            describe(manifest.as_ref())
+        );
+    }
+    Ok(())
 }
 
 /// Refuses a name that is taken.
