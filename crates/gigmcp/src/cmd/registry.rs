@@ -76,6 +76,13 @@ pub enum RegistryCmd {
     Refresh,
     /// Verify and keep an index brought by hand (air-gapped hosts): INDEX and its signature.
     Import { index: PathBuf, signature: PathBuf },
+    /// Forget the last accepted index, so that the next refresh or import accepts any validly
+    /// signed one, an OLDER one included: only to go back on purpose after a publishing
+    /// mistake. Installed servers stay as they are.
+    Reset {
+        #[arg(long)]
+        yes: bool,
+    },
 }
 
 /// The registry service, or what to set.
@@ -102,17 +109,19 @@ pub async fn catalogue(registry: &Registry) -> anyhow::Result<Catalogue> {
 }
 
 pub async fn run(cmd: RegistryCmd, ctx: &Context) -> anyhow::Result<()> {
-    let registry = registry(ctx)?;
     match cmd {
         RegistryCmd::List { search, category } => {
+            let registry = registry(ctx)?;
             list(ctx, &registry, search.as_deref(), category.as_deref()).await?;
         }
         RegistryCmd::Show { name, version } => {
+            let registry = registry(ctx)?;
             let catalogue = catalogue(&registry).await?;
             let entry = catalogue.entry(&name, version.as_deref())?;
             print!("{}", detail(&catalogue, entry));
         }
         RegistryCmd::Refresh => {
+            let registry = registry(ctx)?;
             let outcome = registry.refresh().await;
             match outcome {
                 Ok(Refreshed::Accepted { sequence, entries }) => {
@@ -135,6 +144,7 @@ pub async fn run(cmd: RegistryCmd, ctx: &Context) -> anyhow::Result<()> {
             print_updates(ctx, &registry).await?;
         }
         RegistryCmd::Import { index, signature } => {
+            let registry = registry(ctx)?;
             let bytes =
                 gigmcp_catalog::source::read_file(&index, gigmcp_registry::index::MAX_INDEX_BYTES)
                     .map_err(anyhow::Error::msg)
@@ -158,7 +168,35 @@ pub async fn run(cmd: RegistryCmd, ctx: &Context) -> anyhow::Result<()> {
             }
             print_updates(ctx, &registry).await?;
         }
+        RegistryCmd::Reset { yes } => reset(ctx, yes).await?,
     }
+    Ok(())
+}
+
+/// `registry reset`: drops the stored index and its sequence (the rollback guard's memory).
+async fn reset(ctx: &Context, yes: bool) -> anyhow::Result<()> {
+    if !yes {
+        bail!(
+            "this forgets the last accepted index and its sequence: the next refresh or import              then accepts an OLDER validly signed index. Re-run with --yes if that is meant"
+        );
+    }
+    let had = ctx.store.reset_registry_state().await?;
+    ctx.store
+        .append_audit(gigmcp_store::AuditEvent {
+            actor: ctx.operator().await?.username,
+            action: "registry_reset".into(),
+            target: "registry_state".into(),
+            detail: "{}".into(),
+        })
+        .await?;
+    println!(
+        "{}",
+        if had {
+            "forgot the last accepted index; the next refresh or import starts afresh"
+        } else {
+            "no index was accepted yet"
+        }
+    );
     Ok(())
 }
 

@@ -327,6 +327,24 @@ async fn install_flow(driver: Driver) {
     );
     assert!(err.contains("UNTRUSTED"), "{err}");
 
+    // Going back on purpose: only after an explicit, confirmed reset.
+    let (_, err) = refused(&env, &vars, &["registry", "reset"]);
+    assert!(err.contains("--yes") && err.contains("OLDER"), "{err}");
+    ok(&env, &vars, &["registry", "reset", "--yes"], None);
+    let sig = older.with_extension("json.sig");
+    let (out, _) = ok(
+        &env,
+        &vars,
+        &[
+            "registry",
+            "import",
+            older.to_str().unwrap(),
+            sig.to_str().unwrap(),
+        ],
+        None,
+    );
+    assert!(out.contains("imported index sequence 1"), "{out}");
+
     // Uninstall names the profiles and asks; with --yes it cascades.
     let (_, err) = refused(&env, &vars, &["server", "remove", "zendesk"]);
     assert!(err.contains("profile(s) dev"), "{err}");
