@@ -162,7 +162,9 @@ async fn toolpack_servers_are_linted_and_their_settings_checked() {
     );
     let listed = String::from_utf8(env.run(&["server", "list"], None).stdout).unwrap();
     assert!(
-        listed.contains("zendesk\ttoolpack\tbuilt-in engine\ttier sealed, egress: *.zendesk.com"),
+        listed.contains(
+            "zendesk\tlocal\ttoolpack\tbuilt-in engine\ttier sealed, egress: *.zendesk.com"
+        ),
         "{listed}"
     );
     env.run(&["profile", "create", "dev"], None);
@@ -388,7 +390,13 @@ async fn basic_credentials_take_a_user_and_a_password() {
     let with =
         |extra: &[&'static str]| -> Vec<&str> { base.iter().chain(extra).copied().collect() };
 
+    // without --name: the only declared credential, which is basic, so --user is needed
     let err = refused(&env, &with(&[]), Some("x"));
+    assert!(
+        err.contains("freshdesk_api_key") && err.contains("--user"),
+        "{err}"
+    );
+    let err = refused(&env, &with(&["--name", "default"]), Some("x"));
     assert!(
         err.contains("declares no credential \"default\"") && err.contains("freshdesk_api_key"),
         "{err}"
