@@ -150,7 +150,13 @@ async fn start_registry(
     let every = config.refresh_every;
     let has_source = config.source.is_some();
     let registry = gigmcp_catalog::Registry::new(store.clone(), config);
-    if has_source && let Err(e) = registry.refresh().await {
+    // Only boot installs wait for a fresh index; otherwise the first refresh runs in the
+    // background, so a slow index host never delays serving.
+    let installs = install.iter().any(|r| !r.trim().is_empty());
+    if has_source
+        && installs
+        && let Err(e) = registry.refresh().await
+    {
         tracing::warn!(error = %e, "registry refresh at start failed; using the last good index if there is one");
     }
     for reference in install.iter().map(|r| r.trim()).filter(|r| !r.is_empty()) {
@@ -171,10 +177,15 @@ async fn start_registry(
             .with_context(|| format!("GIG_INSTALL={reference}"))?;
         tracing::info!(server = %plan.name, version = %plan.entry.version, "installed from the registry index (GIG_INSTALL)");
     }
-    if let (true, Some(every)) = (has_source, every) {
+    if has_source {
         tokio::spawn(async move {
+            let mut first = !installs;
             loop {
-                tokio::time::sleep(every).await;
+                if !first {
+                    let Some(every) = every else { break };
+                    tokio::time::sleep(every).await;
+                }
+                first = false;
                 match registry.refresh().await {
                     Ok(_) if auto_update => apply_safe_updates(&registry, &options).await,
                     Ok(_) => {}
