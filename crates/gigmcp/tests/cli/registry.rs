@@ -5,6 +5,7 @@
 //! serving, and `server remove` naming the profiles it takes the server out of.
 
 use super::Env;
+use super::toolpack::corpus;
 use gigmcp_registry::sign::{signing_key_from_hex, verifying_key_to_hex};
 use gigmcp_registry::{Denylist, SourceFile, build_index, sign_index};
 use gigmcp_store::StoreUrl;
@@ -15,15 +16,6 @@ use std::process::Output;
 
 const SIGNING_KEY: &str = "9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60";
 const OTHER_KEY: &str = "4ccd089b28ff96da9db6c346ec114e0f5b8a319f35aba624da8cf6ed4fb8a6fb";
-
-fn corpus() -> PathBuf {
-    let root = std::env::var_os("GIGMCP_CORPUS_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/corpus/gigmcp-registry")
-        });
-    root.join("manifests")
-}
 
 /// The corpus files of `names` (every version), as registry sources.
 fn sources(names: &[&str]) -> Vec<SourceFile> {

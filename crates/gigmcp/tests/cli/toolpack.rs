@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::Output;
 
 /// `<repo>/../shared/corpus/gigmcp-registry/manifests`, or `$GIGMCP_CORPUS_DIR/manifests`.
-fn corpus() -> PathBuf {
+pub(super) fn corpus() -> PathBuf {
     let root = std::env::var_os("GIGMCP_CORPUS_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| {
